@@ -1,0 +1,34 @@
+/** One catalog object, positions in ICRS decimal degrees. */
+export interface Target {
+  /** Identifier as given in the catalog (or the 1-based row number as a string). Not yet made path-safe. */
+  readonly id: string;
+  /** Right ascension in degrees, in [0, 360). */
+  readonly raDeg: number;
+  /** Declination in degrees, in [-90, 90]. */
+  readonly decDeg: number;
+  /** 1-based data row number (catalog order; row 1 is the first data row). */
+  readonly row: number;
+}
+
+/** A catalog row that was skipped, with where it was and why. */
+export interface BadRow {
+  /** 1-based data row number. */
+  readonly row: number;
+  /** 1-based physical line number in a text file (CSV/TSV/VOTable TABLEDATA when known). */
+  readonly line?: number;
+  /** Stable reason code: "parse", "nan", "ra_range", "dec_range", "duplicate_id", "missing", "ragged". */
+  readonly reason: string;
+  /** Readable message naming the offending value. */
+  readonly message: string;
+}
+
+export type CatalogEvent = { readonly kind: "target"; readonly target: Target } | { readonly kind: "bad"; readonly bad: BadRow };
+
+/** How to find columns; all optional: detected from the header when absent. */
+export interface CatalogOptions {
+  readonly raCol?: string;
+  readonly decCol?: string;
+  readonly idCol?: string;
+  /** Force a format instead of detecting it from the extension and first bytes. */
+  readonly format?: "csv" | "tsv" | "votable" | "fits";
+}
