@@ -1,0 +1,516 @@
+import { mkdirSync } from "node:fs";
+import { hostname } from "node:os";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+import { ExitCode, usageError, VocutError } from "../errors.js";
+import { LEDGER_SCHEMA, LEDGER_SCHEMA_VERSION } from "./schema.js";
+
+/** Task states, as stored in the ledger. */
+export type TaskState =
+  | "pending"
+  | "running"
+  | "done"
+  | "no_coverage"
+  | "failed_retryable"
+  | "failed_permanent";
+export const TASK_STATES: readonly TaskState[] = [
+  "pending",
+  "running",
+  "done",
+  "no_coverage",
+  "failed_retryable",
+  "failed_permanent",
+];
+
+/** A task as paged out of the ledger for the fetch pool: everything needed to rebuild its request. */
+export interface TaskRow {
+  readonly seq: number;
+  readonly targetRow: number;
+  readonly bandIndex: number;
+  readonly id: string;
+  readonly safeId: string;
+  readonly raDeg: number;
+  readonly decDeg: number;
+  readonly attempts: number;
+}
+
+/** A target as written at planning time. */
+export interface TargetRow {
+  readonly row: number;
+  readonly id: string;
+  readonly safeId: string;
+  readonly raDeg: number;
+  readonly decDeg: number;
+}
+
+/** Result of adding one target: "new", "known" (same row seen on an earlier run) or a conflict. */
+export type AddTargetResult = "new" | "known" | "duplicate_id" | "safe_id_collision";
+
+/** The final state of a task with what the ledger keeps about it. */
+export type Completion =
+  | { readonly kind: "done"; readonly bytes: number; readonly sha256: string; readonly httpStatus?: number }
+  | { readonly kind: "no_coverage"; readonly message: string; readonly httpStatus?: number }
+  | {
+      readonly kind: "failed_retryable" | "failed_permanent";
+      readonly code: string;
+      readonly message: string;
+      readonly httpStatus?: number;
+    }
+  /** Give the task back (signal, shutdown): it stays pending and keeps its attempt count. */
+  | { readonly kind: "requeue" };
+
+/** Counts by state, overall and per band. */
+export interface LedgerCounts {
+  readonly total: number;
+  readonly byState: Readonly<Record<TaskState, number>>;
+  readonly byBand: ReadonlyArray<{
+    readonly bandIndex: number;
+    readonly byState: Readonly<Record<TaskState, number>>;
+  }>;
+}
+
+/** Who holds the ledger lock. */
+export interface LockHolder {
+  readonly pid: number;
+  readonly host: string;
+  readonly startedAt: number;
+  readonly heartbeatAt: number;
+}
+
+export interface LedgerOpenOptions {
+  /** Create the file if absent (run, plan). `status`/`fetch` open existing ledgers only. */
+  readonly create: boolean;
+  /** Take the single-writer lock (default true). `status` reads without it. */
+  readonly lock?: boolean;
+  /** Completions buffered before a commit (default 256). */
+  readonly batchSize?: number;
+  /** Longest time a completion waits for its commit, in ms (default 500). */
+  readonly batchMs?: number;
+  /** Called before each batch commit: must make every completed file durable (e.g. fsync directories). */
+  readonly beforeCommit?: () => void;
+  /** A lock held on another host counts as stale when its heartbeat is older than this (default 120000 ms). */
+  readonly staleLockMs?: number;
+}
+
+const HEARTBEAT_MS = 10_000;
+
+function emptyCounts(): Record<TaskState, number> {
+  return { pending: 0, running: 0, done: 0, no_coverage: 0, failed_retryable: 0, failed_permanent: 0 };
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: the process exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * One SQLite file per job: job parameters, targets, one row per (target, band) task, shared fetches,
+ * a single-writer lock and run heartbeats. Completions are buffered and committed in batches; a task is
+ * only ever marked done after `beforeCommit` has made its file durable.
+ */
+export class Ledger {
+  readonly path: string;
+  private readonly db: Database.Database;
+  private readonly pendingCompletions: Array<{ seq: number; c: Completion; at: number }> = [];
+  private readonly batchSize: number;
+  private readonly batchMs: number;
+  private readonly beforeCommit: (() => void) | undefined;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private locked = false;
+  private closed = false;
+  private readonly stmt;
+
+  private constructor(path: string, db: Database.Database, options: LedgerOpenOptions) {
+    this.path = path;
+    this.db = db;
+    this.batchSize = options.batchSize ?? 256;
+    this.batchMs = options.batchMs ?? 500;
+    this.beforeCommit = options.beforeCommit;
+    this.stmt = {
+      getMeta: db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?"),
+      setMeta: db.prepare<[string, string]>("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)"),
+      insertTarget: db.prepare<[number, string, string, number, number]>(
+        "INSERT OR IGNORE INTO target(row, id, safe_id, ra, dec) VALUES (?, ?, ?, ?, ?)",
+      ),
+      targetById: db.prepare<[string], { row: number }>("SELECT row FROM target WHERE id = ?"),
+      targetBySafeId: db.prepare<[string], { row: number; id: string }>(
+        "SELECT row, id FROM target WHERE safe_id = ?",
+      ),
+      targetByRow: db.prepare<[number], { id: string }>("SELECT id FROM target WHERE row = ?"),
+      insertTask: db.prepare<[number, number, number, number]>(
+        "INSERT OR IGNORE INTO task(seq, target_row, band_index, state, attempts, updated_at) VALUES (?, ?, ?, 'pending', 0, ?)",
+      ),
+      claim: db.prepare<[number], TaskRow>(
+        `SELECT t.seq AS seq, t.target_row AS targetRow, t.band_index AS bandIndex, g.id AS id, g.safe_id AS safeId,
+                g.ra AS raDeg, g.dec AS decDeg, t.attempts AS attempts
+           FROM task t JOIN target g ON g.row = t.target_row
+          WHERE t.state = 'pending' ORDER BY t.seq LIMIT ?`,
+      ),
+      markRunning: db.prepare<[number, number]>(
+        "UPDATE task SET state = 'running', updated_at = ? WHERE seq = ?",
+      ),
+      done: db.prepare<[number | null, number, string, number, number]>(
+        `UPDATE task SET state = 'done', attempts = attempts + 1, http_status = ?, bytes = ?, sha256 = ?,
+                error_code = NULL, error_message = NULL, updated_at = ? WHERE seq = ?`,
+      ),
+      noCoverage: db.prepare<[number | null, string, number, number]>(
+        `UPDATE task SET state = 'no_coverage', attempts = attempts + 1, http_status = ?, error_code = 'no_coverage',
+                error_message = ?, updated_at = ? WHERE seq = ?`,
+      ),
+      failed: db.prepare<[string, number | null, string, string, number, number]>(
+        `UPDATE task SET state = ?, attempts = attempts + 1, http_status = ?, error_code = ?, error_message = ?,
+                updated_at = ? WHERE seq = ?`,
+      ),
+      requeue: db.prepare<[number, number]>(
+        "UPDATE task SET state = 'pending', updated_at = ? WHERE seq = ?",
+      ),
+      countStates: db.prepare<[], { band_index: number; state: TaskState; n: number }>(
+        "SELECT band_index, state, count(*) AS n FROM task GROUP BY band_index, state",
+      ),
+      getLock: db.prepare<[], { pid: number; host: string; started_at: number; heartbeat_at: number }>(
+        "SELECT pid, host, started_at, heartbeat_at FROM lock WHERE id = 1",
+      ),
+      setLock: db.prepare<[number, string, number, number]>(
+        "INSERT OR REPLACE INTO lock(id, pid, host, started_at, heartbeat_at) VALUES (1, ?, ?, ?, ?)",
+      ),
+      heartbeat: db.prepare<[number, number, string]>(
+        "UPDATE lock SET heartbeat_at = ? WHERE id = 1 AND pid = ? AND host = ?",
+      ),
+      releaseLock: db.prepare<[number, string]>("DELETE FROM lock WHERE id = 1 AND pid = ? AND host = ?"),
+    };
+  }
+
+  /**
+   * Open (or create) a ledger. Throws VocutError: exit 3 if it is missing or not a vocut ledger,
+   * exit 6 if another live process holds its lock.
+   */
+  static open(path: string, options: LedgerOpenOptions): Ledger {
+    let db: Database.Database;
+    try {
+      if (options.create) mkdirSync(dirname(path), { recursive: true });
+      db = new Database(path, { fileMustExist: !options.create, timeout: 10_000 });
+    } catch (err) {
+      throw new VocutError(
+        "LEDGER_OPEN",
+        `cannot open ledger ${path}: ${(err as Error).message}`,
+        ExitCode.Input,
+        { cause: err },
+      );
+    }
+    try {
+      Ledger.migrate(db, path);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    const ledger = new Ledger(path, db, options);
+    if (options.lock !== false) {
+      try {
+        ledger.acquireLock(options.staleLockMs ?? 120_000);
+      } catch (err) {
+        db.close();
+        throw err;
+      }
+    }
+    return ledger;
+  }
+
+  private static migrate(db: Database.Database, path: string): void {
+    try {
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = NORMAL");
+      db.pragma("foreign_keys = ON");
+      const version = db.pragma("user_version", { simple: true }) as number;
+      if (version === 0) {
+        const tables = db.prepare("SELECT count(*) AS n FROM sqlite_master").get() as { n: number };
+        if (tables.n > 0) {
+          throw new VocutError(
+            "LEDGER_FOREIGN",
+            `${path} is an SQLite file but not a vocut ledger`,
+            ExitCode.Input,
+          );
+        }
+        db.exec(LEDGER_SCHEMA);
+        db.pragma(`user_version = ${LEDGER_SCHEMA_VERSION}`);
+      } else if (version > LEDGER_SCHEMA_VERSION) {
+        throw new VocutError(
+          "LEDGER_NEWER",
+          `${path} was written by a newer vocut (schema ${version}, this one knows ${LEDGER_SCHEMA_VERSION})`,
+          ExitCode.Input,
+        );
+      }
+      const check = db.pragma("quick_check", { simple: true });
+      if (check !== "ok") throw new Error(`integrity check failed: ${String(check)}`);
+    } catch (err) {
+      if (err instanceof VocutError) throw err;
+      throw new VocutError(
+        "LEDGER_CORRUPT",
+        `ledger ${path} is unreadable or corrupt (${(err as Error).message}); move it aside to start over`,
+        ExitCode.Input,
+        { cause: err },
+      );
+    }
+  }
+
+  private acquireLock(staleLockMs: number): void {
+    const me = { pid: process.pid, host: hostname() };
+    const now = Date.now();
+    const take = this.db.transaction(() => {
+      const held = this.stmt.getLock.get();
+      if (held && !(held.pid === me.pid && held.host === me.host)) {
+        const alive = held.host === me.host ? processAlive(held.pid) : now - held.heartbeat_at < staleLockMs;
+        if (alive) return held;
+      }
+      this.stmt.setLock.run(me.pid, me.host, now, now);
+      return undefined;
+    });
+    // IMMEDIATE: two processes starting together serialise here instead of both seeing no lock.
+    const held = take.immediate();
+    if (held) {
+      throw new VocutError(
+        "LEDGER_LOCKED",
+        `ledger ${this.path} is in use by pid ${held.pid} on ${held.host} (since ${new Date(held.started_at).toISOString()}, ` +
+          `last heartbeat ${new Date(held.heartbeat_at).toISOString()}); wait for it to finish or stop it`,
+        ExitCode.Locked,
+      );
+    }
+    this.locked = true;
+    this.heartbeatTimer = setInterval(() => {
+      if (!this.closed) this.stmt.heartbeat.run(Date.now(), me.pid, me.host);
+    }, HEARTBEAT_MS);
+    this.heartbeatTimer.unref();
+  }
+
+  /** The lock holder recorded in the ledger, if any (for `status`). */
+  lockHolder(): LockHolder | undefined {
+    const r = this.stmt.getLock.get();
+    return r && { pid: r.pid, host: r.host, startedAt: r.started_at, heartbeatAt: r.heartbeat_at };
+  }
+
+  /** Read a JSON value from the meta table. */
+  getMeta<T>(key: string): T | undefined {
+    const r = this.stmt.getMeta.get(key);
+    return r === undefined ? undefined : (JSON.parse(r.value) as T);
+  }
+
+  /** Write a JSON value into the meta table (committed at once). */
+  setMeta(key: string, value: unknown): void {
+    this.stmt.setMeta.run(key, JSON.stringify(value));
+  }
+
+  /**
+   * Store the job parameters on first use; on resume compare them and refuse (exit 2) any difference,
+   * naming each differing key, so two jobs are never silently mixed in one ledger.
+   */
+  checkJob(job: Readonly<Record<string, unknown>>): void {
+    const stored = this.getMeta<Record<string, unknown>>("job");
+    if (stored === undefined) {
+      this.setMeta("job", job);
+      return;
+    }
+    const keys = new Set([...Object.keys(stored), ...Object.keys(job)]);
+    const diffs: string[] = [];
+    for (const k of [...keys].sort()) {
+      const a = JSON.stringify(stored[k]);
+      const b = JSON.stringify(job[k]);
+      if (a !== b) diffs.push(`  ${k}: ledger has ${a ?? "(unset)"}, this command gives ${b ?? "(unset)"}`);
+    }
+    if (diffs.length > 0) {
+      throw usageError(
+        "JOB_MISMATCH",
+        `ledger ${this.path} was planned with different parameters:\n${diffs.join("\n")}\n` +
+          "Use the original options (or `vocut fetch` to resume from the ledger alone), or a new --out/--ledger for a new job.",
+      );
+    }
+  }
+
+  /** The stored job parameters, or undefined for a fresh ledger. */
+  job<T = Record<string, unknown>>(): T | undefined {
+    return this.getMeta<T>("job");
+  }
+
+  /**
+   * Record a target and its tasks (one per band) with INSERT OR IGNORE. Re-planning the same row is a
+   * no-op ("known"); an id already used by another row is "duplicate_id"; a different id mapping to the
+   * same safe file name is "safe_id_collision". Call inside `transaction()` for speed.
+   */
+  addTarget(t: TargetRow, bandCount: number): AddTargetResult {
+    const res = this.stmt.insertTarget.run(t.row, t.id, t.safeId, t.raDeg, t.decDeg);
+    if (res.changes === 0) {
+      const byId = this.stmt.targetById.get(t.id);
+      if (byId !== undefined)
+        return byId.row === t.row ? this.addTasks(t.row, bandCount, "known") : "duplicate_id";
+      const bySafe = this.stmt.targetBySafeId.get(t.safeId);
+      if (bySafe !== undefined) return "safe_id_collision";
+      // The row number is taken by a different id: the catalog changed under the same job.
+      const other = this.stmt.targetByRow.get(t.row);
+      throw usageError(
+        "CATALOG_CHANGED",
+        `catalog row ${t.row} is now id ${JSON.stringify(t.id)} but the ledger planned it as ${JSON.stringify(other?.id)}: the catalog changed since this job was planned`,
+      );
+    }
+    return this.addTasks(t.row, bandCount, "new");
+  }
+
+  private addTasks<R extends AddTargetResult>(row: number, bandCount: number, result: R): R {
+    const now = Date.now();
+    for (let b = 0; b < bandCount; b++) this.stmt.insertTask.run(row * bandCount + b, row, b, now);
+    return result;
+  }
+
+  /** Run fn in one transaction (planning inserts, bulk updates). */
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  /** Put tasks left `running` by a killed process (and, if asked, retryable failures) back to pending. */
+  requeue(options: { running?: boolean; failedRetryable?: boolean; failedPermanent?: boolean }): number {
+    const states: string[] = [];
+    if (options.running) states.push("running");
+    if (options.failedRetryable) states.push("failed_retryable");
+    if (options.failedPermanent) states.push("failed_permanent");
+    if (states.length === 0) return 0;
+    const marks = states.map(() => "?").join(", ");
+    const res = this.db
+      .prepare(`UPDATE task SET state = 'pending', updated_at = ? WHERE state IN (${marks})`)
+      .run(Date.now(), ...states);
+    return res.changes;
+  }
+
+  /** Page out up to `limit` pending tasks in plan order and mark them running (one commit). */
+  claim(limit: number): TaskRow[] {
+    return this.db.transaction(() => {
+      const rows = this.stmt.claim.all(limit);
+      const now = Date.now();
+      for (const r of rows) this.stmt.markRunning.run(now, r.seq);
+      return rows;
+    })();
+  }
+
+  /**
+   * Buffer a task's final state; committed with the next batch (every `batchSize` completions or
+   * `batchMs`). A "done" completion must only be given once the file is renamed into place.
+   */
+  complete(seq: number, c: Completion): void {
+    this.pendingCompletions.push({ seq, c, at: Date.now() });
+    if (this.pendingCompletions.length >= this.batchSize) this.flush();
+    else if (this.flushTimer === undefined) {
+      this.flushTimer = setTimeout(() => this.flush(), this.batchMs);
+    }
+  }
+
+  /** Commit buffered completions now (after `beforeCommit` has made their files durable). */
+  flush(): void {
+    if (this.flushTimer !== undefined) {
+      clearTimeout(this.flushTimer);
+      this.flushTimer = undefined;
+    }
+    if (this.pendingCompletions.length === 0 || this.closed) return;
+    const batch = this.pendingCompletions.splice(0, this.pendingCompletions.length);
+    this.beforeCommit?.();
+    this.db.transaction(() => {
+      for (const { seq, c, at } of batch) {
+        switch (c.kind) {
+          case "done":
+            this.stmt.done.run(c.httpStatus ?? null, c.bytes, c.sha256, at, seq);
+            break;
+          case "no_coverage":
+            this.stmt.noCoverage.run(c.httpStatus ?? null, c.message, at, seq);
+            break;
+          case "failed_retryable":
+          case "failed_permanent":
+            this.stmt.failed.run(c.kind, c.httpStatus ?? null, c.code, c.message, at, seq);
+            break;
+          case "requeue":
+            this.stmt.requeue.run(at, seq);
+            break;
+        }
+      }
+    })();
+  }
+
+  /** Task counts by state, overall and per band index. */
+  counts(): LedgerCounts {
+    const byState = emptyCounts();
+    const bands = new Map<number, Record<TaskState, number>>();
+    let total = 0;
+    for (const r of this.stmt.countStates.all()) {
+      byState[r.state] += r.n;
+      total += r.n;
+      let b = bands.get(r.band_index);
+      if (b === undefined) {
+        b = emptyCounts();
+        bands.set(r.band_index, b);
+      }
+      b[r.state] += r.n;
+    }
+    const byBand = [...bands.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([bandIndex, s]) => ({ bandIndex, byState: s }));
+    return { total, byState, byBand };
+  }
+
+  /** Failed tasks with their last error, for `status` and `retry` reports (at most `limit`). */
+  failures(limit: number): Array<{
+    seq: number;
+    id: string;
+    bandIndex: number;
+    state: TaskState;
+    httpStatus: number | null;
+    code: string | null;
+    message: string | null;
+    attempts: number;
+  }> {
+    return this.db
+      .prepare(
+        `SELECT t.seq AS seq, g.id AS id, t.band_index AS bandIndex, t.state AS state, t.http_status AS httpStatus,
+                t.error_code AS code, t.error_message AS message, t.attempts AS attempts
+           FROM task t JOIN target g ON g.row = t.target_row
+          WHERE t.state IN ('failed_retryable', 'failed_permanent') ORDER BY t.seq LIMIT ?`,
+      )
+      .all(limit) as ReturnType<Ledger["failures"]>;
+  }
+
+  /** Iterate every task with its target in plan order (export, reports). Streams from SQLite. */
+  *iterateTasks(): IterableIterator<{
+    seq: number;
+    targetRow: number;
+    bandIndex: number;
+    id: string;
+    safeId: string;
+    raDeg: number;
+    decDeg: number;
+    state: TaskState;
+    bytes: number | null;
+    sha256: string | null;
+  }> {
+    yield* this.db
+      .prepare(
+        `SELECT t.seq AS seq, t.target_row AS targetRow, t.band_index AS bandIndex, g.id AS id, g.safe_id AS safeId,
+                g.ra AS raDeg, g.dec AS decDeg, t.state AS state, t.bytes AS bytes, t.sha256 AS sha256
+           FROM task t JOIN target g ON g.row = t.target_row ORDER BY t.seq`,
+      )
+      .iterate() as IterableIterator<never>;
+  }
+
+  /** Record a run's progress snapshot (heartbeat for `status`: rate, ETA, per-host state). */
+  recordProgress(progress: unknown): void {
+    this.setMeta("progress", { at: Date.now(), ...(progress as object) });
+  }
+
+  /** Flush, release the lock and close. Safe to call twice. */
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer);
+    if (this.locked) this.stmt.releaseLock.run(process.pid, hostname());
+    this.closed = true;
+    this.db.close();
+  }
+}

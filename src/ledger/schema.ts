@@ -1,0 +1,51 @@
+/** Current ledger schema version (PRAGMA user_version). Bump with a migration when the schema changes. */
+export const LEDGER_SCHEMA_VERSION = 1;
+
+/**
+ * Schema v1. Tasks do not store URLs or paths: both are rebuilt purely from the job parameters and the
+ * target, which keeps a 5-million-task ledger small. `task.seq = target_row * band_count + band_index`
+ * gives catalog order and a stable key.
+ */
+export const LEDGER_SCHEMA = `
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE lock (
+  id           INTEGER PRIMARY KEY CHECK (id = 1),
+  pid          INTEGER NOT NULL,
+  host         TEXT NOT NULL,
+  started_at   INTEGER NOT NULL,
+  heartbeat_at INTEGER NOT NULL
+);
+CREATE TABLE target (
+  row     INTEGER PRIMARY KEY,
+  id      TEXT NOT NULL UNIQUE,
+  safe_id TEXT NOT NULL UNIQUE,
+  ra      REAL NOT NULL,
+  dec     REAL NOT NULL
+);
+CREATE TABLE task (
+  seq           INTEGER PRIMARY KEY,
+  target_row    INTEGER NOT NULL REFERENCES target(row),
+  band_index    INTEGER NOT NULL,
+  state         TEXT NOT NULL CHECK (state IN ('pending','running','done','no_coverage','failed_retryable','failed_permanent')),
+  attempts      INTEGER NOT NULL DEFAULT 0,
+  http_status   INTEGER,
+  error_code    TEXT,
+  error_message TEXT,
+  bytes         INTEGER,
+  sha256        TEXT,
+  updated_at    INTEGER NOT NULL
+);
+CREATE INDEX task_state ON task(state);
+CREATE TABLE shared_fetch (
+  key        TEXT PRIMARY KEY,
+  url        TEXT NOT NULL,
+  state      TEXT NOT NULL,
+  path       TEXT,
+  bytes      INTEGER,
+  sha256     TEXT,
+  updated_at INTEGER NOT NULL
+);
+`;

@@ -1,0 +1,158 @@
+import type { CatalogEvent, Target } from "../catalog/types.js";
+import { inputError } from "../errors.js";
+import type { Ledger } from "../ledger/ledger.js";
+import type { CutoutRequest, Source } from "../sources/source.js";
+import { outputRelPath } from "./layout.js";
+import { safeId } from "./safe-name.js";
+
+/** A row that planning skipped, as reported to the user. */
+export interface SkippedRow {
+  readonly row: number;
+  readonly line?: number;
+  readonly reason: string;
+  readonly message: string;
+}
+
+/** Planning totals. */
+export interface PlanSummary {
+  /** Targets read from the catalog and accepted. */
+  readonly targets: number;
+  /** Targets new to the ledger in this run (0 on a plain resume). */
+  readonly newTargets: number;
+  /** Tasks in the job (targets x bands). */
+  readonly tasks: number;
+  /** Rows skipped (bad values, duplicate ids, id collisions). */
+  readonly skipped: number;
+}
+
+/** Targets per planning transaction: large enough to amortise commits, small enough to bound memory. */
+const PLAN_BATCH = 5_000;
+
+/**
+ * Plan a job into the ledger: one task per (target, band), INSERT OR IGNORE, in batched transactions.
+ * Duplicate ids are detected by the ledger (constant memory). Bad rows go to `onSkip`; with `strict`
+ * the first one aborts planning with exit 3.
+ */
+export async function planIntoLedger(
+  ledger: Ledger,
+  source: Source,
+  events: AsyncIterable<CatalogEvent>,
+  options: { strict: boolean; onSkip: (s: SkippedRow) => void },
+): Promise<PlanSummary> {
+  const bandCount = source.bands.length;
+  let targets = 0;
+  let newTargets = 0;
+  let skipped = 0;
+  let batch: Target[] = [];
+  const skip = (s: SkippedRow): void => {
+    skipped++;
+    options.onSkip(s);
+    if (options.strict) {
+      throw inputError("BAD_ROW", `${where(s)}: ${s.message} (--strict makes bad rows fatal)`);
+    }
+  };
+  const commit = (): void => {
+    const rows = batch;
+    batch = [];
+    const conflicts: SkippedRow[] = [];
+    ledger.transaction(() => {
+      for (const t of rows) {
+        const r = ledger.addTarget(
+          { row: t.row, id: t.id, safeId: safeId(t.id), raDeg: t.raDeg, decDeg: t.decDeg },
+          bandCount,
+        );
+        if (r === "new" || r === "known") {
+          targets++;
+          if (r === "new") newTargets++;
+        } else if (r === "duplicate_id") {
+          conflicts.push({
+            row: t.row,
+            reason: "duplicate_id",
+            message: `id ${JSON.stringify(t.id)} already used by an earlier row`,
+          });
+        } else {
+          conflicts.push({
+            row: t.row,
+            reason: "id_collision",
+            message: `id ${JSON.stringify(t.id)} maps to the same file name as another id (${safeId(t.id)})`,
+          });
+        }
+      }
+    });
+    for (const c of conflicts) skip(c);
+  };
+  for await (const ev of events) {
+    if (ev.kind === "bad") {
+      skip(ev.bad);
+      continue;
+    }
+    batch.push(ev.target);
+    if (batch.length >= PLAN_BATCH) commit();
+  }
+  commit();
+  return { targets, newTargets, tasks: targets * bandCount, skipped };
+}
+
+/** "line 12" or "row 12" for messages. */
+export function where(s: { row: number; line?: number }): string {
+  return s.line !== undefined ? `line ${s.line} (row ${s.row})` : `row ${s.row}`;
+}
+
+/** One planned request as `plan --dry-run` prints it. */
+export interface PlannedRequest {
+  readonly row: number;
+  readonly id: string;
+  readonly band: string;
+  readonly request: CutoutRequest;
+  /** Output path relative to the output folder. */
+  readonly out: string;
+}
+
+/**
+ * Plan without a ledger or network, for `--dry-run`: yields every request in order. Duplicate ids are
+ * found with an in-memory set (a dry run prints every line anyway).
+ */
+export async function* dryRunPlan(
+  source: Source,
+  layout: string,
+  events: AsyncIterable<CatalogEvent>,
+  onSkip: (s: SkippedRow) => void,
+): AsyncGenerator<PlannedRequest> {
+  const seenIds = new Set<string>();
+  const seenSafe = new Map<string, string>();
+  for await (const ev of events) {
+    if (ev.kind === "bad") {
+      onSkip(ev.bad);
+      continue;
+    }
+    const t = ev.target;
+    const s = safeId(t.id);
+    if (seenIds.has(t.id)) {
+      onSkip({
+        row: t.row,
+        reason: "duplicate_id",
+        message: `id ${JSON.stringify(t.id)} already used by an earlier row`,
+      });
+      continue;
+    }
+    if (seenSafe.has(s)) {
+      onSkip({
+        row: t.row,
+        reason: "id_collision",
+        message: `id ${JSON.stringify(t.id)} maps to the same file name as another id (${s})`,
+      });
+      continue;
+    }
+    seenIds.add(t.id);
+    seenSafe.set(s, t.id);
+    for (const band of source.bands) {
+      yield {
+        row: t.row,
+        id: t.id,
+        band,
+        request: source.request(t, band),
+        out: outputRelPath(layout, band, s, t.row),
+      };
+    }
+  }
+}
