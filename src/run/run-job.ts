@@ -1,0 +1,341 @@
+import { readFile } from "node:fs/promises";
+import { ExitCode, VocutError } from "../errors.js";
+import type { Clock } from "../fetch/clock.js";
+import type { HostPacer } from "../fetch/host-pacer.js";
+import type { HttpClient } from "../fetch/http-client.js";
+import { backoffMs, classifyError } from "../fetch/retry-policy.js";
+import { validateFits } from "../fits/validate.js";
+import type { Ledger, LedgerCounts, TaskRow } from "../ledger/ledger.js";
+import type { AtomicWriter } from "../output/write-atomic.js";
+import { insideDir, outputRelPath } from "../plan/layout.js";
+import type { Outcome, Source } from "../sources/source.js";
+
+/** Settled state of one task as reported in events. */
+export type TaskEventState =
+  | "done"
+  | "adopted"
+  | "no_coverage"
+  | "failed_retryable"
+  | "failed_permanent"
+  | "retry";
+
+/** Events a run emits (NDJSON with --json, progress bar otherwise). */
+export type RunEvent =
+  | {
+      readonly type: "task";
+      readonly id: string;
+      readonly band: string;
+      readonly state: TaskEventState;
+      readonly attempt: number;
+      readonly url?: string;
+      readonly status?: number;
+      readonly code?: string;
+      readonly message?: string;
+      readonly delayMs?: number;
+      readonly path?: string;
+    }
+  | { readonly type: "host"; readonly host: string; readonly state: string; readonly message: string };
+
+/** Settings of the task loop. */
+export interface RunOptions {
+  readonly outDir: string;
+  readonly layout: string;
+  /** Retries per task in this run, after the first attempt. */
+  readonly retries: number;
+  /** Backoff base and cap for per-task retries, in ms. */
+  readonly backoffBaseMs: number;
+  readonly backoffCapMs: number;
+  /** Tasks in progress at once (HTTP slots are limited per host by the pacer). */
+  readonly maxInFlight: number;
+  /** Tasks paged out of the ledger at a time. */
+  readonly claimBatch: number;
+  readonly onEvent: (e: RunEvent) => void;
+  /** Graceful stop: no new dispatch, waiting tasks go back to pending, in-flight requests settle. */
+  readonly stopSignal: AbortSignal;
+  /** Hard stop (second signal): in-flight requests are aborted too. */
+  readonly abortSignal: AbortSignal;
+  readonly random?: () => number;
+}
+
+/** Result of one run of the task loop. */
+export interface RunResult {
+  /** Tasks settled in this run, by outcome. */
+  readonly settled: Readonly<Record<TaskEventState, number>>;
+  /** HTTP requests sent in this run. */
+  readonly requests: number;
+  /** Why the loop ended early, if it did. */
+  readonly stoppedBy?: "signal" | "host_down";
+  readonly hostsDown: readonly string[];
+  readonly counts: LedgerCounts;
+  readonly exitCode: ExitCode;
+}
+
+function hostOf(url: string): string {
+  const u = new URL(url);
+  return u.protocol === "file:" ? "file://" : u.host;
+}
+
+/**
+ * The task loop: pages pending tasks out of the ledger in plan order, runs each through the source and
+ * the per-host pacer with retries, writes products atomically and records every outcome. Memory is
+ * bounded by `maxInFlight + claimBatch` tasks whatever the catalog size. Run-level failures (disk full)
+ * stop the loop and are thrown after in-flight work has settled and the ledger is flushed.
+ */
+export async function runTasks(
+  ledger: Ledger,
+  source: Source,
+  client: HttpClient,
+  pacer: HostPacer,
+  writer: AtomicWriter,
+  clock: Clock,
+  opts: RunOptions,
+): Promise<RunResult> {
+  const settled: Record<TaskEventState, number> = {
+    done: 0,
+    adopted: 0,
+    no_coverage: 0,
+    failed_retryable: 0,
+    failed_permanent: 0,
+    retry: 0,
+  };
+  let requests = 0;
+  let fatal: unknown;
+  const hostsDown = new Set<string>();
+  const localStop = new AbortController();
+  const stop = AbortSignal.any([opts.stopSignal, localStop.signal]);
+  const random = opts.random ?? Math.random;
+
+  const emit = (e: RunEvent): void => opts.onEvent(e);
+
+  async function adoptExisting(t: TaskRow, band: string, path: string): Promise<boolean> {
+    // A killed run may have renamed the file into place without committing "done": take it as it is
+    // instead of asking the server again. Anything that is not a valid FITS file is replaced.
+    let body: Buffer;
+    try {
+      body = await readFile(path);
+    } catch {
+      return false;
+    }
+    if (!validateFits(body).ok) return false;
+    const { createHash } = await import("node:crypto");
+    const sha256 = createHash("sha256").update(body).digest("hex");
+    ledger.complete(t.seq, { kind: "done", bytes: body.length, sha256 });
+    settled.adopted++;
+    emit({ type: "task", id: t.id, band, state: "adopted", attempt: 0, path });
+    return true;
+  }
+
+  async function runTask(t: TaskRow): Promise<void> {
+    const band = source.bands[t.bandIndex];
+    if (band === undefined) throw new Error(`internal: band index ${t.bandIndex} out of range`);
+    const path = insideDir(opts.outDir, outputRelPath(opts.layout, band, t.safeId, t.targetRow));
+    if (await adoptExisting(t, band, path)) return;
+    const req = source.request({ id: t.id, raDeg: t.raDeg, decDeg: t.decDeg, row: t.targetRow }, band);
+    const urls = [req.url, ...(req.fallbackUrls ?? [])];
+    for (let attempt = 0; ; attempt++) {
+      if (stop.aborted) {
+        ledger.complete(t.seq, { kind: "requeue" });
+        return;
+      }
+      const url = urls.find((u) => !pacer.isHostDown(hostOf(u)));
+      if (url === undefined) {
+        for (const u of urls) hostsDown.add(hostOf(u));
+        localStop.abort();
+        ledger.complete(t.seq, { kind: "requeue" });
+        return;
+      }
+      const host = hostOf(url);
+      let outcome: Outcome;
+      try {
+        const res = await pacer.schedule(
+          host,
+          () => {
+            requests++;
+            return client.get(url, { signal: opts.abortSignal });
+          },
+          stop,
+        );
+        outcome = source.interpret(res);
+      } catch (err) {
+        if (stop.aborted && (err as Error).name === "AbortError") {
+          ledger.complete(t.seq, { kind: "requeue" });
+          return;
+        }
+        if (opts.abortSignal.aborted) {
+          ledger.complete(t.seq, { kind: "requeue" });
+          return;
+        }
+        const c = classifyError(err);
+        outcome = c.retryable
+          ? { kind: "retryable", code: c.code, message: (err as Error).message }
+          : { kind: "permanent", code: c.code, message: (err as Error).message };
+      }
+      // The host's health: throttling slows it, failures count towards its circuit breaker, and any
+      // answer that shows the server working (incl. 404 for one object) counts as success.
+      if (outcome.kind === "retryable") {
+        const throttled = outcome.status === 429 || outcome.status === 503;
+        pacer.report(host, throttled ? "throttled" : "failure", outcome.retryAfterMs);
+      } else {
+        pacer.report(host, "success");
+      }
+      switch (outcome.kind) {
+        case "done": {
+          let written: { bytes: number; sha256: string };
+          try {
+            written = await writer.write(path, outcome.body);
+          } catch (err) {
+            fatal ??= diskError(err, path);
+            localStop.abort();
+            ledger.complete(t.seq, { kind: "requeue" });
+            return;
+          }
+          ledger.complete(t.seq, { kind: "done", ...written, httpStatus: 200 });
+          settled.done++;
+          emit({ type: "task", id: t.id, band, state: "done", attempt, url, path });
+          return;
+        }
+        case "no_coverage":
+          ledger.complete(t.seq, { kind: "no_coverage", message: outcome.message });
+          settled.no_coverage++;
+          emit({
+            type: "task",
+            id: t.id,
+            band,
+            state: "no_coverage",
+            attempt,
+            url,
+            message: outcome.message,
+          });
+          return;
+        case "permanent":
+          ledger.complete(t.seq, {
+            kind: "failed_permanent",
+            code: outcome.code,
+            message: outcome.message,
+            ...(outcome.status === undefined ? {} : { httpStatus: outcome.status }),
+          });
+          settled.failed_permanent++;
+          emit({
+            type: "task",
+            id: t.id,
+            band,
+            state: "failed_permanent",
+            attempt,
+            url,
+            code: outcome.code,
+            message: outcome.message,
+            ...(outcome.status === undefined ? {} : { status: outcome.status }),
+          });
+          return;
+        case "retryable": {
+          const status = outcome.status === undefined ? {} : { status: outcome.status };
+          if (attempt >= opts.retries) {
+            ledger.complete(t.seq, {
+              kind: "failed_retryable",
+              code: outcome.code,
+              message: outcome.message,
+              ...(outcome.status === undefined ? {} : { httpStatus: outcome.status }),
+            });
+            settled.failed_retryable++;
+            emit({
+              type: "task",
+              id: t.id,
+              band,
+              state: "failed_retryable",
+              attempt,
+              url,
+              code: outcome.code,
+              message: outcome.message,
+              ...status,
+            });
+            return;
+          }
+          // Full-jitter backoff, but never sooner than the server asked for.
+          const delayMs = Math.max(
+            backoffMs(attempt, random, opts.backoffBaseMs, opts.backoffCapMs),
+            outcome.retryAfterMs ?? 0,
+          );
+          settled.retry++;
+          emit({
+            type: "task",
+            id: t.id,
+            band,
+            state: "retry",
+            attempt,
+            url,
+            code: outcome.code,
+            message: outcome.message,
+            delayMs,
+            ...status,
+          });
+          try {
+            await clock.sleep(delayMs, stop);
+          } catch {
+            // stopped while waiting: the loop head requeues the task
+          }
+        }
+      }
+    }
+  }
+
+  const inFlight = new Set<Promise<void>>();
+  let buffer: TaskRow[] = [];
+  try {
+    while (!stop.aborted) {
+      if (buffer.length === 0) {
+        buffer = ledger.claim(opts.claimBatch);
+        if (buffer.length === 0) break;
+      }
+      while (inFlight.size >= opts.maxInFlight && !stop.aborted) await Promise.race(inFlight);
+      if (stop.aborted) break;
+      const t = buffer.shift() as TaskRow;
+      const p: Promise<void> = runTask(t)
+        .catch((err: unknown) => {
+          fatal ??= err;
+          localStop.abort();
+          ledger.complete(t.seq, { kind: "requeue" });
+        })
+        .finally(() => inFlight.delete(p));
+      inFlight.add(p);
+    }
+  } finally {
+    await Promise.allSettled([...inFlight]);
+    // Claimed but never started: back to pending.
+    for (const t of buffer) ledger.complete(t.seq, { kind: "requeue" });
+    ledger.flush();
+  }
+  for (const h of hostsDown)
+    emit({ type: "host", host: h, state: "down", message: `${h} keeps failing; stopped` });
+  if (fatal !== undefined) throw fatal;
+
+  const counts = ledger.counts();
+  const s = counts.byState;
+  const left = s.pending + s.running + s.failed_retryable;
+  const exitCode =
+    left > 0 ? ExitCode.RetryLater : s.failed_permanent > 0 ? ExitCode.PermanentFailures : ExitCode.Ok;
+  const stoppedBy = hostsDown.size > 0 ? "host_down" : opts.stopSignal.aborted ? "signal" : undefined;
+  return {
+    settled,
+    requests,
+    hostsDown: [...hostsDown],
+    counts,
+    exitCode,
+    ...(stoppedBy === undefined ? {} : { stoppedBy }),
+  };
+}
+
+function diskError(err: unknown, path: string): VocutError {
+  const code = (err as NodeJS.ErrnoException).code ?? "EIO";
+  const hint =
+    code === "ENOSPC" || code === "EDQUOT"
+      ? "the disk is full: free space and run the same command again"
+      : "check the output folder and run again";
+  return new VocutError(
+    "WRITE_FAILED",
+    `cannot write ${path} (${code}): ${hint}; the ledger is intact`,
+    ExitCode.RetryLater,
+    {
+      cause: err,
+    },
+  );
+}

@@ -1,0 +1,16 @@
+import { type Hips2fitsConfig, Hips2fitsSource } from "./hips2fits.js";
+import type { Source } from "./source.js";
+import { type TemplateConfig, TemplateSource } from "./template.js";
+
+/** Every serialisable source configuration (what the ledger stores as the job's source). */
+export type SourceConfig = Hips2fitsConfig | TemplateConfig;
+
+/** Build a source from its stored configuration. Throws a usage error on invalid settings. */
+export function createSource(config: SourceConfig): Source {
+  switch (config.kind) {
+    case "hips2fits":
+      return new Hips2fitsSource(config);
+    case "template":
+      return new TemplateSource(config);
+  }
+}
