@@ -125,6 +125,7 @@ export class Ledger {
   private locked = false;
   private closed = false;
   private readonly stmt;
+  private readonly insertTasksStmt = new Map<number, Database.Statement>();
 
   private constructor(path: string, db: Database.Database, options: LedgerOpenOptions) {
     this.path = path;
@@ -135,19 +136,17 @@ export class Ledger {
     this.stmt = {
       getMeta: db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?"),
       setMeta: db.prepare<[string, string]>("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)"),
-      insertTarget: db.prepare<[number, string, string, number, number]>(
+      insertTarget: db.prepare<[number, string, string | null, number, number]>(
         "INSERT OR IGNORE INTO target(row, id, safe_id, ra, dec) VALUES (?, ?, ?, ?, ?)",
       ),
       targetById: db.prepare<[string], { row: number }>("SELECT row FROM target WHERE id = ?"),
       targetBySafeId: db.prepare<[string], { row: number; id: string }>(
-        "SELECT row, id FROM target WHERE safe_id = ?",
+        "SELECT row, id FROM target WHERE safe_id = ? AND safe_id IS NOT NULL",
       ),
       targetByRow: db.prepare<[number], { id: string }>("SELECT id FROM target WHERE row = ?"),
-      insertTask: db.prepare<[number, number, number, number]>(
-        "INSERT OR IGNORE INTO task(seq, target_row, band_index, state, attempts, updated_at) VALUES (?, ?, ?, 'pending', 0, ?)",
-      ),
+
       claim: db.prepare<[number], TaskRow>(
-        `SELECT t.seq AS seq, t.target_row AS targetRow, t.band_index AS bandIndex, g.id AS id, g.safe_id AS safeId,
+        `SELECT t.seq AS seq, t.target_row AS targetRow, t.band_index AS bandIndex, g.id AS id, coalesce(g.safe_id, g.id) AS safeId,
                 g.ra AS raDeg, g.dec AS decDeg, t.attempts AS attempts
            FROM task t JOIN target g ON g.row = t.target_row
           WHERE t.state = 'pending' ORDER BY t.seq LIMIT ?`,
@@ -225,7 +224,8 @@ export class Ledger {
     try {
       db.pragma("journal_mode = WAL");
       db.pragma("synchronous = NORMAL");
-      db.pragma("foreign_keys = ON");
+      // 64 MiB page cache: planning millions of rows is index-bound.
+      db.pragma("cache_size = -65536");
       const version = db.pragma("user_version", { simple: true }) as number;
       if (version === 0) {
         const tables = db.prepare("SELECT count(*) AS n FROM sqlite_master").get() as { n: number };
@@ -341,7 +341,13 @@ export class Ledger {
    * same safe file name is "safe_id_collision". Call inside `transaction()` for speed.
    */
   addTarget(t: TargetRow, bandCount: number): AddTargetResult {
-    const res = this.stmt.insertTarget.run(t.row, t.id, t.safeId, t.raDeg, t.decDeg);
+    const res = this.stmt.insertTarget.run(
+      t.row,
+      t.id,
+      t.safeId === t.id ? null : t.safeId,
+      t.raDeg,
+      t.decDeg,
+    );
     if (res.changes === 0) {
       const byId = this.stmt.targetById.get(t.id);
       if (byId !== undefined)
@@ -359,8 +365,19 @@ export class Ledger {
   }
 
   private addTasks<R extends AddTargetResult>(row: number, bandCount: number, result: R): R {
-    const now = Date.now();
-    for (let b = 0; b < bandCount; b++) this.stmt.insertTask.run(row * bandCount + b, row, b, now);
+    // One statement per target inserting all its bands: statement overhead dominates planning.
+    let stmt = this.insertTasksStmt.get(bandCount);
+    if (stmt === undefined) {
+      const values = Array.from(
+        { length: bandCount },
+        (_, b) => `(@row * ${bandCount} + ${b}, @row, ${b}, 'pending', 0, @now)`,
+      );
+      stmt = this.db.prepare(
+        `INSERT OR IGNORE INTO task(seq, target_row, band_index, state, attempts, updated_at) VALUES ${values.join(", ")}`,
+      );
+      this.insertTasksStmt.set(bandCount, stmt);
+    }
+    stmt.run({ row, now: Date.now() });
     return result;
   }
 
@@ -492,7 +509,7 @@ export class Ledger {
   }> {
     yield* this.db
       .prepare(
-        `SELECT t.seq AS seq, t.target_row AS targetRow, t.band_index AS bandIndex, g.id AS id, g.safe_id AS safeId,
+        `SELECT t.seq AS seq, t.target_row AS targetRow, t.band_index AS bandIndex, g.id AS id, coalesce(g.safe_id, g.id) AS safeId,
                 g.ra AS raDeg, g.dec AS decDeg, t.state AS state, t.bytes AS bytes, t.sha256 AS sha256
            FROM task t JOIN target g ON g.row = t.target_row ORDER BY t.seq`,
       )

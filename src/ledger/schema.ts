@@ -21,10 +21,13 @@ CREATE TABLE lock (
 CREATE TABLE target (
   row     INTEGER PRIMARY KEY,
   id      TEXT NOT NULL UNIQUE,
-  safe_id TEXT NOT NULL UNIQUE,
+  -- NULL when the id is already a safe file name (the common case): saves an index entry per target.
+  safe_id TEXT,
   ra      REAL NOT NULL,
   dec     REAL NOT NULL
 );
+-- Changed ids carry a "~hash" suffix that clean ids cannot contain, so only changed ids can collide.
+CREATE UNIQUE INDEX target_safe_id ON target(safe_id) WHERE safe_id IS NOT NULL;
 CREATE TABLE task (
   seq           INTEGER PRIMARY KEY,
   target_row    INTEGER NOT NULL REFERENCES target(row),
@@ -38,7 +41,9 @@ CREATE TABLE task (
   sha256        TEXT,
   updated_at    INTEGER NOT NULL
 );
-CREATE INDEX task_state ON task(state);
+-- Only unfinished tasks are indexed: the claim query walks this in plan order, and finished tasks
+-- cost nothing to keep.
+CREATE INDEX task_pending ON task(seq) WHERE state = 'pending';
 CREATE TABLE shared_fetch (
   key        TEXT PRIMARY KEY,
   url        TEXT NOT NULL,
