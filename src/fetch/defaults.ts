@@ -3,44 +3,66 @@
  * Conservative on purpose: no public cutout service publishes a rate limit.
  */
 export const DEFAULTS = {
-  /** Requests in flight per host. */
+  /** Requests in flight per host (p-limit). */
   concurrency: 4,
-  /** Requests per second per host. */
+  /** Requests started per second per host (token bucket rate). */
   ratePerSec: 5,
-  /** Token-bucket burst per host. */
+  /** Requests that may start at once after an idle spell, per host (token bucket size). */
   burst: 5,
-  /** Whole-request timeout (headers and body), ms. */
+  /** Whole-exchange timeout: connect, headers and body of one request incl. redirects, ms. */
   timeoutMs: 60_000,
   /** Retries per task in one run, after the first attempt. */
   retries: 5,
-  /** Full-jitter exponential backoff: base and cap, ms. */
+  /** Full-jitter exponential backoff: base wait after the first failure, ms. */
   backoffBaseMs: 1_000,
+  /** Full-jitter exponential backoff: the largest wait, ms. */
   backoffCapMs: 60_000,
-  /** Largest response accepted, bytes. */
+  /** Largest response body accepted, bytes (100 MiB). */
   maxBytes: 100 * 2 ** 20,
   /** Redirects followed per request. */
   maxRedirects: 5,
-  /** Longest Retry-After obeyed, ms (a server asking for more is treated as down for now). */
+  /** Longest Retry-After obeyed, ms (1 h); longer requests are clamped, and pile up towards host-down. */
   maxRetryAfterMs: 3_600_000,
+  /** Sockets kept open per origin by the shared agent (the pacer is what limits requests in flight). */
+  connectionsPerHost: 16,
   pacer: {
-    /** AIMD: factor applied to a host's rate on 429/503, and the floor, req/s. */
+    /** AIMD: factor applied to a host's rate on 429/503. */
     decreaseFactor: 0.5,
-    minRatePerSec: 0.05,
-    /** AIMD: rate added back per `recoverEvery` successes, req/s. */
+    /** AIMD: the lowest rate a throttled host is slowed to, req/s (never above the configured rate). */
+    minRatePerSec: 0.1,
+    /** AIMD: rate added back per `recoverEvery` successes, req/s, up to the configured rate. */
     recoverStep: 0.1,
+    /** AIMD: successes per additive step. */
     recoverEvery: 10,
-    /** Circuit breaker: consecutive failures that pause a host, and for how long, ms. */
+    /** Circuit breaker: consecutive failures (connection errors, 5xx, 429) that open it. */
     breakerFailures: 10,
+    /** Circuit breaker: how long an open breaker pauses the host before one probe request, ms. */
     breakerPauseMs: 60_000,
-    /** A host is given up (run ends with exit 5) after this many breaker openings without a success. */
+    /** The host is given up (run ends with exit 5) after this many breaker openings without a success. */
     breakerMaxOpens: 5,
+    /**
+     * The host is given up once it has been paused (breaker + Retry-After) this long in total without
+     * a success in between, ms (30 min); a single Retry-After that long gives it up at once.
+     */
+    hostDownAfterMs: 30 * 60_000,
   },
 } as const;
 
-/** HTTP statuses worth retrying later. */
+/**
+ * HTTP statuses worth retrying later. Any other 5xx is retryable too; every other 4xx (400, 401, 403,
+ * 404, 405, 410, 414, 422, ...) is permanent: asking again would get the same answer.
+ */
 export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 425, 429, 500, 502, 503, 504]);
 
-/** Network error codes worth retrying later (DNS failures included: often transient on clusters). */
+/** Statuses that mean "slow down" (AIMD decrease) rather than "broken". */
+export const THROTTLE_STATUSES: ReadonlySet<number> = new Set([429, 503]);
+
+/**
+ * Network error codes worth retrying later. DNS failures (ENOTFOUND, EAI_AGAIN) are included: on
+ * clusters they are usually a resolver hiccup, and the circuit breaker stops a host that really is gone.
+ * The FetchError codes TIMEOUT, TRUNCATED, CONNECTION and ABORTED are listed so that re-classifying
+ * a FetchError by code alone gives the same answer.
+ */
 export const RETRYABLE_ERROR_CODES: ReadonlySet<string> = new Set([
   "ECONNRESET",
   "ECONNREFUSED",
@@ -51,6 +73,8 @@ export const RETRYABLE_ERROR_CODES: ReadonlySet<string> = new Set([
   "EAI_AGAIN",
   "ENETUNREACH",
   "EHOSTUNREACH",
+  "ENETDOWN",
+  "EHOSTDOWN",
   "UND_ERR_SOCKET",
   "UND_ERR_CLOSED",
   "UND_ERR_HEADERS_TIMEOUT",
@@ -60,4 +84,5 @@ export const RETRYABLE_ERROR_CODES: ReadonlySet<string> = new Set([
   "TIMEOUT",
   "TRUNCATED",
   "CONNECTION",
+  "ABORTED",
 ]);

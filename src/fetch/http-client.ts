@@ -1,14 +1,35 @@
 import { readFile, stat } from "node:fs/promises";
+import { setImmediate } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { Agent, request, errors as undiciErrors } from "undici";
-import type { HttpResponse } from "../sources/source.js";
+import { Agent, request } from "undici";
+import { DEFAULTS } from "./defaults.js";
 import { classifyError } from "./retry-policy.js";
 
-/** A failed HTTP exchange, with a stable code and whether it is worth retrying. */
+/** Stable codes of FetchError (what went wrong, for the ledger and for scripts). */
+export type FetchErrorCode =
+  /** The body is (or would be) larger than maxBytes. Permanent. */
+  | "TOO_LARGE"
+  /** More than maxRedirects redirects, or a redirect loop. Permanent. */
+  | "TOO_MANY_REDIRECTS"
+  /** No complete answer within timeoutMs. Retryable. */
+  | "TIMEOUT"
+  /** The connection ended before the whole body arrived. Retryable. */
+  | "TRUNCATED"
+  /** Connecting or talking to the server failed before a response (reset, refused, DNS). Usually retryable. */
+  | "CONNECTION"
+  /** The caller's signal aborted the request. Retryable (the work was not done). */
+  | "ABORTED"
+  /** Not a URL, an unsupported scheme (also as a redirect target), or an unusable file:// URL. Permanent. */
+  | "BAD_URL"
+  /** A file:// URL could not be read for a reason other than absence (permissions, I/O). */
+  | "FILE_READ";
+
+/** A failed exchange, with a stable `code` and whether it is worth retrying. */
 export class FetchError extends Error {
-  readonly code: string;
+  readonly code: FetchErrorCode;
   readonly retryable: boolean;
-  constructor(code: string, message: string, retryable: boolean, options?: { cause?: unknown }) {
+  /** Throws nothing; `cause` keeps the underlying undici/Node error. */
+  constructor(code: FetchErrorCode, message: string, retryable: boolean, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "FetchError";
     this.code = code;
@@ -16,83 +37,161 @@ export class FetchError extends Error {
   }
 }
 
+/** One answer, after redirects. */
+export interface HttpResponse {
+  /** The final URL (after redirects). */
+  readonly url: string;
+  readonly status: number;
+  /** Lower-case header names; repeated headers as arrays. */
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** The whole body for 2xx; at most the first 64 KiB of anything else (enough for an error message). */
+  readonly body: Buffer;
+}
+
+/** Settings of the client; defaults in DEFAULTS. */
 export interface HttpClientOptions {
+  /** Sent as is; the caller builds "vocut/0.1.0 (+contact)". */
   readonly userAgent: string;
-  /** Whole exchange (connect, headers, body), ms. */
+  /** Whole exchange (connect, headers, body, all redirects), ms. */
   readonly timeoutMs: number;
-  /** Largest body accepted, bytes; larger ones are aborted as soon as they are known to be larger. */
+  /** Largest 2xx body accepted, bytes; larger ones are aborted as soon as they are known to be larger. */
   readonly maxBytes: number;
+  /** Redirects followed per request. */
   readonly maxRedirects: number;
-  /** Sockets kept per origin (default 16; the pacer limits requests in flight). */
-  readonly connectionsPerOrigin?: number;
+  /** Sockets kept per origin (default DEFAULTS.connectionsPerHost = 16; the pacer limits requests in flight). */
+  readonly connectionsPerHost?: number;
 }
 
 /** GET over one shared keep-alive undici Agent, or from the local disk for file:// URLs. */
 export interface HttpClient {
-  /** Fetch `url`, following redirects. Resolves for any HTTP status; throws FetchError for transport failures. */
+  /**
+   * Fetch `url`, following redirects. Resolves for any HTTP status (classify it with classifyStatus);
+   * throws FetchError for everything else, AbortError never (an aborted call is FetchError "ABORTED").
+   */
   get(url: string, options?: { signal?: AbortSignal }): Promise<HttpResponse>;
-  /** Close all sockets. */
+  /** Close all sockets; later calls to get() fail. */
   close(): Promise<void>;
 }
 
-/** Error bodies are only read this far: enough for a message, not a way to fill memory. */
+/** Error and redirect bodies are only read this far: enough for a message, not a way to fill memory. */
 const MAX_ERROR_BODY = 64 * 1024;
-const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
+/** Error codes of a server certificate that cannot be trusted: retrying will not fix them. */
+const TLS_CODE = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS|ERR_SSL|HOSTNAME_MISMATCH|ALTNAME/;
 
-/** Create the client. Compression is never requested (`accept-encoding: identity`): no decompression bombs. */
+function check(ok: boolean, what: string, value: unknown): void {
+  if (!ok) throw new TypeError(`${what}, got ${String(value)}`);
+}
+
+/**
+ * Create the client: one keep-alive undici Agent shared by every request. Compression is never
+ * requested (`accept-encoding: identity`), so there is no decompression bomb and maxBytes counts real
+ * bytes. Throws TypeError on a bad option.
+ */
 export function createHttpClient(options: HttpClientOptions): HttpClient {
+  const { timeoutMs, maxBytes, maxRedirects } = options;
+  check(
+    typeof options.userAgent === "string" && options.userAgent !== "",
+    "userAgent must be a non-empty string",
+    options.userAgent,
+  );
+  check(timeoutMs > 0 && Number.isFinite(timeoutMs), "timeoutMs must be a finite number > 0", timeoutMs);
+  check(Number.isInteger(maxBytes) && maxBytes >= 0, "maxBytes must be a whole number >= 0", maxBytes);
+  check(
+    Number.isInteger(maxRedirects) && maxRedirects >= 0,
+    "maxRedirects must be a whole number >= 0",
+    maxRedirects,
+  );
+  const connections = options.connectionsPerHost ?? DEFAULTS.connectionsPerHost;
+  check(
+    Number.isInteger(connections) && connections >= 1,
+    "connectionsPerHost must be a whole number >= 1",
+    connections,
+  );
+
   const agent = new Agent({
     keepAliveTimeout: 30_000,
     keepAliveMaxTimeout: 120_000,
-    connections: options.connectionsPerOrigin ?? 16,
-    headersTimeout: options.timeoutMs,
-    bodyTimeout: options.timeoutMs,
-    connect: { timeout: Math.min(options.timeoutMs, 30_000) },
+    connections,
+    // Backstops for the overall timer below: a stalled server is cut off by whichever fires first.
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+    connect: { timeout: Math.min(timeoutMs, 30_000) },
   });
   const headers = { "user-agent": options.userAgent, "accept-encoding": "identity", accept: "*/*" };
 
-  async function once(
-    url: URL,
-    signal: AbortSignal,
-  ): Promise<{ status: number; headers: HttpResponse["headers"]; body: Buffer; location?: string }> {
+  /** One hop: the response, or a redirect target. Body errors are TRUNCATED, too-big bodies TOO_LARGE. */
+  async function once(url: URL, signal: AbortSignal): Promise<HttpResponse & { location?: string }> {
     const res = await request(url, { method: "GET", headers, signal, dispatcher: agent });
     const status = res.statusCode;
     const h = res.headers as HttpResponse["headers"];
-    if (REDIRECTS.has(status) && typeof h.location === "string") {
-      await res.body.dump({ limit: MAX_ERROR_BODY });
-      return { status, headers: h, body: Buffer.alloc(0), location: h.location };
+    const location = h.location;
+    if (REDIRECTS.has(status) && typeof location === "string") {
+      // Drain a little so the socket can be reused; a large redirect body just closes it.
+      await res.body.dump({ limit: MAX_ERROR_BODY }).catch(() => {});
+      return { url: url.href, status, headers: h, body: Buffer.alloc(0), location };
     }
     const ok = status >= 200 && status < 300;
-    const limit = ok ? options.maxBytes : MAX_ERROR_BODY;
-    const declared = Number(h["content-length"]);
-    if (ok && Number.isFinite(declared) && declared > options.maxBytes) {
+    const declaredRaw = h["content-length"];
+    const declared =
+      typeof declaredRaw === "string" && /^\d+$/.test(declaredRaw) ? Number(declaredRaw) : undefined;
+    if (ok && declared !== undefined && declared > maxBytes) {
       res.body.destroy();
       throw new FetchError(
         "TOO_LARGE",
-        `response of ${declared} bytes is over --max-bytes ${options.maxBytes}`,
+        `${url.href}: response of ${declared} bytes is over the limit of ${maxBytes} (--max-bytes)`,
         false,
       );
     }
+    const limit = ok ? maxBytes : MAX_ERROR_BODY;
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > limit) {
-        if (!ok) break; // an error page: the first 64 KiB tell enough
-        res.body.destroy();
-        throw new FetchError(
-          "TOO_LARGE",
-          `response is over --max-bytes ${options.maxBytes} (server sent more than it declared)`,
-          false,
-        );
+    let cut = false;
+    try {
+      for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        if (size + chunk.length > limit) {
+          if (ok) {
+            res.body.destroy();
+            throw new FetchError(
+              "TOO_LARGE",
+              `${url.href}: response is over the limit of ${maxBytes} bytes (--max-bytes)` +
+                (declared === undefined ? "" : `, though the server declared ${declared}`),
+              false,
+            );
+          }
+          // An error page: its first 64 KiB tell enough. Leaving the loop destroys the body.
+          chunks.push(chunk.subarray(0, limit - size));
+          size = limit;
+          cut = true;
+          break;
+        }
+        size += chunk.length;
+        chunks.push(chunk);
       }
-      chunks.push(chunk);
+    } catch (err) {
+      if (err instanceof FetchError || signal.aborted) throw err;
+      const c = classifyError(err);
+      if (c.code === "UND_ERR_BODY_TIMEOUT") throw err; // mapped to TIMEOUT by the caller
+      throw new FetchError(
+        "TRUNCATED",
+        `${url.href}: the connection ended after ${size}${declared === undefined ? "" : ` of ${declared}`} bytes (${c.code})`,
+        true,
+        { cause: err },
+      );
     }
-    if (!ok && size > limit) res.body.destroy();
-    return { status, headers: h, body: Buffer.concat(chunks) };
+    // undici already fails a short body on a closed socket; this is the belt to those braces.
+    if (!cut && declared !== undefined && size !== declared && status !== 204 && status !== 304) {
+      throw new FetchError("TRUNCATED", `${url.href}: got ${size} of ${declared} declared bytes`, true);
+    }
+    return {
+      url: url.href,
+      status,
+      headers: h,
+      body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size),
+    };
   }
 
-  async function getFile(url: URL): Promise<HttpResponse> {
+  async function getFile(url: URL, signal: AbortSignal | undefined): Promise<HttpResponse> {
     let path: string;
     try {
       path = fileURLToPath(url);
@@ -101,31 +200,67 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         cause: err,
       });
     }
+    const notFound = (why: string): HttpResponse => ({
+      url: url.href,
+      status: 404,
+      headers: {},
+      body: Buffer.from(why),
+    });
     try {
       const st = await stat(path);
-      if (!st.isFile()) return { url: url.href, status: 404, headers: {}, body: Buffer.from("not a file") };
-      if (st.size > options.maxBytes) {
+      if (!st.isFile()) return notFound("not a file");
+      if (st.size > maxBytes) {
         throw new FetchError(
           "TOO_LARGE",
-          `${path} is ${st.size} bytes, over --max-bytes ${options.maxBytes}`,
+          `${path} is ${st.size} bytes, over the limit of ${maxBytes} (--max-bytes)`,
           false,
         );
       }
-      return { url: url.href, status: 200, headers: {}, body: await readFile(path) };
+      const body = await readFile(path, signal === undefined ? {} : { signal });
+      return { url: url.href, status: 200, headers: { "content-length": String(body.length) }, body };
     } catch (err) {
       if (err instanceof FetchError) throw err;
+      if (signal?.aborted)
+        throw new FetchError("ABORTED", `reading ${path} was aborted`, true, { cause: err });
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === "ENOENT" || code === "ENOTDIR")
-        return { url: url.href, status: 404, headers: {}, body: Buffer.from("no such file") };
+      if (code === "ENOENT" || code === "ENOTDIR") return notFound("no such file");
+      // EIO, EMFILE and friends may pass; EACCES and EISDIR will not.
+      const retryable =
+        code === "EIO" || code === "EAGAIN" || code === "EMFILE" || code === "ENFILE" || code === "EBUSY";
       throw new FetchError(
-        code ?? "EIO",
-        `cannot read ${path}: ${(err as Error).message}`,
-        code === "EIO" || code === "EAGAIN",
+        "FILE_READ",
+        `cannot read ${path} (${code ?? "?"}): ${(err as Error).message}`,
+        retryable,
         { cause: err },
       );
     }
   }
 
+  /** Map anything thrown while talking to a server to a FetchError. */
+  function toFetchError(err: unknown, url: URL, timedOut: boolean, aborted: boolean): FetchError {
+    if (err instanceof FetchError) return err;
+    if (timedOut)
+      return new FetchError("TIMEOUT", `${url.href}: no complete answer within ${timeoutMs} ms`, true, {
+        cause: err,
+      });
+    if (aborted) return new FetchError("ABORTED", `${url.href}: aborted`, true, { cause: err });
+    const c = classifyError(err);
+    const message = `${url.href}: ${(err as Error)?.message ?? String(err)} (${c.code})`;
+    if (
+      c.code === "UND_ERR_HEADERS_TIMEOUT" ||
+      c.code === "UND_ERR_BODY_TIMEOUT" ||
+      c.code === "UND_ERR_CONNECT_TIMEOUT"
+    )
+      return new FetchError("TIMEOUT", message, true, { cause: err });
+    if (c.code === "UND_ERR_INVALID_ARG" || c.code === "ERR_INVALID_URL")
+      return new FetchError("BAD_URL", message, false, { cause: err });
+    // A certificate problem will not go away by asking again in a minute.
+    if (TLS_CODE.test(c.code)) return new FetchError("CONNECTION", message, false, { cause: err });
+    // Reset, refused, DNS, malformed response: the server's or network's trouble, worth another try.
+    return new FetchError("CONNECTION", message, true, { cause: err });
+  }
+
+  let closed = false;
   return {
     async get(rawUrl, opts = {}) {
       let url: URL;
@@ -134,67 +269,73 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       } catch (err) {
         throw new FetchError("BAD_URL", `not a URL: ${rawUrl}`, false, { cause: err });
       }
-      if (url.protocol === "file:") return getFile(url);
+      const callerSignal = opts.signal;
+      if (callerSignal?.aborted) throw new FetchError("ABORTED", `${url.href}: aborted`, true);
+      if (closed) throw new FetchError("CONNECTION", `${url.href}: the HTTP client is closed`, false);
+      if (url.protocol === "file:") return getFile(url, callerSignal);
       if (url.protocol !== "http:" && url.protocol !== "https:")
-        throw new FetchError("BAD_URL", `unsupported URL scheme ${url.protocol}`, false);
-      const timeout = AbortSignal.timeout(options.timeoutMs);
-      const signal = opts.signal === undefined ? timeout : AbortSignal.any([timeout, opts.signal]);
+        throw new FetchError("BAD_URL", `unsupported URL scheme ${url.protocol} in ${rawUrl}`, false);
+
+      // One controller for the whole exchange: the overall timer and the caller's signal both abort it.
+      // (A plain timer and listener, removed at the end, rather than AbortSignal.any/timeout per request.)
+      const ac = new AbortController();
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        ac.abort(new Error(`timeout after ${timeoutMs} ms`));
+      }, timeoutMs);
+      const onAbort = (): void => ac.abort(callerSignal?.reason);
+      callerSignal?.addEventListener("abort", onAbort, { once: true });
       const seen = new Set<string>([url.href]);
       try {
         for (let hops = 0; ; hops++) {
-          const r = await once(url, signal);
-          if (r.location === undefined)
-            return { url: url.href, status: r.status, headers: r.headers, body: r.body };
-          if (hops >= options.maxRedirects)
+          const r = await once(url, ac.signal);
+          if (r.location === undefined) {
+            // undici hands the socket back to its pool a macrotask after the body ends; a caller that
+            // sends its next request at once would otherwise open a second connection (seen: 2 sockets
+            // alternating for sequential requests). One turn of the event loop keeps it to one.
+            await setImmediate();
+            return { url: r.url, status: r.status, headers: r.headers, body: r.body };
+          }
+          let next: URL;
+          try {
+            next = new URL(r.location, url);
+          } catch (err) {
             throw new FetchError(
-              "TOO_MANY_REDIRECTS",
-              `more than ${options.maxRedirects} redirects from ${rawUrl}`,
+              "BAD_URL",
+              `${url.href} redirects to an unreadable Location ${r.location}`,
+              false,
+              {
+                cause: err,
+              },
+            );
+          }
+          if (next.protocol !== "http:" && next.protocol !== "https:")
+            throw new FetchError(
+              "BAD_URL",
+              `${url.href} redirects to ${next.protocol}, which is refused`,
               false,
             );
-          const next = new URL(r.location, url);
-          if (next.protocol !== "http:" && next.protocol !== "https:")
-            throw new FetchError("BAD_REDIRECT", `redirect to ${next.protocol} refused`, false);
           if (seen.has(next.href))
-            throw new FetchError("TOO_MANY_REDIRECTS", `redirect loop at ${next.href}`, false);
+            throw new FetchError("TOO_MANY_REDIRECTS", `redirect loop: ${url.href} -> ${next.href}`, false);
+          if (hops >= maxRedirects)
+            throw new FetchError(
+              "TOO_MANY_REDIRECTS",
+              `more than ${maxRedirects} redirects from ${rawUrl}`,
+              false,
+            );
           seen.add(next.href);
           url = next;
         }
       } catch (err) {
-        if (err instanceof FetchError) throw err;
-        if (timeout.aborted)
-          throw new FetchError(
-            "TIMEOUT",
-            `no complete answer within ${options.timeoutMs} ms from ${url.host}`,
-            true,
-            { cause: err },
-          );
-        if (opts.signal?.aborted) {
-          const e = new Error("aborted", { cause: err });
-          e.name = "AbortError";
-          throw e;
-        }
-        if (
-          err instanceof undiciErrors.ResponseContentLengthMismatchError ||
-          ((err as { code?: string }).code === "UND_ERR_SOCKET" &&
-            String((err as Error).message).includes("closed"))
-        ) {
-          throw new FetchError(
-            "TRUNCATED",
-            `${url.host} closed the connection before the whole body arrived`,
-            true,
-            { cause: err },
-          );
-        }
-        const c = classifyError(err);
-        throw new FetchError(
-          c.code === "UNKNOWN" ? "CONNECTION" : c.code,
-          `${url.host}: ${(err as Error).message}`,
-          c.retryable,
-          { cause: err },
-        );
+        throw toFetchError(err, url, timedOut, callerSignal?.aborted === true);
+      } finally {
+        clearTimeout(timer);
+        callerSignal?.removeEventListener("abort", onAbort);
       }
     },
     async close() {
+      closed = true;
       await agent.close();
     },
   };

@@ -1,25 +1,48 @@
-import type { Clock } from "./clock.js";
+import { abortError, type Clock } from "./clock.js";
+
+interface Waiter {
+  readonly resolve: () => void;
+  readonly reject: (err: Error) => void;
+  readonly signal: AbortSignal | undefined;
+  readonly onAbort: () => void;
+}
+
+/** Token counts within this of a whole token are whole: keeps 0.2 s * 5/s from being 0.9999999. */
+const EPSILON = 1e-9;
+
+function checkRate(ratePerSec: number): void {
+  if (!(ratePerSec > 0) || !Number.isFinite(ratePerSec))
+    throw new TypeError(`ratePerSec must be a finite number > 0, got ${ratePerSec}`);
+}
+
+function checkBurst(burst: number): void {
+  if (!(burst >= 1) || !Number.isFinite(burst))
+    throw new TypeError(`burst must be a finite number >= 1, got ${burst}`);
+}
 
 /**
- * A token bucket: `ratePerSec` tokens per second, at most `burst` stored. `take()` resolves when a
- * token is available; waiters are served first come, first served. The rate can change at any time
- * (AIMD), and `blockUntil()` holds every taker until a moment (Retry-After).
+ * A token bucket: `ratePerSec` tokens per second, at most `burst` stored, starting full. `take()`
+ * resolves when a token is available; waiters are served strictly first come, first served. The rate
+ * can change at any time (AIMD) and waiters are re-timed at once; `blockUntil()` holds every taker
+ * until a moment (Retry-After, circuit breaker). All waiting goes through the injected Clock.
  */
 export class TokenBucket {
   private tokens: number;
   private last: number;
   private rate: number;
-  private readonly burst: number;
+  private size: number;
   private blockedUntil = 0;
   private readonly clock: Clock;
-  private tail: Promise<void> = Promise.resolve();
+  private readonly queue: Waiter[] = [];
+  /** Cancels the one pending wake-up sleep (there is at most one, for the head of the queue). */
+  private wake: AbortController | undefined;
 
+  /** Throws TypeError unless ratePerSec > 0 and burst >= 1 (both finite). */
   constructor(ratePerSec: number, burst: number, clock: Clock) {
-    if (!(ratePerSec > 0) || !Number.isFinite(ratePerSec))
-      throw new TypeError(`ratePerSec must be > 0, got ${ratePerSec}`);
-    if (!(burst >= 1) || !Number.isFinite(burst)) throw new TypeError(`burst must be >= 1, got ${burst}`);
+    checkRate(ratePerSec);
+    checkBurst(burst);
     this.rate = ratePerSec;
-    this.burst = burst;
+    this.size = burst;
     this.tokens = burst;
     this.clock = clock;
     this.last = clock.now();
@@ -30,22 +53,14 @@ export class TokenBucket {
     return this.rate;
   }
 
-  /** Change the rate (tokens already earned are kept). */
-  setRate(ratePerSec: number): void {
-    this.refill();
-    this.rate = ratePerSec;
+  /** Current bucket size (largest burst), tokens. */
+  get burst(): number {
+    return this.size;
   }
 
-  /**
-   * No token is handed out before `atMs` (epoch ms). At `atMs` exactly one token is ready (the probe),
-   * then the normal rate applies: a paused host gets no burst when it comes back.
-   */
-  blockUntil(atMs: number): void {
-    if (atMs > this.blockedUntil) {
-      this.blockedUntil = atMs;
-      this.tokens = 1;
-      this.last = Math.max(this.last, atMs);
-    }
+  /** Callers waiting for a token. */
+  get waiting(): number {
+    return this.queue.length;
   }
 
   /** The moment before which no token is handed out (epoch ms; 0 = none). */
@@ -53,40 +68,105 @@ export class TokenBucket {
     return this.blockedUntil;
   }
 
+  /**
+   * Change the rate (tokens/s) and optionally the burst; tokens already earned are kept (clamped to the
+   * new burst). Throws TypeError on a rate <= 0 or burst < 1.
+   */
+  setRate(ratePerSec: number, burst: number = this.size): void {
+    checkRate(ratePerSec);
+    checkBurst(burst);
+    this.refill();
+    this.rate = ratePerSec;
+    this.size = burst;
+    this.tokens = Math.min(this.tokens, burst);
+    this.pump();
+  }
+
+  /**
+   * Hand out no token before `atMs` (epoch ms; an earlier moment than the current block is ignored).
+   * At `atMs` at most one token is ready (exactly one after a pause of 1/rate or longer), then the
+   * normal rate applies: a paused host gets no burst when it comes back.
+   */
+  blockUntil(atMs: number): void {
+    if (atMs > this.blockedUntil) {
+      this.refill();
+      // What would have accrued by atMs, but never more than the one probe token: no burst after a pause.
+      const from = Math.max(this.last, this.clock.now());
+      if (atMs > from) {
+        this.tokens = Math.min(1, this.tokens + ((atMs - from) / 1000) * this.rate);
+        this.last = atMs;
+      }
+      this.blockedUntil = atMs;
+      this.pump();
+    }
+  }
+
+  /** Keep at most `maxTokens` stored tokens (>= 0): a host coming back starts gently, not with a burst. */
+  drain(maxTokens = 0): void {
+    this.refill();
+    this.tokens = Math.min(this.tokens, Math.max(0, maxTokens));
+    this.pump();
+  }
+
+  /** Wait for one token (FIFO). Rejects with an AbortError if `signal` aborts while waiting. */
+  take(signal?: AbortSignal): Promise<void> {
+    if (signal?.aborted) return Promise.reject(abortError(signal));
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        signal,
+        onAbort: () => {
+          const i = this.queue.indexOf(waiter);
+          if (i >= 0) this.queue.splice(i, 1);
+          reject(abortError(signal));
+          // The head may have left: the next waiter's wake-up time is re-computed.
+          if (i === 0) this.pump();
+        },
+      };
+      this.queue.push(waiter);
+      signal?.addEventListener("abort", waiter.onAbort, { once: true });
+      this.pump();
+    });
+  }
+
   private refill(): void {
     const now = this.clock.now();
     if (now > this.last) {
-      this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate);
+      this.tokens = Math.min(this.size, this.tokens + ((now - this.last) / 1000) * this.rate);
       this.last = now;
     }
   }
 
-  /** Wait for one token (FIFO). Rejects with AbortError if `signal` aborts while waiting. */
-  take(signal?: AbortSignal): Promise<void> {
-    const turn = this.tail.then(() => this.acquire(signal));
-    // The next waiter queues behind this one whether it succeeds or is aborted.
-    this.tail = turn.catch(() => {});
-    return turn;
-  }
-
-  private async acquire(signal?: AbortSignal): Promise<void> {
-    for (;;) {
-      if (signal?.aborted) {
-        const e = new Error("aborted");
-        e.name = "AbortError";
-        throw e;
-      }
-      const now = this.clock.now();
-      if (now < this.blockedUntil) {
-        await this.clock.sleep(this.blockedUntil - now, signal);
-        continue;
-      }
-      this.refill();
-      if (this.tokens >= 1) {
-        this.tokens -= 1;
-        return;
-      }
-      await this.clock.sleep(Math.ceil(((1 - this.tokens) / this.rate) * 1000), signal);
+  /** Serve every waiter that can go now, then arm one wake-up for the next (replacing any earlier one). */
+  private pump(): void {
+    this.refill();
+    const now = this.clock.now();
+    while (this.queue.length > 0 && now >= this.blockedUntil && this.tokens >= 1 - EPSILON) {
+      this.tokens = Math.max(0, this.tokens - 1);
+      const w = this.queue.shift() as Waiter;
+      w.signal?.removeEventListener("abort", w.onAbort);
+      w.resolve();
     }
+    this.wake?.abort();
+    this.wake = undefined;
+    if (this.queue.length === 0) return;
+    const waitMs =
+      now < this.blockedUntil
+        ? this.blockedUntil - now
+        : Math.max(1, Math.ceil(((1 - this.tokens) / this.rate) * 1000 - EPSILON));
+    const wake = new AbortController();
+    this.wake = wake;
+    this.clock.sleep(waitMs, wake.signal).then(
+      () => {
+        if (this.wake === wake) {
+          this.wake = undefined;
+          this.pump();
+        }
+      },
+      () => {
+        // cancelled: a newer wake-up replaced this one
+      },
+    );
   }
 }

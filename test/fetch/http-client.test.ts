@@ -1,32 +1,42 @@
-import { writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { createHttpClient, type FetchError, type HttpClient } from "../../src/fetch/http-client.js";
-import { tempDir } from "../helpers/cli.js";
+import {
+  createHttpClient,
+  FetchError,
+  type HttpClient,
+  type HttpClientOptions,
+} from "../../src/fetch/http-client.js";
 
-let server: Server | undefined;
+const servers: Server[] = [];
 let client: HttpClient | undefined;
 afterEach(async () => {
   await client?.close();
-  server?.closeAllConnections();
-  await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
-  server = undefined;
   client = undefined;
+  for (const s of servers.splice(0)) {
+    s.closeAllConnections();
+    await new Promise<void>((r) => s.close(() => r()));
+  }
 });
 
-async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
-  server = createServer(handler);
-  await new Promise<void>((r) => server?.listen(0, "127.0.0.1", r));
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** A real server on 127.0.0.1, port 0; returns its base URL. */
+async function serve(handler: Handler): Promise<string> {
+  const server = createServer(handler);
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-function makeClient(over: Partial<Parameters<typeof createHttpClient>[0]> = {}): HttpClient {
+function makeClient(over: Partial<HttpClientOptions> = {}): HttpClient {
   client = createHttpClient({
-    userAgent: "vocut-test",
-    timeoutMs: 2000,
+    userAgent: "vocut-test/0 (+t@example.org)",
+    timeoutMs: 5_000,
     maxBytes: 10_000,
     maxRedirects: 3,
     ...over,
@@ -34,126 +44,271 @@ function makeClient(over: Partial<Parameters<typeof createHttpClient>[0]> = {}):
   return client;
 }
 
+/** The FetchError a call fails with (fails the test if it resolves or throws something else). */
 async function failure(p: Promise<unknown>): Promise<FetchError> {
   try {
     await p;
   } catch (err) {
+    expect(err).toBeInstanceOf(FetchError);
     return err as FetchError;
   }
   throw new Error("expected a failure");
 }
 
+/**
+ * A body far larger than any limit, written as fast as the socket takes it. Resolves when the client
+ * hangs up, with how much was written by then and whether the whole body had been sent.
+ */
+function endless(res: ServerResponse, total: number): Promise<{ sent: number; finished: boolean }> {
+  return new Promise((resolve) => {
+    let sent = 0;
+    const chunk = Buffer.alloc(16 * 1024, 0x41);
+    res.on("close", () => resolve({ sent, finished: res.writableFinished }));
+    const pump = (): void => {
+      while (!res.destroyed && sent < total) {
+        sent += chunk.length;
+        if (sent >= total) return void res.end(chunk);
+        if (!res.write(chunk)) return void res.once("drain", pump);
+      }
+    };
+    pump();
+  });
+}
+
 describe("http client (undici request on one keep-alive Agent)", () => {
-  it("GETs a body, sends our User-Agent and asks for no compression", async () => {
+  it("GETs a 200 body with our User-Agent and without asking for compression", async () => {
     let seen: IncomingMessage["headers"] = {};
     const base = await serve((req, res) => {
       seen = req.headers;
-      res.end("hello");
+      res.writeHead(200, { "content-type": "application/fits", "x-multi": ["a", "b"] }).end("hello");
     });
-    const r = await makeClient().get(`${base}/x`);
-    expect(r.status).toBe(200);
+    const r = await makeClient().get(`${base}/x?y=1`);
+    expect(r).toMatchObject({ url: `${base}/x?y=1`, status: 200 });
     expect(r.body.toString()).toBe("hello");
-    expect(seen["user-agent"]).toBe("vocut-test");
+    expect(r.headers["content-type"]).toBe("application/fits");
+    expect(seen["user-agent"]).toBe("vocut-test/0 (+t@example.org)");
     expect(seen["accept-encoding"]).toBe("identity");
   });
 
-  it("reuses one socket for sequential requests (keep-alive)", async () => {
-    const sockets = new Set<unknown>();
+  it("resolves for error statuses, keeping only the first 64 KiB of an error page", async () => {
+    const base = await serve((req, res) => {
+      if (req.url === "/404")
+        res.writeHead(404, { "content-type": "application/json" }).end('{"title":"no"}');
+      else res.writeHead(503, { "retry-after": "7" }).end(Buffer.alloc(1_000_000, 0x20));
+    });
+    const c = makeClient();
+    const nf = await c.get(`${base}/404`);
+    expect([nf.status, nf.body.toString()]).toEqual([404, '{"title":"no"}']);
+    const busy = await c.get(`${base}/503`);
+    expect(busy.status).toBe(503);
+    expect(busy.headers["retry-after"]).toBe("7");
+    expect(busy.body.length).toBe(64 * 1024);
+  });
+
+  it("reuses one socket for 20 sequential requests (keep-alive)", async () => {
+    const sockets = new Set<Socket>();
     const base = await serve((req, res) => {
       sockets.add(req.socket);
-      res.end("ok");
+      res.end(`ok ${req.url}`);
     });
     const c = makeClient();
-    for (let i = 0; i < 20; i++) await c.get(`${base}/${i}`);
-    // undici may open a second socket while the first is being returned to the pool; never one per request.
-    expect(sockets.size).toBeLessThanOrEqual(2);
+    for (let i = 0; i < 20; i++) expect((await c.get(`${base}/${i}`)).body.toString()).toBe(`ok /${i}`);
+    expect(sockets.size).toBe(1);
   });
 
-  it("follows relative and absolute redirects, reports the final URL, and stops loops", async () => {
+  it("follows a redirect chain (301, 302, 303, 307, 308; relative and absolute) and reports the final URL", async () => {
+    const hops: string[] = [];
     const base = await serve((req, res) => {
-      if (req.url === "/a") res.writeHead(302, { location: "/b" }).end();
-      else if (req.url === "/b") res.writeHead(301, { location: `http://${req.headers.host}/c` }).end();
-      else if (req.url === "/loop1") res.writeHead(302, { location: "/loop2" }).end();
-      else if (req.url === "/loop2") res.writeHead(302, { location: "/loop1" }).end();
-      else if (req.url?.startsWith("/chain"))
-        res.writeHead(302, { location: `/chain${Number(req.url.slice(6) || 0) + 1}` }).end();
+      hops.push(req.url ?? "");
+      const to: Record<string, string> = {
+        "/a": `http://${req.headers.host}/b`,
+        "/b": "c", // relative to /b
+        "/c": "/d/e?x=1",
+        "/d/e?x=1": "../f",
+      };
+      const next = to[req.url ?? ""];
+      const status = [301, 302, 303, 307, 308][hops.length % 5] as number;
+      if (next !== undefined) res.writeHead(status, { location: next }).end("moved");
       else res.end(`at ${req.url}`);
     });
-    const c = makeClient();
-    const r = await c.get(`${base}/a`);
-    expect(r.body.toString()).toBe("at /c");
-    expect(r.url).toBe(`${base}/c`);
-    expect((await failure(c.get(`${base}/loop1`))).code).toBe("TOO_MANY_REDIRECTS");
-    expect((await failure(c.get(`${base}/chain0`))).code).toBe("TOO_MANY_REDIRECTS");
+    const r = await makeClient({ maxRedirects: 4 }).get(`${base}/a`);
+    expect(r.body.toString()).toBe("at /f");
+    expect(r.url).toBe(`${base}/f`);
+    expect(hops).toEqual(["/a", "/b", "/c", "/d/e?x=1", "/f"]);
   });
 
-  it("refuses bodies over maxBytes, declared or not, and stops reading early", async () => {
-    let sentBeforeClose = 0;
+  it("follows a redirect to another host and reports where it ended", async () => {
+    const other = await serve((_req, res) => res.end("elsewhere"));
+    const base = await serve((_req, res) => res.writeHead(302, { location: `${other}/data` }).end());
+    const r = await makeClient().get(`${base}/x`);
+    expect([r.url, r.body.toString()]).toEqual([`${other}/data`, "elsewhere"]);
+  });
+
+  it("stops redirect loops and over-long chains with TOO_MANY_REDIRECTS, refuses non-HTTP targets", async () => {
     const base = await serve((req, res) => {
-      if (req.url === "/declared") {
-        res.writeHead(200, { "content-length": "50000000" });
-        res.write(Buffer.alloc(1000));
-        return;
-      }
-      // undeclared (chunked) and endless: count what we managed to send before the client hung up
+      const u = req.url ?? "";
+      if (u === "/loop1") res.writeHead(302, { location: "/loop2" }).end();
+      else if (u === "/loop2") res.writeHead(302, { location: "/loop1" }).end();
+      else if (u === "/self") res.writeHead(307, { location: "/self" }).end();
+      else if (u.startsWith("/chain") && Number(u.slice(6)) < 4)
+        res.writeHead(302, { location: `/chain${Number(u.slice(6)) + 1}` }).end();
+      else if (u === "/ftp") res.writeHead(302, { location: "ftp://example.org/x" }).end();
+      else if (u === "/nolocation") res.writeHead(302).end("no location");
+      else res.end("end");
+    });
+    const c = makeClient({ maxRedirects: 3 });
+    for (const path of ["/loop1", "/self", "/chain0"]) {
+      const e = await failure(c.get(`${base}${path}`));
+      expect([path, e.code, e.retryable]).toEqual([path, "TOO_MANY_REDIRECTS", false]);
+    }
+    expect((await c.get(`${base}/chain1`)).body.toString()).toBe("end"); // 1 -> 2 -> 3 -> 4: exactly 3 hops is fine
+    expect((await failure(c.get(`${base}/ftp`))).code).toBe("BAD_URL");
+    expect((await c.get(`${base}/nolocation`)).status).toBe(302);
+  });
+
+  it("refuses a body over maxBytes declared in Content-Length, hanging up before it is sent", async () => {
+    let served: Promise<{ sent: number; finished: boolean }> | undefined;
+    const base = await serve((_req, res) => {
+      res.writeHead(200, { "content-length": String(50_000_000) });
+      served = endless(res, 50_000_000);
+    });
+    const e = await failure(makeClient().get(`${base}/big`));
+    expect([e.code, e.retryable]).toEqual(["TOO_LARGE", false]);
+    const s = await served;
+    expect(s?.finished).toBe(false);
+    expect(s?.sent).toBeLessThan(50_000_000);
+  });
+
+  it("refuses an undeclared (chunked) or understated body once it passes maxBytes, hanging up early", async () => {
+    const served: Array<Promise<{ sent: number; finished: boolean }>> = [];
+    const base = await serve((req, res) => {
+      // "/lying" declares 5000 bytes and sends 50 MB: undici stops at the declared length (seen: 5000)
+      if (req.url === "/lying") res.writeHead(200, { "content-length": "5000" });
+      else res.writeHead(200);
+      served.push(endless(res, 50_000_000));
+    });
+    const c = makeClient();
+    const e = await failure(c.get(`${base}/chunked`));
+    expect([e.code, e.retryable]).toEqual(["TOO_LARGE", false]);
+    const s = await served[0];
+    expect(s?.finished).toBe(false);
+    expect(s?.sent).toBeLessThan(50_000_000);
+    // A server that declares less than it sends never gets more than it declared into our memory.
+    const lying = await c.get(`${base}/lying`).then(
+      (r) => r.body.length,
+      (err: FetchError) => err.code,
+    );
+    expect([5000, "CONNECTION", "TRUNCATED"]).toContain(lying);
+  });
+
+  it("detects a truncated body (Content-Length 10000, 100 sent, then closed) as TRUNCATED, retryable", async () => {
+    const base = await serve((req, res) => {
+      res.writeHead(200, { "content-length": "10000" });
+      res.write(Buffer.alloc(100), () => {
+        if (req.url === "/rst") req.socket.resetAndDestroy();
+        else req.socket.destroy();
+      });
+    });
+    const c = makeClient();
+    for (const path of ["/close", "/rst"]) {
+      const e = await failure(c.get(`${base}${path}`));
+      expect([path, e.code, e.retryable]).toEqual([path, "TRUNCATED", true]);
+    }
+  });
+
+  it("detects a chunked body that ends without its last chunk as TRUNCATED", async () => {
+    const base = await serve((req, res) => {
       res.writeHead(200);
-      const chunk = Buffer.alloc(4096);
-      const pump = (): void => {
-        while (!res.destroyed && sentBeforeClose < 50_000_000) {
-          sentBeforeClose += chunk.length;
-          if (!res.write(chunk)) return void res.once("drain", pump);
-        }
-      };
-      res.on("close", () => {});
-      pump();
+      res.write(Buffer.alloc(100), () => req.socket.destroy());
     });
-    const c = makeClient();
-    const a = await failure(c.get(`${base}/declared`));
-    expect(a.code).toBe("TOO_LARGE");
-    expect(a.retryable).toBe(false);
-    const b = await failure(c.get(`${base}/endless`));
-    expect(b.code).toBe("TOO_LARGE");
-    expect(sentBeforeClose).toBeLessThan(50_000_000);
+    const e = await failure(makeClient().get(`${base}/x`));
+    expect([e.code, e.retryable]).toEqual(["TRUNCATED", true]);
   });
 
-  it("detects a truncated body and a reset connection as retryable", async () => {
+  it("reports a reset or refused connection as CONNECTION, retryable", async () => {
+    const base = await serve((req) => req.socket.resetAndDestroy());
+    const c = makeClient();
+    const reset = await failure(c.get(`${base}/x`));
+    expect([reset.code, reset.retryable]).toEqual(["CONNECTION", true]);
+    expect(reset.message).toMatch(/ECONNRESET|UND_ERR_SOCKET/);
+    // a port nobody listens on: open a server, note its port, close it
+    const gone = await serve(() => {});
+    const s = servers.pop() as Server;
+    await new Promise<void>((r) => s.close(() => r()));
+    const refused = await failure(c.get(`${gone}/x`));
+    expect([refused.code, refused.retryable]).toEqual(["CONNECTION", true]);
+    expect(refused.message).toMatch(/ECONNREFUSED/);
+  });
+
+  it("times out a server that never answers, and one that stalls mid-body, within timeoutMs", async () => {
     const base = await serve((req, res) => {
-      if (req.url === "/trunc") {
-        res.writeHead(200, { "content-length": "10000" });
-        res.write(Buffer.alloc(100));
-        setTimeout(() => req.socket.destroy(), 20);
-      } else req.socket.destroy();
+      if (req.url === "/body") {
+        res.writeHead(200, { "content-length": "1000" });
+        res.write(Buffer.alloc(10));
+      }
+      // else: never answer
     });
-    const c = makeClient();
-    const t = await failure(c.get(`${base}/trunc`));
-    expect(t.retryable).toBe(true);
-    expect(["TRUNCATED", "UND_ERR_SOCKET"]).toContain(t.code);
-    const r = await failure(c.get(`${base}/reset`));
-    expect(r.retryable).toBe(true);
+    const c = makeClient({ timeoutMs: 300 });
+    for (const path of ["/headers", "/body"]) {
+      const t0 = performance.now();
+      const e = await failure(c.get(`${base}${path}`));
+      const elapsed = performance.now() - t0;
+      expect([path, e.code, e.retryable]).toEqual([path, "TIMEOUT", true]);
+      expect(elapsed).toBeGreaterThanOrEqual(250);
+      expect(elapsed).toBeLessThan(3_000);
+    }
   });
 
-  it("times out a stalled server", async () => {
-    const base = await serve(() => {});
-    const t0 = Date.now();
-    const e = await failure(makeClient({ timeoutMs: 300 }).get(`${base}/stall`));
+  it("the timeout covers the whole exchange, not each redirect hop", async () => {
+    const base = await serve((req, res) => {
+      const n = Number(req.url?.slice(1));
+      setTimeout(() => res.writeHead(302, { location: `/${n + 1}` }).end(), 150);
+    });
+    const e = await failure(makeClient({ timeoutMs: 400, maxRedirects: 10 }).get(`${base}/0`));
     expect(e.code).toBe("TIMEOUT");
-    expect(e.retryable).toBe(true);
-    expect(Date.now() - t0).toBeLessThan(5_000);
   });
 
-  it("reads file:// URLs: 200, 404 for missing, and refuses encoded slashes", async () => {
-    const tmp = tempDir();
+  it("turns the caller's abort into ABORTED and rejects bad URLs", async () => {
+    const base = await serve(() => {});
+    const c = makeClient();
+    const ac = new AbortController();
+    const p = c.get(`${base}/x`, { signal: ac.signal });
+    setTimeout(() => ac.abort(), 50);
+    const e = await failure(p);
+    expect([e.code, e.retryable]).toEqual(["ABORTED", true]);
+    expect((await failure(c.get(`${base}/x`, { signal: AbortSignal.abort() }))).code).toBe("ABORTED");
+    expect((await failure(c.get("not a url"))).code).toBe("BAD_URL");
+    expect((await failure(c.get("ftp://example.org/x"))).code).toBe("BAD_URL");
+  });
+
+  it("validates its options", () => {
+    const ok: HttpClientOptions = { userAgent: "x", timeoutMs: 1, maxBytes: 1, maxRedirects: 0 };
+    expect(() => createHttpClient({ ...ok, timeoutMs: 0 })).toThrow(/timeoutMs/);
+    expect(() => createHttpClient({ ...ok, maxRedirects: -1 })).toThrow(/maxRedirects/);
+    expect(() => createHttpClient({ ...ok, userAgent: "" })).toThrow(TypeError);
+  });
+});
+
+describe("http client, file:// URLs", () => {
+  it("reads a file (200), answers 404 for a missing file or a folder, refuses encoded slashes and big files", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vocut-fetch-"));
     try {
-      writeFileSync(join(tmp.dir, "a.fits"), "data");
+      writeFileSync(join(dir, "a.fits"), "data");
+      writeFileSync(join(dir, "big.fits"), Buffer.alloc(20_000));
+      mkdirSync(join(dir, "sub"));
       const c = makeClient();
-      const ok = await c.get(pathToFileURL(join(tmp.dir, "a.fits")).href);
-      expect([ok.status, ok.body.toString()]).toEqual([200, "data"]);
-      expect((await c.get(pathToFileURL(join(tmp.dir, "none.fits")).href)).status).toBe(404);
-      expect((await failure(c.get(`${pathToFileURL(tmp.dir).href}/..%2F..%2Fetc%2Fpasswd`))).code).toBe(
+      const url = pathToFileURL(join(dir, "a.fits")).href;
+      const ok = await c.get(url);
+      expect([ok.url, ok.status, ok.body.toString()]).toEqual([url, 200, "data"]);
+      expect((await c.get(pathToFileURL(join(dir, "none.fits")).href)).status).toBe(404);
+      expect((await c.get(pathToFileURL(join(dir, "sub")).href)).status).toBe(404);
+      expect((await c.get(`${pathToFileURL(join(dir, "a.fits", "x")).href}`)).status).toBe(404);
+      expect((await failure(c.get(`${pathToFileURL(dir).href}/..%2F..%2Fetc%2Fpasswd`))).code).toBe(
         "BAD_URL",
       );
+      expect((await failure(c.get(pathToFileURL(join(dir, "big.fits")).href))).code).toBe("TOO_LARGE");
     } finally {
-      tmp.cleanup();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -1,0 +1,95 @@
+import { describe, expect, it } from "vitest";
+import { VirtualClock } from "../../src/fetch/clock.js";
+import { TokenBucket } from "../../src/fetch/token-bucket.js";
+
+/** Call take() n times at once and record the virtual time each one is granted. */
+async function grantTimes(
+  bucket: TokenBucket,
+  clock: VirtualClock,
+  n: number,
+  untilMs: number,
+): Promise<number[]> {
+  const times: number[] = [];
+  const all = Array.from({ length: n }, () => bucket.take().then(() => times.push(clock.now())));
+  await clock.advance(untilMs);
+  await Promise.all(all);
+  return times;
+}
+
+describe("TokenBucket (virtual time, no sleeping)", () => {
+  it("20 takers at rate 5/s burst 5: five at once, then one every 200 ms", async () => {
+    const clock = new VirtualClock();
+    const times = await grantTimes(new TokenBucket(5, 5, clock), clock, 20, 10_000);
+    expect(times).toEqual([
+      0, 0, 0, 0, 0, 200, 400, 600, 800, 1000, 1200, 1400, 1600, 1800, 2000, 2200, 2400, 2600, 2800, 3000,
+    ]);
+  });
+
+  it("refills up to the burst while idle, and not beyond", async () => {
+    const clock = new VirtualClock();
+    const bucket = new TokenBucket(2, 3, clock);
+    await grantTimes(bucket, clock, 3, 0);
+    await clock.advance(60_000);
+    const times = await grantTimes(bucket, clock, 5, 5_000);
+    expect(times).toEqual([60_000, 60_000, 60_000, 60_500, 61_000]);
+  });
+
+  it("serves waiters first come, first served", async () => {
+    const clock = new VirtualClock();
+    const bucket = new TokenBucket(1, 1, clock);
+    const order: number[] = [];
+    const all = [0, 1, 2, 3].map((i) => bucket.take().then(() => order.push(i)));
+    await clock.advance(10_000);
+    await Promise.all(all);
+    expect(order).toEqual([0, 1, 2, 3]);
+  });
+
+  it("re-times waiters at once when the rate changes", async () => {
+    const clock = new VirtualClock();
+    const bucket = new TokenBucket(0.1, 1, clock); // next token in 10 s
+    await bucket.take();
+    let at = -1;
+    void bucket.take().then(() => {
+      at = clock.now();
+    });
+    await clock.advance(1_000);
+    bucket.setRate(10); // 0.1 token earned so far; 0.9 more at 10/s = 90 ms
+    await clock.advance(1_000);
+    expect(at).toBe(1_090);
+    expect(bucket.ratePerSec).toBe(10);
+  });
+
+  it("blockUntil holds every taker, then gives one token and the normal rate (no burst)", async () => {
+    const clock = new VirtualClock();
+    const bucket = new TokenBucket(5, 5, clock);
+    bucket.blockUntil(30_000);
+    expect(bucket.blockedUntilMs).toBe(30_000);
+    const times = await grantTimes(bucket, clock, 3, 60_000);
+    expect(times).toEqual([30_000, 30_200, 30_400]);
+  });
+
+  it("an aborted waiter leaves the queue at once, even behind others, and does not delay the next", async () => {
+    const clock = new VirtualClock();
+    const bucket = new TokenBucket(1, 1, clock);
+    await bucket.take();
+    const granted: string[] = [];
+    const ac = new AbortController();
+    const a = bucket.take().then(() => granted.push(`a@${clock.now()}`));
+    const b = bucket.take(ac.signal).then(() => granted.push(`b@${clock.now()}`));
+    const c = bucket.take().then(() => granted.push(`c@${clock.now()}`));
+    ac.abort();
+    await expect(b).rejects.toMatchObject({ name: "AbortError" });
+    expect(bucket.waiting).toBe(2);
+    await clock.advance(5_000);
+    await Promise.all([a, c]);
+    expect(granted).toEqual(["a@1000", "c@2000"]);
+    await expect(bucket.take(AbortSignal.abort())).rejects.toMatchObject({ name: "AbortError" });
+  });
+
+  it("rejects bad arguments with a TypeError naming them", () => {
+    const clock = new VirtualClock();
+    expect(() => new TokenBucket(0, 1, clock)).toThrow(/ratePerSec/);
+    expect(() => new TokenBucket(1, 0.5, clock)).toThrow(/burst/);
+    expect(() => new TokenBucket(1, 1, clock).setRate(Number.NaN)).toThrow(TypeError);
+  });
+});
