@@ -1,0 +1,148 @@
+import { existsSync, statSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { CatalogOptions } from "../catalog/types.js";
+import { usageError } from "../errors.js";
+import type { JobSpec } from "../plan/job-spec.js";
+import { checkLayout } from "../plan/layout.js";
+import type { SourceConfig } from "../sources/create-source.js";
+import { parsePixscale, parseSize } from "../sources/geometry.js";
+import { HIPS2FITS_MIRROR_URL, HIPS2FITS_URL, parseHipsList } from "../sources/hips2fits.js";
+import type { RawOptions } from "./options.js";
+
+/** Default ledger file name inside the output folder. */
+export const LEDGER_FILE = "vocut.db";
+
+/** Politeness and reporting settings of one run, validated. Not part of the job: may change on resume. */
+export interface RunConfig {
+  readonly concurrency: number;
+  readonly ratePerSec: number;
+  readonly burst: number;
+  readonly timeoutMs: number;
+  readonly retries: number;
+  readonly maxBytes: number;
+  readonly maxDurationMs?: number;
+  /** Circuit breaker: consecutive failures that pause a host, pause length, pauses before giving up. */
+  readonly breakerFailures: number;
+  readonly breakerPauseMs: number;
+  readonly breakerMaxOpens: number;
+  readonly contact?: string;
+  readonly quiet: boolean;
+  readonly json: boolean;
+}
+
+function positive(flag: string, text: string, opts: { integer?: boolean; min?: number } = {}): number {
+  const v = Number(text);
+  const min = opts.min ?? Number.MIN_VALUE;
+  if (!Number.isFinite(v) || v < min || (opts.integer === true && !Number.isInteger(v))) {
+    throw usageError(
+      "BAD_OPTION",
+      `${flag} ${JSON.stringify(text)}: expected ${opts.integer ? "a whole number" : "a number"} >= ${opts.min ?? "> 0"}`,
+    );
+  }
+  return v;
+}
+
+/** Validate politeness/reporting flags into a frozen RunConfig. Throws a usage error (exit 2). */
+export function runConfigFrom(o: RawOptions): RunConfig {
+  const ratePerSec = positive("--rate", o.rate);
+  const burst =
+    o.burst === undefined
+      ? Math.max(1, Math.ceil(ratePerSec))
+      : positive("--burst", o.burst, { integer: true, min: 1 });
+  const cfg: RunConfig = {
+    concurrency: positive("--concurrency", o.concurrency, { integer: true, min: 1 }),
+    ratePerSec,
+    burst,
+    timeoutMs: positive("--timeout", o.timeout) * 1000,
+    retries: positive("--retries", o.retries, { integer: true, min: 0 }),
+    maxBytes: positive("--max-bytes", o.maxBytes, { integer: true, min: 2880 }),
+    breakerFailures: positive("--pause-after", o.pauseAfter, { integer: true, min: 1 }),
+    breakerPauseMs: positive("--pause", o.pause, { min: 0 }) * 1000,
+    breakerMaxOpens: positive("--give-up-after", o.giveUpAfter, { integer: true, min: 1 }),
+    quiet: o.quiet === true,
+    json: o.json === true,
+    ...(o.maxDuration === undefined
+      ? {}
+      : { maxDurationMs: positive("--max-duration", o.maxDuration) * 1000 }),
+    ...(o.contact === undefined ? {} : { contact: o.contact }),
+  };
+  return Object.freeze(cfg);
+}
+
+/** Build the job's source configuration from `--hips2fits` or `--url`. Throws a usage error. */
+export function sourceConfigFrom(o: RawOptions): SourceConfig {
+  const { widthPx, heightPx } = parseSize(o.size);
+  const geometry = { widthPx, heightPx, pixscaleArcsec: parsePixscale(o.pixscale) };
+  if ((o.hips2fits === undefined) === (o.url === undefined)) {
+    throw usageError("NO_SOURCE", "give exactly one source: --hips2fits IDS or --url TEMPLATE --bands LIST");
+  }
+  if (o.hips2fits !== undefined) {
+    if (o.coordsys !== "icrs" && o.coordsys !== "galactic") {
+      throw usageError("BAD_OPTION", `--coordsys ${o.coordsys}: icrs or galactic`);
+    }
+    const rotation = Number(o.rotation);
+    if (!Number.isFinite(rotation)) throw usageError("BAD_OPTION", `--rotation ${o.rotation}: degrees`);
+    const endpoints =
+      o.hips2fitsUrl === undefined
+        ? [HIPS2FITS_URL, HIPS2FITS_MIRROR_URL]
+        : o.hips2fitsUrl
+            .split(",")
+            .map((s) => s.trim())
+            .filter((s) => s !== "");
+    return {
+      kind: "hips2fits",
+      endpoints,
+      hips: parseHipsList(o.hips2fits),
+      geometry,
+      projection: o.projection,
+      coordsys: o.coordsys,
+      rotationAngleDeg: rotation,
+    };
+  }
+  const bands = o.bands
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");
+  if (bands.length === 0)
+    throw usageError(
+      "NO_BANDS",
+      "--url needs --bands (e.g. --bands g,r,z; one label for a single-band service)",
+    );
+  if (new Set(bands).size !== bands.length) throw usageError("NO_BANDS", "--bands lists a band twice");
+  return { kind: "template", template: o.url as string, bands, geometry };
+}
+
+/** Catalog reading options from flags. */
+export function catalogOptionsFrom(o: RawOptions): CatalogOptions {
+  const fmt = o.catalogFormat;
+  if (fmt !== undefined && !["csv", "tsv", "votable", "fits"].includes(fmt)) {
+    throw usageError("BAD_OPTION", `--catalog-format ${fmt}: csv, tsv, votable or fits`);
+  }
+  return {
+    ...(o.raCol === undefined ? {} : { raCol: o.raCol }),
+    ...(o.decCol === undefined ? {} : { decCol: o.decCol }),
+    ...(o.idCol === undefined ? {} : { idCol: o.idCol }),
+    ...(fmt === undefined ? {} : { format: fmt as NonNullable<CatalogOptions["format"]> }),
+  };
+}
+
+/** The full job spec of `run`/`plan` from the catalog path and flags. */
+export function jobSpecFrom(catalogPath: string, o: RawOptions, bandCount?: number): JobSpec {
+  const source = sourceConfigFrom(o);
+  const bands = source.kind === "hips2fits" ? source.hips.length : source.bands.length;
+  checkLayout(o.layout, bandCount ?? bands);
+  return { source, layout: o.layout, catalog: { path: resolve(catalogPath), ...catalogOptionsFrom(o) } };
+}
+
+/**
+ * Where the ledger is: `--ledger`, else OUT/vocut.db; for commands taking [LEDGER], a folder means
+ * FOLDER/vocut.db and nothing means ./vocut.db.
+ */
+export function ledgerPath(arg: string | undefined, out?: string): string {
+  if (arg !== undefined) {
+    if (existsSync(arg) && statSync(arg).isDirectory()) return join(arg, LEDGER_FILE);
+    return arg;
+  }
+  if (out !== undefined) return join(out, LEDGER_FILE);
+  return LEDGER_FILE;
+}

@@ -1,0 +1,226 @@
+import { dirname, resolve } from "node:path";
+import { readCatalog } from "../catalog/read-catalog.js";
+import { ExitCode, VocutError } from "../errors.js";
+import { realClock } from "../fetch/clock.js";
+import { DEFAULTS } from "../fetch/defaults.js";
+import { HostPacer } from "../fetch/host-pacer.js";
+import { createHttpClient } from "../fetch/http-client.js";
+import { Ledger } from "../ledger/ledger.js";
+import { AtomicWriter } from "../output/write-atomic.js";
+import type { JobSpec } from "../plan/job-spec.js";
+import { planIntoLedger } from "../plan/plan-job.js";
+import { runTasks } from "../run/run-job.js";
+import { createSource } from "../sources/create-source.js";
+import { userAgent } from "../version.js";
+import type { RunConfig } from "./config.js";
+import { formatDuration, Reporter } from "./reporter.js";
+
+/** Interval of the progress heartbeat written to the ledger, in ms. */
+const HEARTBEAT_MS = 5_000;
+
+/** What `run`, `plan`, `fetch` and `retry` ask of a job. */
+export interface ExecuteParams {
+  /** Job spec from flags (run/plan), or undefined to take it from the ledger (fetch/retry). */
+  readonly spec?: JobSpec;
+  readonly ledgerFile: string;
+  /** Output folder; for fetch/retry taken from the ledger when absent. */
+  readonly outDir?: string;
+  /** Plan from the catalog in spec before fetching. */
+  readonly plan: boolean;
+  /** Fetch after planning (false for `vocut plan`). */
+  readonly fetch: boolean;
+  readonly strict: boolean;
+  /** Put failed tasks back in the queue first (`retry`). */
+  readonly requeuePermanent?: boolean;
+  readonly run: RunConfig;
+}
+
+/**
+ * Open the ledger (locked), check or store the job, plan the catalog, run the task loop and report.
+ * Returns the exit code; run-level failures are thrown as VocutError after the ledger is left consistent.
+ */
+export async function execute(p: ExecuteParams): Promise<ExitCode> {
+  const reporter = new Reporter({ quiet: p.run.quiet, json: p.run.json });
+  const ledgerFile = resolve(p.ledgerFile);
+  let outDir = p.outDir === undefined ? undefined : resolve(p.outDir);
+  // Open the catalog before the ledger: an unreadable catalog fails (exit 3) without creating a ledger.
+  const catalog =
+    p.plan && p.spec !== undefined ? await readCatalog(p.spec.catalog.path, p.spec.catalog) : undefined;
+  const writerRef: { w?: AtomicWriter } = {};
+  const ledger = Ledger.open(ledgerFile, {
+    create: p.spec !== undefined,
+    beforeCommit: () => writerRef.w?.syncDirs(),
+  });
+  try {
+    const spec = p.spec ?? ledger.job<JobSpec>();
+    if (spec === undefined) {
+      throw new VocutError(
+        "LEDGER_EMPTY",
+        `ledger ${ledgerFile} has no job: plan one with \`vocut run\``,
+        ExitCode.Input,
+      );
+    }
+    if (p.spec !== undefined) ledger.checkJob(p.spec as unknown as Record<string, unknown>);
+    const storedOut = ledger.getMeta<string>("out");
+    outDir ??= storedOut ?? dirname(ledgerFile);
+    if (storedOut === undefined) ledger.setMeta("out", outDir);
+    const source = createSource(spec.source);
+    const writer = new AtomicWriter(outDir);
+    writerRef.w = writer;
+    writer.prepare();
+
+    const requeued = ledger.requeue({
+      running: true,
+      failedRetryable: true,
+      failedPermanent: p.requeuePermanent === true,
+    });
+    if (requeued > 0) reporter.info(`requeued ${requeued} unfinished task(s) from an earlier run`);
+
+    if (catalog !== undefined) {
+      const t0 = Date.now();
+      const summary = await planIntoLedger(ledger, source, catalog.events, {
+        strict: p.strict,
+        onSkip: (s) => reporter.skip(s),
+      });
+      ledger.setMeta("plan", { ...summary, at: Date.now() });
+      reporter.event({ type: "plan", ...summary, ms: Date.now() - t0 });
+      reporter.info(
+        `planned ${summary.tasks} task(s) for ${summary.targets} target(s) x ${source.bands.length} band(s)` +
+          (summary.newTargets < summary.targets
+            ? ` (${summary.targets - summary.newTargets} already in the ledger)`
+            : "") +
+          (summary.skipped > 0 ? `; ${summary.skipped} catalog row(s) skipped` : ""),
+      );
+    }
+    if (!p.fetch) {
+      const c = ledger.counts();
+      reporter.info(`ledger ${ledgerFile}: ${c.total} task(s), ${c.byState.pending} pending`);
+      return ExitCode.Ok;
+    }
+    return await fetchAll(ledger, spec, source, writer, outDir, p.run, reporter);
+  } finally {
+    reporter.stop();
+    ledger.close();
+  }
+}
+
+async function fetchAll(
+  ledger: Ledger,
+  spec: JobSpec,
+  source: ReturnType<typeof createSource>,
+  writer: AtomicWriter,
+  outDir: string,
+  run: RunConfig,
+  reporter: Reporter,
+): Promise<ExitCode> {
+  const before = ledger.counts();
+  const settledBefore = before.total - before.byState.pending - before.byState.running;
+  reporter.start(before.total, settledBefore);
+
+  const stop = new AbortController();
+  const hardAbort = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (!stop.signal.aborted) {
+      reporter.error(`${sig}: finishing requests in flight, then stopping (again to abort them)`);
+      stop.abort();
+    } else {
+      hardAbort.abort();
+    }
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  const durationTimer =
+    run.maxDurationMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          reporter.info(`--max-duration reached: stopping`);
+          stop.abort();
+        }, run.maxDurationMs);
+
+  const client = createHttpClient({
+    userAgent: userAgent(run.contact),
+    timeoutMs: run.timeoutMs,
+    maxBytes: run.maxBytes,
+    maxRedirects: DEFAULTS.maxRedirects,
+  });
+  const pacer = new HostPacer(
+    {
+      ...DEFAULTS.pacer,
+      concurrency: run.concurrency,
+      ratePerSec: run.ratePerSec,
+      burst: run.burst,
+      breakerFailures: run.breakerFailures,
+      breakerPauseMs: run.breakerPauseMs,
+      breakerMaxOpens: run.breakerMaxOpens,
+    },
+    realClock,
+  );
+  const heartbeat = setInterval(() => {
+    ledger.recordProgress({
+      pid: process.pid,
+      ratePerSec: reporter.currentRate(),
+      status: reporter.statusLine(),
+      hosts: pacer.snapshot(),
+    });
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
+  const t0 = Date.now();
+  try {
+    const result = await runTasks(ledger, source, client, pacer, writer, realClock, {
+      outDir,
+      layout: spec.layout,
+      retries: run.retries,
+      backoffBaseMs: DEFAULTS.backoffBaseMs,
+      backoffCapMs: DEFAULTS.backoffCapMs,
+      maxInFlight: run.concurrency * 2 + 2,
+      claimBatch: 256,
+      onEvent: (e) => reporter.task(e),
+      stopSignal: stop.signal,
+      abortSignal: hardAbort.signal,
+    });
+    reporter.stop();
+    const s = result.counts.byState;
+    const secs = (Date.now() - t0) / 1000;
+    const summary = {
+      type: "summary",
+      total: result.counts.total,
+      ...s,
+      requests: result.requests,
+      seconds: secs,
+      adopted: result.settled.adopted,
+      skippedRows: ledger.getMeta<{ skipped: number }>("plan")?.skipped ?? 0,
+      hostsDown: result.hostsDown,
+      exitCode: result.exitCode,
+    };
+    ledger.recordProgress({
+      pid: process.pid,
+      finished: true,
+      ratePerSec: reporter.currentRate(),
+      hosts: pacer.snapshot(),
+      exitCode: result.exitCode,
+    });
+    reporter.event(summary);
+    reporter.info(
+      `${s.done} done, ${s.no_coverage} no coverage, ${s.failed_permanent} failed permanently, ` +
+        `${s.failed_retryable + s.pending + s.running} left to retry; ${result.requests} request(s) in ${formatDuration(secs)}` +
+        (result.settled.adopted > 0 ? `; ${result.settled.adopted} file(s) found already on disk` : ""),
+    );
+    if (result.hostsDown.length > 0)
+      reporter.error(
+        `${result.hostsDown.join(", ")} kept failing: stopped; run the same command later (exit 5)`,
+      );
+    else if (result.exitCode === ExitCode.RetryLater)
+      reporter.info("retryable work left: run the same command again later (exit 5)");
+    else if (result.exitCode === ExitCode.PermanentFailures)
+      reporter.info(
+        "some tasks failed permanently: `vocut status` lists them, `vocut retry --permanent` retries them (exit 4)",
+      );
+    return result.exitCode;
+  } finally {
+    clearInterval(heartbeat);
+    if (durationTimer !== undefined) clearTimeout(durationTimer);
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    await client.close();
+  }
+}

@@ -1,0 +1,208 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from "commander";
+import { readCatalog } from "../catalog/read-catalog.js";
+import { EXIT_CODE_HELP, ExitCode, usageError, VocutError } from "../errors.js";
+import { dryRunPlan, where } from "../plan/plan-job.js";
+import { createSource } from "../sources/create-source.js";
+import { VERSION } from "../version.js";
+import { jobSpecFrom, ledgerPath, runConfigFrom } from "./config.js";
+import { execute } from "./execute.js";
+import {
+  CATALOG_OPTIONS,
+  GEOMETRY_OPTIONS,
+  OUTPUT_OPTIONS,
+  POLITENESS_OPTIONS,
+  type RawOptions,
+  REPORTING_OPTIONS,
+  SOURCE_OPTIONS,
+  toOptions,
+} from "./options.js";
+import { printStatus, readStatus } from "./status.js";
+
+const EXIT_HELP = `\nExit codes:\n${EXIT_CODE_HELP.map(([c, t]) => `  ${c}  ${t}`).join("\n")}\n`;
+
+function addAll(cmd: Command, ...tables: ReadonlyArray<Parameters<typeof toOptions>[0]>): Command {
+  for (const t of tables) for (const o of toOptions(t)) cmd.addOption(o);
+  return cmd;
+}
+
+/** Build the commander program. Commands resolve to an exit code; only main() ends the process. */
+export function buildProgram(setExit: (code: ExitCode) => void): Command {
+  const program = new Command("vocut")
+    .description(
+      "Bulk astronomical cutouts: catalog in, validated FITS out; polite to servers; resumable at any moment.",
+    )
+    .version(VERSION)
+    .addHelpText("after", EXIT_HELP)
+    .exitOverride()
+    .showHelpAfterError("(vocut --help lists the commands)");
+
+  const run = new Command("run")
+    .description("plan a catalog into the ledger and fetch every cutout; the same command again resumes")
+    .argument("<catalog>", "CSV/TSV, VOTable or FITS table with RA/Dec columns")
+    .addHelpText("after", EXIT_HELP);
+  addAll(
+    run,
+    SOURCE_OPTIONS,
+    GEOMETRY_OPTIONS,
+    OUTPUT_OPTIONS,
+    CATALOG_OPTIONS,
+    POLITENESS_OPTIONS,
+    REPORTING_OPTIONS,
+  );
+  run.action(async (catalog: string, o: RawOptions) => {
+    const out = requireOut(o);
+    setExit(
+      await execute({
+        spec: jobSpecFrom(catalog, o),
+        ledgerFile: ledgerPath(o.ledger, out),
+        outDir: out,
+        plan: true,
+        fetch: true,
+        strict: o.strict === true,
+        run: runConfigFrom(o),
+      }),
+    );
+  });
+  program.addCommand(run);
+
+  const plan = new Command("plan")
+    .description("plan only: write the tasks into the ledger; --dry-run prints every request without any I/O")
+    .argument("<catalog>", "CSV/TSV, VOTable or FITS table")
+    .option("--dry-run", "print every request (band, id, URL, output path) and touch nothing");
+  addAll(plan, SOURCE_OPTIONS, GEOMETRY_OPTIONS, OUTPUT_OPTIONS, CATALOG_OPTIONS, REPORTING_OPTIONS);
+  plan.action(async (catalog: string, o: RawOptions) => {
+    if (o.dryRun === true) {
+      const spec = jobSpecFrom(catalog, o);
+      const source = createSource(spec.source);
+      const cat = await readCatalog(spec.catalog.path, spec.catalog);
+      let skipped = 0;
+      for await (const r of dryRunPlan(source, spec.layout, cat.events, (s) => {
+        skipped++;
+        process.stderr.write(`catalog ${where(s)}: ${s.message}; skipped\n`);
+      })) {
+        process.stdout.write(
+          o.json === true
+            ? `${JSON.stringify({ row: r.row, id: r.id, band: r.band, url: r.request.url, out: r.out })}\n`
+            : `${r.band}\t${r.id}\t${r.request.url}\t${r.out}\n`,
+        );
+      }
+      setExit(skipped > 0 && o.strict === true ? ExitCode.Input : ExitCode.Ok);
+      return;
+    }
+    const out = requireOut(o);
+    setExit(
+      await execute({
+        spec: jobSpecFrom(catalog, o),
+        ledgerFile: ledgerPath(o.ledger, out),
+        outDir: out,
+        plan: true,
+        fetch: false,
+        strict: o.strict === true,
+        run: runConfigFrom({ ...defaultsOf(POLITENESS_OPTIONS), ...o } as RawOptions),
+      }),
+    );
+  });
+  program.addCommand(plan);
+
+  const status = new Command("status")
+    .description(
+      "counts by state and band, progress, rate, ETA and failures of a job (exit 0 settled, 4 permanent failures, 5 work left)",
+    )
+    .argument("[ledger]", "ledger file or output folder (default ./vocut.db)")
+    .option("--json", "one JSON document on stdout")
+    .option("--failures <n>", "failures to list", "20");
+  status.action((arg: string | undefined, o: { json?: boolean; failures: string }) => {
+    setExit(printStatus(readStatus(ledgerPath(arg), Number(o.failures) || 20), o.json === true));
+  });
+  program.addCommand(status);
+
+  const fetch = new Command("fetch")
+    .description("resume a planned job from its ledger alone (no catalog needed)")
+    .argument("[ledger]", "ledger file or output folder (default ./vocut.db)");
+  addAll(fetch, POLITENESS_OPTIONS, REPORTING_OPTIONS);
+  fetch.action(async (arg: string | undefined, o: RawOptions) => {
+    setExit(
+      await execute({
+        ledgerFile: ledgerPath(arg),
+        plan: false,
+        fetch: true,
+        strict: false,
+        run: runConfigFrom(o),
+      }),
+    );
+  });
+  program.addCommand(fetch);
+
+  const retry = new Command("retry")
+    .description(
+      "put failed tasks back in the queue and fetch them (retryable failures; --permanent for those too)",
+    )
+    .argument("[ledger]", "ledger file or output folder (default ./vocut.db)")
+    .option("--failed", "retry tasks that failed with a retryable error (the default)")
+    .option("--permanent", "also retry tasks that failed permanently (404, 400, ...)");
+  addAll(retry, POLITENESS_OPTIONS, REPORTING_OPTIONS);
+  retry.action(async (arg: string | undefined, o: RawOptions & { permanent?: boolean }) => {
+    setExit(
+      await execute({
+        ledgerFile: ledgerPath(arg),
+        plan: false,
+        fetch: true,
+        strict: false,
+        requeuePermanent: o.permanent === true,
+        run: runConfigFrom(o),
+      }),
+    );
+  });
+  program.addCommand(retry);
+  return program;
+}
+
+function requireOut(o: RawOptions): string {
+  if (o.out === undefined || o.out === "") throw usageError("NO_OUT", "--out DIR is required");
+  return o.out;
+}
+
+function defaultsOf(table: typeof POLITENESS_OPTIONS): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const s of table) {
+    const long = /--([a-z-]+)/.exec(s.flags)?.[1];
+    if (long !== undefined && typeof s.defaultValue === "string") {
+      out[long.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())] = s.defaultValue;
+    }
+  }
+  return out;
+}
+
+/** The process boundary: run the program, map every outcome to an exit code. */
+export async function main(argv: readonly string[]): Promise<ExitCode> {
+  let code: ExitCode = ExitCode.Ok;
+  const program = buildProgram((c) => {
+    code = c;
+  });
+  try {
+    await program.parseAsync(argv as string[]);
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here with code 0; real usage errors were already printed by commander.
+      return err.exitCode === 0 ? ExitCode.Ok : ExitCode.Usage;
+    }
+    if (err instanceof VocutError) {
+      process.stderr.write(`vocut: ${err.message}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(`vocut: internal error: ${(err as Error).stack ?? String(err)}\n`);
+    return ExitCode.Internal;
+  }
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`vocut: internal error: ${String(err)}\n`);
+    process.exitCode = ExitCode.Internal;
+  },
+);

@@ -1,0 +1,228 @@
+import { Option } from "commander";
+
+/**
+ * The one option table: commander flags, environment variables, defaults and help text all come from
+ * here. Politeness defaults mirror src/fetch/defaults.ts.
+ */
+export interface OptionSpec {
+  readonly flags: string;
+  readonly description: string;
+  readonly defaultValue?: string | boolean;
+  /** Environment variable that sets this option when the flag is absent. */
+  readonly env?: string;
+  readonly group: "catalog" | "source" | "geometry" | "output" | "politeness" | "reporting";
+}
+
+export const CATALOG_OPTIONS: readonly OptionSpec[] = [
+  {
+    group: "catalog",
+    flags: "--ra-col <name>",
+    description: "RA column (default: detected: ra, RAJ2000, ra_deg, ...)",
+  },
+  { group: "catalog", flags: "--dec-col <name>", description: "Dec column (default: detected)" },
+  {
+    group: "catalog",
+    flags: "--id-col <name>",
+    description: "id column (default: detected id/objid/name, else the row number)",
+  },
+  {
+    group: "catalog",
+    flags: "--catalog-format <fmt>",
+    description: "csv | tsv | votable | fits (default: from the file)",
+  },
+  {
+    group: "catalog",
+    flags: "--strict",
+    description: "make bad catalog rows fatal (exit 3) instead of skipping them",
+  },
+];
+
+export const SOURCE_OPTIONS: readonly OptionSpec[] = [
+  {
+    group: "source",
+    flags: "--hips2fits <ids>",
+    description:
+      "server-side HiPS cutouts: HiPS IDs, one per band (CDS/P/SDSS9/g,...; label=ID to name a band)",
+  },
+  {
+    group: "source",
+    flags: "--hips2fits-url <urls>",
+    description:
+      "hips2fits endpoint(s), comma-separated, tried in order (default: CDS alasky, then alaskybis)",
+    env: "VOCUT_HIPS2FITS_URL",
+  },
+  { group: "source", flags: "--projection <code>", description: "hips2fits projection", defaultValue: "TAN" },
+  {
+    group: "source",
+    flags: "--coordsys <frame>",
+    description: "hips2fits frame of ra/dec: icrs | galactic",
+    defaultValue: "icrs",
+  },
+  {
+    group: "source",
+    flags: "--rotation <deg>",
+    description: "hips2fits rotation_angle in degrees",
+    defaultValue: "0",
+  },
+  {
+    group: "source",
+    flags: "--url <template>",
+    description:
+      "any cutout service: URL with {id} {ra} {dec} {band} {size} {width} {height} {sizeArcsec} {fovDeg} {pixscale}",
+  },
+  {
+    group: "source",
+    flags: "--bands <list>",
+    description: "band labels for --url, comma-separated",
+    defaultValue: "",
+  },
+];
+
+export const GEOMETRY_OPTIONS: readonly OptionSpec[] = [
+  {
+    group: "geometry",
+    flags: "--size <px>",
+    description: "stamp size in pixels: N or WxH",
+    defaultValue: "28",
+  },
+  {
+    group: "geometry",
+    flags: "--pixscale <arcsec>",
+    description: "pixel scale in arcsec/pixel",
+    defaultValue: "0.396",
+  },
+];
+
+export const OUTPUT_OPTIONS: readonly OptionSpec[] = [
+  { group: "output", flags: "-o, --out <dir>", description: "output folder (required)" },
+  { group: "output", flags: "--ledger <file>", description: "ledger file (default: OUT/vocut.db)" },
+  {
+    group: "output",
+    flags: "--layout <template>",
+    description: "file layout inside OUT: {band} {id} {row}",
+    defaultValue: "{band}/{id}.fits",
+  },
+];
+
+export const POLITENESS_OPTIONS: readonly OptionSpec[] = [
+  {
+    group: "politeness",
+    flags: "--concurrency <n>",
+    description: "requests in flight per host",
+    defaultValue: "4",
+    env: "VOCUT_CONCURRENCY",
+  },
+  {
+    group: "politeness",
+    flags: "--rate <n>",
+    description: "requests per second per host",
+    defaultValue: "5",
+    env: "VOCUT_RATE",
+  },
+  {
+    group: "politeness",
+    flags: "--burst <n>",
+    description: "token-bucket burst per host (default: = rate, at least 1)",
+    env: "VOCUT_BURST",
+  },
+  {
+    group: "politeness",
+    flags: "--timeout <s>",
+    description: "seconds per request (headers and body)",
+    defaultValue: "60",
+    env: "VOCUT_TIMEOUT",
+  },
+  {
+    group: "politeness",
+    flags: "--retries <n>",
+    description: "retries per task in one run",
+    defaultValue: "5",
+    env: "VOCUT_RETRIES",
+  },
+  {
+    group: "politeness",
+    flags: "--max-bytes <n>",
+    description: "largest response accepted, bytes",
+    defaultValue: "104857600",
+    env: "VOCUT_MAX_BYTES",
+  },
+  {
+    group: "politeness",
+    flags: "--pause-after <n>",
+    description: "consecutive failures that pause a host (circuit breaker)",
+    defaultValue: "10",
+  },
+  {
+    group: "politeness",
+    flags: "--pause <s>",
+    description: "seconds a failing host is paused",
+    defaultValue: "60",
+  },
+  {
+    group: "politeness",
+    flags: "--give-up-after <n>",
+    description: "pauses in a row after which a host counts as down (run ends, exit 5)",
+    defaultValue: "5",
+  },
+  {
+    group: "politeness",
+    flags: "--max-duration <s>",
+    description: "stop cleanly after this many seconds (exit 5)",
+  },
+  {
+    group: "politeness",
+    flags: "--contact <email>",
+    description: "contact address sent in the User-Agent",
+    env: "VOCUT_CONTACT",
+  },
+];
+
+export const REPORTING_OPTIONS: readonly OptionSpec[] = [
+  { group: "reporting", flags: "-q, --quiet", description: "print nothing but errors (for cron)" },
+  { group: "reporting", flags: "--json", description: "print NDJSON events on stdout" },
+];
+
+/** Turn table rows into commander Options. */
+export function toOptions(specs: readonly OptionSpec[]): Option[] {
+  return specs.map((s) => {
+    const o = new Option(s.flags, s.description);
+    if (s.defaultValue !== undefined) o.default(s.defaultValue);
+    if (s.env !== undefined) o.env(s.env);
+    return o;
+  });
+}
+
+/** Parsed flags of `run`/`plan` as commander hands them over (strings until validated). */
+export interface RawOptions {
+  raCol?: string;
+  decCol?: string;
+  idCol?: string;
+  catalogFormat?: string;
+  strict?: boolean;
+  hips2fits?: string;
+  hips2fitsUrl?: string;
+  projection: string;
+  coordsys: string;
+  rotation: string;
+  url?: string;
+  bands: string;
+  size: string;
+  pixscale: string;
+  out?: string;
+  ledger?: string;
+  layout: string;
+  concurrency: string;
+  rate: string;
+  burst?: string;
+  timeout: string;
+  retries: string;
+  maxBytes: string;
+  maxDuration?: string;
+  pauseAfter: string;
+  pause: string;
+  giveUpAfter: string;
+  contact?: string;
+  quiet?: boolean;
+  json?: boolean;
+  dryRun?: boolean;
+}

@@ -1,0 +1,100 @@
+import { resolve } from "node:path";
+import { ExitCode } from "../errors.js";
+import { Ledger, TASK_STATES } from "../ledger/ledger.js";
+import type { JobSpec } from "../plan/job-spec.js";
+import { createSource } from "../sources/create-source.js";
+import { formatDuration } from "./reporter.js";
+
+/** The `status` report as printed with --json. */
+export interface StatusReport {
+  readonly ledger: string;
+  readonly job: JobSpec | undefined;
+  readonly bands: readonly string[];
+  readonly total: number;
+  readonly byState: Record<string, number>;
+  readonly byBand: Record<string, Record<string, number>>;
+  readonly lock: { pid: number; host: string; heartbeatAt: string } | null;
+  readonly progress: Record<string, unknown> | null;
+  readonly etaSeconds: number | null;
+  readonly failures: ReadonlyArray<Record<string, unknown>>;
+}
+
+/** Read a ledger without locking it (a running job keeps going) and describe it. */
+export function readStatus(ledgerFile: string, maxFailures = 20): StatusReport {
+  const ledger = Ledger.open(resolve(ledgerFile), { create: false, lock: false });
+  try {
+    const job = ledger.job<JobSpec>();
+    const bands = job === undefined ? [] : createSource(job.source).bands;
+    const c = ledger.counts();
+    const byBand: Record<string, Record<string, number>> = {};
+    for (const b of c.byBand) byBand[bands[b.bandIndex] ?? String(b.bandIndex)] = { ...b.byState };
+    const progress = ledger.getMeta<Record<string, unknown>>("progress") ?? null;
+    const lock = ledger.lockHolder();
+    const rate = typeof progress?.ratePerSec === "number" ? progress.ratePerSec : 0;
+    const left = c.byState.pending + c.byState.running + c.byState.failed_retryable;
+    return {
+      ledger: resolve(ledgerFile),
+      job,
+      bands,
+      total: c.total,
+      byState: { ...c.byState },
+      byBand,
+      lock:
+        lock === undefined
+          ? null
+          : { pid: lock.pid, host: lock.host, heartbeatAt: new Date(lock.heartbeatAt).toISOString() },
+      progress,
+      etaSeconds: lock !== undefined && rate > 0 ? left / rate : null,
+      failures: ledger.failures(maxFailures).map((f) => ({ ...f, band: bands[f.bandIndex] ?? f.bandIndex })),
+    };
+  } finally {
+    ledger.close();
+  }
+}
+
+/** Print a status report for people; returns the exit code a script can branch on. */
+export function printStatus(r: StatusReport, json: boolean): ExitCode {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+  } else {
+    const lines: string[] = [
+      `ledger ${r.ledger}`,
+      `${r.total} task(s) in ${r.bands.length} band(s): ${r.bands.join(", ")}`,
+    ];
+    // Column width: the longest state name plus two spaces.
+    const row = (cells: string[]): string =>
+      cells.map((v, i) => (i === 0 ? v.padEnd(8) : v.padStart(18))).join("");
+    lines.push(row(["band", ...TASK_STATES]));
+    for (const [band, s] of Object.entries(r.byBand))
+      lines.push(row([band, ...TASK_STATES.map((k) => String(s[k] ?? 0))]));
+    lines.push(row(["all", ...TASK_STATES.map((k) => String(r.byState[k] ?? 0))]));
+    if (r.lock !== null) {
+      lines.push(`running: pid ${r.lock.pid} on ${r.lock.host}, last heartbeat ${r.lock.heartbeatAt}`);
+      const status = r.progress?.status;
+      if (typeof status === "string") lines.push(`progress: ${status}`);
+      if (r.etaSeconds !== null) lines.push(`ETA ${formatDuration(r.etaSeconds)}`);
+    }
+    const hosts = r.progress?.hosts;
+    if (hosts !== undefined && hosts !== null && typeof hosts === "object") {
+      for (const [h, st] of Object.entries(hosts as Record<string, Record<string, unknown>>)) {
+        lines.push(
+          `host ${h}: ${String(st.state)}, ${Number(st.rate).toFixed(2)} req/s` +
+            (st.pausedUntil ? `, paused until ${new Date(Number(st.pausedUntil)).toISOString()}` : ""),
+        );
+      }
+    }
+    if (r.failures.length > 0) {
+      lines.push("failures (first ones):");
+      for (const f of r.failures) {
+        lines.push(
+          `  ${String(f.band)} ${JSON.stringify(f.id)}: ${String(f.state)} after ${String(f.attempts)} attempt(s): ${String(f.code)} ${String(f.message ?? "")}`,
+        );
+      }
+    }
+    process.stdout.write(`${lines.join("\n")}\n`);
+  }
+  const s = r.byState;
+  const left = (s.pending ?? 0) + (s.running ?? 0) + (s.failed_retryable ?? 0);
+  if (left > 0) return ExitCode.RetryLater;
+  return (s.failed_permanent ?? 0) > 0 ? ExitCode.PermanentFailures : ExitCode.Ok;
+}

@@ -1,0 +1,64 @@
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { describe, expect, it } from "vitest";
+import { readImage } from "../../src/fits/image.js";
+import { listFiles, tempDir } from "../helpers/cli.js";
+
+const SAMPLE = resolve(import.meta.dirname, "../../examples/offline-sample.mjs");
+
+describe("the README's sample job (examples/offline-sample.mjs)", () => {
+  it("cuts 40 sources x 3 bands offline, every isolated source centred on CRPIX to 0.1 px", async () => {
+    const tmp = tempDir();
+    try {
+      const out = join(tmp.dir, "sample-out");
+      const code = await new Promise<number | null>((r) => {
+        const child = spawn(process.execPath, [SAMPLE, out], { stdio: "ignore" });
+        child.on("close", r);
+      });
+      expect(code).toBe(0);
+      const files = listFiles(out).filter((f) => f.endsWith(".fits"));
+      expect(files).toHaveLength(120);
+      // Catalog rows: id, ra, dec, x_pix, y_pix (the source's pixel position in the original image).
+      const rows = readFileSync(resolve(import.meta.dirname, "../../fixtures/sample/catalog.csv"), "utf8")
+        .split("\n")
+        .filter((l) => l.startsWith("SRC"))
+        .map((l) => l.split(","))
+        .map(([id, , , x, y]) => ({ id: id as string, x: Number(x), y: Number(y) }));
+      let checked = 0;
+      for (const src of rows) {
+        // Only sources with no neighbour within 10 original pixels: a blend moves the light centroid.
+        const nearest = Math.min(
+          ...rows.filter((o) => o !== src).map((o) => Math.hypot(o.x - src.x, o.y - src.y)),
+        );
+        if (nearest < 10) continue;
+        for (const band of ["g", "r", "i"]) {
+          const img = readImage(readFileSync(join(out, band, `${src.id}.fits`)));
+          expect(img.header.getNumber("CRPIX1")).toBe(16.5);
+          // Background-subtracted light centroid in the central 8x8 pixels (FITS 1-based coordinates).
+          let sx = 0;
+          let sy = 0;
+          let sw = 0;
+          for (let y = 13; y <= 20; y++) {
+            for (let x = 13; x <= 20; x++) {
+              const v = (img.data[(y - 1) * img.width + (x - 1)] ?? 0) - 10;
+              if (v > 0) {
+                sx += v * x;
+                sy += v * y;
+                sw += v;
+              }
+            }
+          }
+          // The stamp is centred on the source: its light centres on CRPIX (16.5, 16.5). 0.1 px allows for
+          // the image noise (sigma 1 on faint sources); an off-by-one or a flipped axis would be >= 0.5 px.
+          expect(Math.abs(sx / sw - 16.5)).toBeLessThan(0.1);
+          expect(Math.abs(sy / sw - 16.5)).toBeLessThan(0.1);
+          checked++;
+        }
+      }
+      expect(checked).toBeGreaterThanOrEqual(60);
+    } finally {
+      tmp.cleanup();
+    }
+  });
+});
