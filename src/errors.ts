@@ -26,7 +26,10 @@ export const EXIT_CODE_HELP: ReadonlyArray<readonly [ExitCode, string]> = [
   [ExitCode.Usage, "usage or configuration error (incl. resume with different job parameters)"],
   [ExitCode.Input, "unreadable input (catalog, ledger)"],
   [ExitCode.PermanentFailures, "finished with permanent failures"],
-  [ExitCode.RetryLater, "stopped with retryable work left (server down, signal, --max-duration): run again later"],
+  [
+    ExitCode.RetryLater,
+    "stopped with retryable work left (server down, signal, --max-duration): run again later",
+  ],
   [ExitCode.Locked, "ledger locked by another process"],
 ];
 

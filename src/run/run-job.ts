@@ -1,3 +1,4 @@
+import { setMaxListeners } from "node:events";
 import { readFile } from "node:fs/promises";
 import { ExitCode, VocutError } from "../errors.js";
 import type { Clock } from "../fetch/clock.js";
@@ -104,6 +105,8 @@ export async function runTasks(
   const localStop = new AbortController();
   const stop = AbortSignal.any([opts.stopSignal, localStop.signal]);
   const random = opts.random ?? Math.random;
+  // Every task waiting for a token or a backoff listens on the stop signals: many by design.
+  setMaxListeners(0, stop, opts.stopSignal, opts.abortSignal);
 
   const emit = (e: RunEvent): void => opts.onEvent(e);
 
