@@ -1,4 +1,5 @@
 import type { Target } from "../catalog/types.js";
+import type { HttpResponse } from "../fetch/http-client.js";
 
 /** Output stamp geometry shared by every source. */
 export interface Geometry {
@@ -31,13 +32,8 @@ export type Outcome =
     }
   | { readonly kind: "permanent"; readonly code: string; readonly message: string; readonly status?: number };
 
-/** A response as the fetch layer hands it to a source. */
-export interface HttpResponse {
-  readonly url: string;
-  readonly status: number;
-  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
-  readonly body: Buffer;
-}
+/** A response as the fetch layer hands it to a source (defined once, in the fetch layer). */
+export type { HttpResponse } from "../fetch/http-client.js";
 
 /**
  * A cutout source: pure request building plus interpretation of the response.
