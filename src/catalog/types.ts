@@ -16,13 +16,19 @@ export interface BadRow {
   readonly row: number;
   /** 1-based physical line number in a text file (CSV/TSV/VOTable TABLEDATA when known). */
   readonly line?: number;
-  /** Stable reason code: "parse", "nan", "ra_range", "dec_range", "duplicate_id", "missing", "ragged". */
+  /**
+   * Stable reason code: "parse", "nan", "ra_range", "dec_range", "duplicate_id", "missing", "ragged",
+   * "encoding" (a used CSV cell is not valid UTF-8).
+   */
   readonly reason: string;
   /** Readable message naming the offending value. */
   readonly message: string;
 }
 
-export type CatalogEvent = { readonly kind: "target"; readonly target: Target } | { readonly kind: "bad"; readonly bad: BadRow };
+/** One catalog row as read: an accepted target or a skipped bad row. */
+export type CatalogEvent =
+  | { readonly kind: "target"; readonly target: Target }
+  | { readonly kind: "bad"; readonly bad: BadRow };
 
 /** How to find columns; all optional: detected from the header when absent. */
 export interface CatalogOptions {
