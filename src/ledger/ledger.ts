@@ -32,6 +32,8 @@ export interface TaskRow {
   readonly raDeg: number;
   readonly decDeg: number;
   readonly attempts: number;
+  /** 1 when a killed process left this task running (its file may already be on disk), else 0. */
+  readonly interrupted: number;
 }
 
 /** A target as written at planning time. */
@@ -147,7 +149,7 @@ export class Ledger {
 
       claim: db.prepare<[number], TaskRow>(
         `SELECT t.seq AS seq, t.target_row AS targetRow, t.band_index AS bandIndex, g.id AS id, coalesce(g.safe_id, g.id) AS safeId,
-                g.ra AS raDeg, g.dec AS decDeg, t.attempts AS attempts
+                g.ra AS raDeg, g.dec AS decDeg, t.attempts AS attempts, t.interrupted AS interrupted
            FROM task t JOIN target g ON g.row = t.target_row
           WHERE t.state = 'pending' ORDER BY t.seq LIMIT ?`,
       ),
@@ -395,7 +397,9 @@ export class Ledger {
     if (states.length === 0) return 0;
     const marks = states.map(() => "?").join(", ");
     const res = this.db
-      .prepare(`UPDATE task SET state = 'pending', updated_at = ? WHERE state IN (${marks})`)
+      .prepare(
+        `UPDATE task SET interrupted = (state = 'running'), state = 'pending', updated_at = ? WHERE state IN (${marks})`,
+      )
       .run(Date.now(), ...states);
     return res.changes;
   }

@@ -34,6 +34,8 @@ CREATE TABLE task (
   band_index    INTEGER NOT NULL,
   state         TEXT NOT NULL CHECK (state IN ('pending','running','done','no_coverage','failed_retryable','failed_permanent')),
   attempts      INTEGER NOT NULL DEFAULT 0,
+  -- 1 when a killed process left the task running: its file may already be in place.
+  interrupted   INTEGER NOT NULL DEFAULT 0,
   http_status   INTEGER,
   error_code    TEXT,
   error_message TEXT,

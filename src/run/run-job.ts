@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import { readFile } from "node:fs/promises";
 import { ExitCode, VocutError } from "../errors.js";
@@ -120,7 +121,6 @@ export async function runTasks(
       return false;
     }
     if (!validateFits(body).ok) return false;
-    const { createHash } = await import("node:crypto");
     const sha256 = createHash("sha256").update(body).digest("hex");
     ledger.complete(t.seq, { kind: "done", bytes: body.length, sha256 });
     settled.adopted++;
@@ -132,7 +132,9 @@ export async function runTasks(
     const band = source.bands[t.bandIndex];
     if (band === undefined) throw new Error(`internal: band index ${t.bandIndex} out of range`);
     const path = insideDir(opts.outDir, outputRelPath(opts.layout, band, t.safeId, t.targetRow));
-    if (await adoptExisting(t, band, path)) return;
+    // Only a task a killed process left running can have its file in place already; checking every
+    // task would cost a failed open per cutout.
+    if (t.interrupted === 1 && (await adoptExisting(t, band, path))) return;
     const req = source.request({ id: t.id, raDeg: t.raDeg, decDeg: t.decDeg, row: t.targetRow }, band);
     const urls = [req.url, ...(req.fallbackUrls ?? [])];
     for (let attempt = 0; ; attempt++) {

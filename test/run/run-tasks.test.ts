@@ -105,8 +105,9 @@ describe("runTasks", () => {
     const { out, ledger, run } = await setup(2);
     const r1 = await run();
     expect(r1.requests).toBe(4);
-    // Simulate: rows back to pending (as if the done commit was lost) while files stay on disk.
-    (ledger as unknown as { db: { exec(sql: string): void } }).db.exec("UPDATE task SET state = 'pending'");
+    // Simulate a kill after the renames but before the "done" commit: rows still running, files on disk.
+    (ledger as unknown as { db: { exec(sql: string): void } }).db.exec("UPDATE task SET state = 'running'");
+    expect(ledger.requeue({ running: true })).toBe(4);
     const r2 = await run();
     expect(r2.requests).toBe(0);
     expect(r2.settled.adopted).toBe(4);
