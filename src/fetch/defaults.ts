@@ -30,8 +30,12 @@ export const DEFAULTS = {
     decreaseFactor: 0.5,
     /** AIMD: the lowest rate a throttled host is slowed to, req/s (never above the configured rate). */
     minRatePerSec: 0.1,
-    /** AIMD: rate added back per `recoverEvery` successes, req/s, up to the configured rate. */
-    recoverStep: 0.1,
+    /**
+     * AIMD: rate added back per `recoverEvery` successes, as a fraction of the configured rate (5%: a
+     * halved host is back at full rate after 100 successes). An absolute 0.1 req/s step left a host
+     * at 20 req/s slowed for 1,000 requests after one stray 429 (bench: 57% of the allowed rate).
+     */
+    recoverStep: 0.05,
     /** AIMD: successes per additive step. */
     recoverEvery: 10,
     /** Circuit breaker: consecutive failures (connection errors, 5xx, 429) that open it. */

@@ -14,7 +14,7 @@ export interface PacerConfig {
   readonly decreaseFactor: number;
   /** AIMD floor, req/s (the configured rate if that is lower). */
   readonly minRatePerSec: number;
-  /** AIMD additive step, req/s, per `recoverEvery` successes. */
+  /** AIMD additive step per `recoverEvery` successes, as a fraction of the configured rate. */
   readonly recoverStep: number;
   readonly recoverEvery: number;
   /** Consecutive failures (incl. throttles) that open the circuit breaker. */
@@ -69,7 +69,7 @@ function check(ok: boolean, what: string, value: number): void {
  *
  * - AIMD: "throttled" (429/503) multiplies the host's rate by `decreaseFactor` (down to the floor), once
  *   per window: reports from requests already in flight at the decrease do not decrease it again.
- *   Every `recoverEvery` successes add `recoverStep` back, up to the configured rate.
+ *   Every `recoverEvery` successes add `recoverStep` x the configured rate back, up to it.
  * - Retry-After: `report(..., retryAfterMs)` holds every request to that host until the time has passed.
  * - Circuit breaker: `breakerFailures` consecutive failures/throttles pause the host for `breakerPauseMs`;
  *   then exactly one probe request goes out (half-open) while the rest wait; its success closes the
@@ -269,7 +269,7 @@ export class HostPacer {
       const rate = h.bucket.ratePerSec;
       if (rate < c.ratePerSec && ++h.successes >= c.recoverEvery) {
         h.successes = 0;
-        this.setRate(h, Math.min(c.ratePerSec, rate + c.recoverStep));
+        this.setRate(h, Math.min(c.ratePerSec, rate + c.recoverStep * c.ratePerSec));
       }
       return;
     }

@@ -74,7 +74,7 @@ describe("HostPacer schedules (virtual time, no sleeping)", () => {
     expect(starts).toEqual([0, 10_500, 11_500]);
   });
 
-  it("AIMD: halves on each throttle down to the floor, recovers +step per N successes up to the configured rate", () => {
+  it("AIMD: halves on each throttle down to the floor, recovers +5% of the configured rate per N successes up to the configured rate", () => {
     const clock = new VirtualClock();
     const pacer = new HostPacer({ ...config, breakerFailures: 1000 }, clock);
     for (let i = 0; i < 3; i++) pacer.report("h", "throttled");
@@ -84,9 +84,9 @@ describe("HostPacer schedules (virtual time, no sleeping)", () => {
     for (let i = 0; i < 9; i++) pacer.report("h", "success");
     expect(pacer.hostState("h").rate).toBe(DEFAULTS.pacer.minRatePerSec);
     pacer.report("h", "success");
-    expect(pacer.hostState("h").rate).toBeCloseTo(DEFAULTS.pacer.minRatePerSec + 0.1, 9);
+    expect(pacer.hostState("h").rate).toBeCloseTo(DEFAULTS.pacer.minRatePerSec + 0.05 * 5, 9);
     for (let i = 0; i < 10 * 9; i++) pacer.report("h", "success");
-    expect(pacer.hostState("h").rate).toBeCloseTo(DEFAULTS.pacer.minRatePerSec + 1.0, 9);
+    expect(pacer.hostState("h").rate).toBeCloseTo(DEFAULTS.pacer.minRatePerSec + 10 * 0.05 * 5, 9);
     for (let i = 0; i < 10 * 100; i++) pacer.report("h", "success");
     expect(pacer.hostState("h")).toMatchObject({ state: "ok", rate: 5 });
   });
