@@ -83,8 +83,8 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
       })) {
         process.stdout.write(
           o.json === true
-            ? `${JSON.stringify({ row: r.row, id: r.id, band: r.band, url: r.request.url, out: r.out })}\n`
-            : `${r.band}\t${r.id}\t${r.request.url}\t${r.out}\n`,
+            ? `${JSON.stringify({ row: r.row, id: r.id, band: r.band, url: r.what, out: r.out })}\n`
+            : `${r.band}\t${r.id}\t${r.what}\t${r.out}\n`,
         );
       }
       setExit(skipped > 0 && o.strict === true ? ExitCode.Input : ExitCode.Ok);

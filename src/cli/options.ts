@@ -122,7 +122,7 @@ export const POLITENESS_OPTIONS: readonly OptionSpec[] = [
   {
     group: "politeness",
     flags: "--burst <n>",
-    description: "token-bucket burst per host (default: = rate, at least 1)",
+    description: "requests per host that may leave at once after a quiet spell (token-bucket size)", defaultValue: "1",
     env: "VOCUT_BURST",
   },
   {

@@ -8,7 +8,7 @@ export const DEFAULTS = {
   /** Requests started per second per host (token bucket rate). */
   ratePerSec: 5,
   /** Requests that may start at once after an idle spell, per host (token bucket size). */
-  burst: 5,
+  burst: 1,
   /** Whole-exchange timeout: connect, headers and body of one request incl. redirects, ms. */
   timeoutMs: 60_000,
   /** Retries per task in one run, after the first attempt. */

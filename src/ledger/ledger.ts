@@ -61,6 +61,17 @@ export type Completion =
   /** Give the task back (signal, shutdown): it stays pending and keeps its attempt count. */
   | { readonly kind: "requeue" };
 
+/** A resource shared by many tasks (a HiPS tile, a survey image), fetched once per job. */
+export interface SharedFetch {
+  readonly key: string;
+  readonly url: string;
+  readonly state: "done" | "missing";
+  /** Cache file (absolute) for "done". */
+  readonly path?: string | null;
+  readonly bytes?: number | null;
+  readonly sha256?: string | null;
+}
+
 /** Counts by state, overall and per band. */
 export interface LedgerCounts {
   readonly total: number;
@@ -151,7 +162,7 @@ export class Ledger {
         `SELECT t.seq AS seq, t.target_row AS targetRow, t.band_index AS bandIndex, g.id AS id, coalesce(g.safe_id, g.id) AS safeId,
                 g.ra AS raDeg, g.dec AS decDeg, t.attempts AS attempts, t.interrupted AS interrupted
            FROM task t JOIN target g ON g.row = t.target_row
-          WHERE t.state = 'pending' ORDER BY t.seq LIMIT ?`,
+          WHERE t.state = 'pending' ORDER BY t.sort_key, t.seq LIMIT ?`,
       ),
       markRunning: db.prepare<[number, number]>(
         "UPDATE task SET state = 'running', updated_at = ? WHERE seq = ?",
@@ -182,6 +193,12 @@ export class Ledger {
       ),
       heartbeat: db.prepare<[number, number, string]>(
         "UPDATE lock SET heartbeat_at = ? WHERE id = 1 AND pid = ? AND host = ?",
+      ),
+      getShared: db.prepare<[string], SharedFetch>(
+        "SELECT key, url, state, path, bytes, sha256 FROM shared_fetch WHERE key = ?",
+      ),
+      putShared: db.prepare<[string, string, string, string | null, number | null, string | null, number]>(
+        "INSERT OR REPLACE INTO shared_fetch(key, url, state, path, bytes, sha256, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
       ),
       releaseLock: db.prepare<[number, string]>("DELETE FROM lock WHERE id = 1 AND pid = ? AND host = ?"),
     };
@@ -342,7 +359,7 @@ export class Ledger {
    * no-op ("known"); an id already used by another row is "duplicate_id"; a different id mapping to the
    * same safe file name is "safe_id_collision". Call inside `transaction()` for speed.
    */
-  addTarget(t: TargetRow, bandCount: number): AddTargetResult {
+  addTarget(t: TargetRow, bandCount: number, sortKey: number = t.row): AddTargetResult {
     const res = this.stmt.insertTarget.run(
       t.row,
       t.id,
@@ -353,7 +370,7 @@ export class Ledger {
     if (res.changes === 0) {
       const byId = this.stmt.targetById.get(t.id);
       if (byId !== undefined)
-        return byId.row === t.row ? this.addTasks(t.row, bandCount, "known") : "duplicate_id";
+        return byId.row === t.row ? this.addTasks(t.row, bandCount, sortKey, "known") : "duplicate_id";
       const bySafe = this.stmt.targetBySafeId.get(t.safeId);
       if (bySafe !== undefined) return "safe_id_collision";
       // The row number is taken by a different id: the catalog changed under the same job.
@@ -363,23 +380,23 @@ export class Ledger {
         `catalog row ${t.row} is now id ${JSON.stringify(t.id)} but the ledger planned it as ${JSON.stringify(other?.id)}: the catalog changed since this job was planned`,
       );
     }
-    return this.addTasks(t.row, bandCount, "new");
+    return this.addTasks(t.row, bandCount, sortKey, "new");
   }
 
-  private addTasks<R extends AddTargetResult>(row: number, bandCount: number, result: R): R {
+  private addTasks<R extends AddTargetResult>(row: number, bandCount: number, sortKey: number, result: R): R {
     // One statement per target inserting all its bands: statement overhead dominates planning.
     let stmt = this.insertTasksStmt.get(bandCount);
     if (stmt === undefined) {
       const values = Array.from(
         { length: bandCount },
-        (_, b) => `(@row * ${bandCount} + ${b}, @row, ${b}, 'pending', 0, @now)`,
+        (_, b) => `(@row * ${bandCount} + ${b}, @row, ${b}, @sortKey, 'pending', 0, @now)`,
       );
       stmt = this.db.prepare(
-        `INSERT OR IGNORE INTO task(seq, target_row, band_index, state, attempts, updated_at) VALUES ${values.join(", ")}`,
+        `INSERT OR IGNORE INTO task(seq, target_row, band_index, sort_key, state, attempts, updated_at) VALUES ${values.join(", ")}`,
       );
       this.insertTasksStmt.set(bandCount, stmt);
     }
-    stmt.run({ row, now: Date.now() });
+    stmt.run({ row, sortKey, now: Date.now() });
     return result;
   }
 
@@ -454,6 +471,19 @@ export class Ledger {
         }
       }
     })();
+  }
+
+  /** A shared fetch (HiPS tile, survey image) recorded by an earlier task or run, if any. */
+  getShared(key: string): SharedFetch | undefined {
+    return this.stmt.getShared.get(key);
+  }
+
+  /**
+   * Record a shared fetch at once (its own commit): "done" with the cache file, or "missing" (404).
+   * Call only after the cache file is durable, like any "done".
+   */
+  putShared(f: SharedFetch): void {
+    this.stmt.putShared.run(f.key, f.url, f.state, f.path ?? null, f.bytes ?? null, f.sha256 ?? null, Date.now());
   }
 
   /** Task counts by state, overall and per band index. */

@@ -32,6 +32,9 @@ CREATE TABLE task (
   seq           INTEGER PRIMARY KEY,
   target_row    INTEGER NOT NULL REFERENCES target(row),
   band_index    INTEGER NOT NULL,
+  -- Processing order: the catalog row for most sources; a HEALPix index for client-side HiPS
+  -- cutouts, so that neighbouring targets share tiles while they are in memory.
+  sort_key      INTEGER NOT NULL,
   state         TEXT NOT NULL CHECK (state IN ('pending','running','done','no_coverage','failed_retryable','failed_permanent')),
   attempts      INTEGER NOT NULL DEFAULT 0,
   -- 1 when a killed process left the task running: its file may already be in place.
@@ -45,7 +48,7 @@ CREATE TABLE task (
 );
 -- Only unfinished tasks are indexed: the claim query walks this in plan order, and finished tasks
 -- cost nothing to keep.
-CREATE INDEX task_pending ON task(seq) WHERE state = 'pending';
+CREATE INDEX task_pending ON task(sort_key, seq) WHERE state = 'pending';
 CREATE TABLE shared_fetch (
   key        TEXT PRIMARY KEY,
   url        TEXT NOT NULL,

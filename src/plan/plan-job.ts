@@ -1,7 +1,7 @@
 import type { CatalogEvent, Target } from "../catalog/types.js";
 import { inputError } from "../errors.js";
 import type { Ledger } from "../ledger/ledger.js";
-import type { CutoutRequest, Source } from "../sources/source.js";
+import { isProducer, type Source } from "../sources/source.js";
 import { outputRelPath } from "./layout.js";
 import { safeId } from "./safe-name.js";
 
@@ -40,6 +40,8 @@ export async function planIntoLedger(
   options: { strict: boolean; onSkip: (s: SkippedRow) => void },
 ): Promise<PlanSummary> {
   const bandCount = source.bands.length;
+  // Producing sources (client-side HiPS) process neighbours together; the rest go in catalog order.
+  const sortKeyOf = (t: Target): number => (isProducer(source) ? source.sortKey(t) : t.row);
   let targets = 0;
   let newTargets = 0;
   let skipped = 0;
@@ -57,10 +59,7 @@ export async function planIntoLedger(
     const conflicts: SkippedRow[] = [];
     ledger.transaction(() => {
       for (const t of rows) {
-        const r = ledger.addTarget(
-          { row: t.row, id: t.id, safeId: safeId(t.id), raDeg: t.raDeg, decDeg: t.decDeg },
-          bandCount,
-        );
+        const r = ledger.addTarget({ row: t.row, id: t.id, safeId: safeId(t.id), raDeg: t.raDeg, decDeg: t.decDeg }, bandCount, sortKeyOf(t));
         if (r === "new" || r === "known") {
           targets++;
           if (r === "new") newTargets++;
@@ -103,7 +102,8 @@ export interface PlannedRequest {
   readonly row: number;
   readonly id: string;
   readonly band: string;
-  readonly request: CutoutRequest;
+  /** The URL asked (request sources) or what the task will read (producing sources). */
+  readonly what: string;
   /** Output path relative to the output folder. */
   readonly out: string;
 }
@@ -150,7 +150,7 @@ export async function* dryRunPlan(
         row: t.row,
         id: t.id,
         band,
-        request: source.request(t, band),
+        what: isProducer(source) ? source.describeTask(t, band) : source.request(t, band).url,
         out: outputRelPath(layout, band, s, t.row),
       };
     }

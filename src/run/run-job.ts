@@ -10,7 +10,8 @@ import { validateFits } from "../fits/validate.js";
 import type { Ledger, LedgerCounts, TaskRow } from "../ledger/ledger.js";
 import type { AtomicWriter } from "../output/write-atomic.js";
 import { insideDir, outputRelPath } from "../plan/layout.js";
-import type { Outcome, Source } from "../sources/source.js";
+import type { Target } from "../catalog/types.js";
+import { isProducer, type Outcome, type ProducerSource, type SharedGet, type Source } from "../sources/source.js";
 
 /** Settled state of one task as reported in events. */
 export type TaskEventState =
@@ -57,6 +58,8 @@ export interface RunOptions {
   /** Hard stop (second signal): in-flight requests are aborted too. */
   readonly abortSignal: AbortSignal;
   readonly random?: () => number;
+  /** Shared-resource fetcher for producing sources (client-side HiPS). */
+  readonly shared?: SharedGet;
 }
 
 /** Result of one run of the task loop. */
@@ -128,6 +131,97 @@ export async function runTasks(
     return true;
   }
 
+  /**
+   * Record a final outcome (done after the atomic write); a retryable one is final only when `final`.
+   * Returns "retry" when the caller should try again.
+   */
+  async function settle(
+    t: TaskRow,
+    band: string,
+    path: string,
+    outcome: Outcome,
+    attempt: number,
+    url: string | undefined,
+    final: boolean,
+  ): Promise<"settled" | "retry"> {
+    const urlField = url === undefined ? {} : { url };
+      switch (outcome.kind) {
+        case "done": {
+          let written: { bytes: number; sha256: string };
+          try {
+            written = await writer.write(path, outcome.body);
+          } catch (err) {
+            fatal ??= diskError(err, path);
+            localStop.abort();
+            ledger.complete(t.seq, { kind: "requeue" });
+            return "settled";
+          }
+          ledger.complete(t.seq, { kind: "done", ...written, httpStatus: 200 });
+          settled.done++;
+          emit({ type: "task", id: t.id, band, state: "done", attempt, ...urlField, path });
+          return "settled";
+        }
+        case "no_coverage":
+          ledger.complete(t.seq, { kind: "no_coverage", message: outcome.message });
+          settled.no_coverage++;
+          emit({
+            type: "task",
+            id: t.id,
+            band,
+            state: "no_coverage",
+            attempt,
+            ...urlField,
+            message: outcome.message,
+          });
+          return "settled";
+        case "permanent":
+          ledger.complete(t.seq, {
+            kind: "failed_permanent",
+            code: outcome.code,
+            message: outcome.message,
+            ...(outcome.status === undefined ? {} : { httpStatus: outcome.status }),
+          });
+          settled.failed_permanent++;
+          emit({
+            type: "task",
+            id: t.id,
+            band,
+            state: "failed_permanent",
+            attempt,
+            ...urlField,
+            code: outcome.code,
+            message: outcome.message,
+            ...(outcome.status === undefined ? {} : { status: outcome.status }),
+          });
+          return "settled";
+        case "retryable": {
+          const status = outcome.status === undefined ? {} : { status: outcome.status };
+          if (final) {
+            ledger.complete(t.seq, {
+              kind: "failed_retryable",
+              code: outcome.code,
+              message: outcome.message,
+              ...(outcome.status === undefined ? {} : { httpStatus: outcome.status }),
+            });
+            settled.failed_retryable++;
+            emit({
+              type: "task",
+              id: t.id,
+              band,
+              state: "failed_retryable",
+              attempt,
+              ...urlField,
+              code: outcome.code,
+              message: outcome.message,
+              ...status,
+            });
+            return "settled";
+          }
+          return "retry";
+        }
+      }
+  }
+
   async function runTask(t: TaskRow): Promise<void> {
     const band = source.bands[t.bandIndex];
     if (band === undefined) throw new Error(`internal: band index ${t.bandIndex} out of range`);
@@ -135,7 +229,12 @@ export async function runTasks(
     // Only a task a killed process left running can have its file in place already; checking every
     // task would cost a failed open per cutout.
     if (t.interrupted === 1 && (await adoptExisting(t, band, path))) return;
-    const req = source.request({ id: t.id, raDeg: t.raDeg, decDeg: t.decDeg, row: t.targetRow }, band);
+    const target = { id: t.id, raDeg: t.raDeg, decDeg: t.decDeg, row: t.targetRow };
+    if (isProducer(source)) {
+      await runProducerTask(t, band, path, source, target);
+      return;
+    }
+    const req = source.request(target, band);
     const urls = [req.url, ...(req.fallbackUrls ?? [])];
     for (let attempt = 0; ; attempt++) {
       if (stop.aborted) {
@@ -183,104 +282,61 @@ export async function runTasks(
       } else {
         pacer.report(host, "success");
       }
-      switch (outcome.kind) {
-        case "done": {
-          let written: { bytes: number; sha256: string };
-          try {
-            written = await writer.write(path, outcome.body);
-          } catch (err) {
-            fatal ??= diskError(err, path);
-            localStop.abort();
-            ledger.complete(t.seq, { kind: "requeue" });
-            return;
-          }
-          ledger.complete(t.seq, { kind: "done", ...written, httpStatus: 200 });
-          settled.done++;
-          emit({ type: "task", id: t.id, band, state: "done", attempt, url, path });
-          return;
-        }
-        case "no_coverage":
-          ledger.complete(t.seq, { kind: "no_coverage", message: outcome.message });
-          settled.no_coverage++;
-          emit({
-            type: "task",
-            id: t.id,
-            band,
-            state: "no_coverage",
-            attempt,
-            url,
-            message: outcome.message,
-          });
-          return;
-        case "permanent":
-          ledger.complete(t.seq, {
-            kind: "failed_permanent",
-            code: outcome.code,
-            message: outcome.message,
-            ...(outcome.status === undefined ? {} : { httpStatus: outcome.status }),
-          });
-          settled.failed_permanent++;
-          emit({
-            type: "task",
-            id: t.id,
-            band,
-            state: "failed_permanent",
-            attempt,
-            url,
-            code: outcome.code,
-            message: outcome.message,
-            ...(outcome.status === undefined ? {} : { status: outcome.status }),
-          });
-          return;
-        case "retryable": {
-          const status = outcome.status === undefined ? {} : { status: outcome.status };
-          if (attempt >= opts.retries) {
-            ledger.complete(t.seq, {
-              kind: "failed_retryable",
-              code: outcome.code,
-              message: outcome.message,
-              ...(outcome.status === undefined ? {} : { httpStatus: outcome.status }),
-            });
-            settled.failed_retryable++;
-            emit({
-              type: "task",
-              id: t.id,
-              band,
-              state: "failed_retryable",
-              attempt,
-              url,
-              code: outcome.code,
-              message: outcome.message,
-              ...status,
-            });
-            return;
-          }
-          // Full-jitter backoff, but never sooner than the server asked for.
-          const delayMs = Math.max(
-            backoffMs(attempt, random, opts.backoffBaseMs, opts.backoffCapMs),
-            outcome.retryAfterMs ?? 0,
-          );
-          settled.retry++;
-          emit({
-            type: "task",
-            id: t.id,
-            band,
-            state: "retry",
-            attempt,
-            url,
-            code: outcome.code,
-            message: outcome.message,
-            delayMs,
-            ...status,
-          });
-          try {
-            await clock.sleep(delayMs, stop);
-          } catch {
-            // stopped while waiting: the loop head requeues the task
-          }
-        }
+      if ((await settle(t, band, path, outcome, attempt, url, attempt >= opts.retries)) === "settled") return;
+      if (outcome.kind !== "retryable") return;
+      // Full-jitter backoff, but never sooner than the server asked for.
+      const delayMs = Math.max(backoffMs(attempt, random, opts.backoffBaseMs, opts.backoffCapMs), outcome.retryAfterMs ?? 0);
+      settled.retry++;
+      emit({
+        type: "task",
+        id: t.id,
+        band,
+        state: "retry",
+        attempt,
+        url,
+        code: outcome.code,
+        message: outcome.message,
+        delayMs,
+        ...(outcome.status === undefined ? {} : { status: outcome.status }),
+      });
+      try {
+        await clock.sleep(delayMs, stop);
+      } catch {
+        // stopped while waiting: the loop head requeues the task
       }
     }
+  }
+
+  /**
+   * A computed product (client-side HiPS): the source fetches what it needs through the shared
+   * fetcher, which already retries each resource, so a retryable failure here is final for this run.
+   */
+  async function runProducerTask(t: TaskRow, band: string, path: string, producer: ProducerSource, target: Target): Promise<void> {
+    if (stop.aborted || opts.shared === undefined) {
+      ledger.complete(t.seq, { kind: "requeue" });
+      return;
+    }
+    let outcome: Outcome;
+    try {
+      outcome = await producer.produce(target, band, opts.shared, stop);
+    } catch (err) {
+      if (stop.aborted || opts.abortSignal.aborted || err instanceof VocutError) {
+        ledger.complete(t.seq, { kind: "requeue" });
+        if (err instanceof VocutError) throw err;
+        return;
+      }
+      const down = Object.entries(pacer.snapshot()).filter(([, st]) => st.state === "down");
+      if (down.length > 0) {
+        for (const [h] of down) hostsDown.add(h);
+        localStop.abort();
+        ledger.complete(t.seq, { kind: "requeue" });
+        return;
+      }
+      const c = classifyError(err);
+      const message = (err as Error).message;
+      outcome = c.retryable ? { kind: "retryable", code: c.code, message } : { kind: "permanent", code: c.code, message };
+    }
+    await settle(t, band, path, outcome, 0, undefined, true);
   }
 
   const inFlight = new Set<Promise<void>>();

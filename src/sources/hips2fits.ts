@@ -2,7 +2,7 @@ import type { Target } from "../catalog/types.js";
 import { usageError } from "../errors.js";
 import { fovDeg } from "./geometry.js";
 import { interpretFitsBody } from "./interpret.js";
-import type { CutoutRequest, Geometry, HttpResponse, Outcome, Source } from "./source.js";
+import type { CutoutRequest, Geometry, HttpResponse, Outcome, RequestSource } from "./source.js";
 
 /** CDS hips2fits endpoint and its mirror (https://alasky.cds.unistra.fr/hips-image-services/hips2fits). */
 export const HIPS2FITS_URL = "https://alasky.cds.unistra.fr/hips-image-services/hips2fits";
@@ -71,7 +71,7 @@ export function parseHipsList(text: string, flag = "--hips2fits"): Array<{ label
 export const num = (v: number): string => String(v);
 
 /** Server-side HiPS cutouts through the CDS hips2fits service: one GET per target and band. */
-export class Hips2fitsSource implements Source {
+export class Hips2fitsSource implements RequestSource {
   readonly kind = "hips2fits";
   readonly bands: readonly string[];
   private readonly config: Hips2fitsConfig;

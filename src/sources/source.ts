@@ -36,10 +36,10 @@ export type Outcome =
 export type { HttpResponse } from "../fetch/http-client.js";
 
 /**
- * A cutout source: pure request building plus interpretation of the response.
- * Sources never touch the ledger or the disk.
+ * A cutout source that asks one URL per product: pure request building plus interpretation of the
+ * response. Never touches the ledger or the disk.
  */
-export interface Source {
+export interface RequestSource {
   /** Source kind, e.g. "hips2fits" or "template". */
   readonly kind: string;
   /** Band labels in job order. */
@@ -50,4 +50,33 @@ export interface Source {
   request(target: Target, band: string): CutoutRequest;
   /** Turn a response into an outcome. A body is only "done" if it is a valid FITS file. */
   interpret(response: HttpResponse): Outcome;
+}
+
+/** Fetches a resource shared by many tasks (a HiPS tile) at most once per job; null = 404 (absent). */
+export type SharedGet = (url: string, signal: AbortSignal) => Promise<Buffer | null>;
+
+/**
+ * A source that computes each product from shared resources (client-side HiPS cutouts: tiles fetched
+ * once per job through `shared`, or read from a local directory). Throws FetchError for fetch failures.
+ */
+export interface ProducerSource {
+  readonly kind: string;
+  readonly bands: readonly string[];
+  describe(): Readonly<Record<string, unknown>>;
+  /** Load what the source needs before any task (e.g. HiPS properties). Throws VocutError. */
+  prepare(shared: SharedGet, signal: AbortSignal): Promise<void>;
+  /** Processing-order key of a target (neighbours share resources). */
+  sortKey(target: Target): number;
+  /** One line for `plan --dry-run`: what this task will read. Needs prepare(). */
+  describeTask(target: Target, band: string): string;
+  /** Compute the product. */
+  produce(target: Target, band: string, shared: SharedGet, signal: AbortSignal): Promise<Outcome>;
+}
+
+/** Any source. */
+export type Source = RequestSource | ProducerSource;
+
+/** Whether a source computes its products (as opposed to asking one URL each). */
+export function isProducer(s: Source): s is ProducerSource {
+  return "produce" in s;
 }

@@ -3,7 +3,7 @@ import { usageError } from "../errors.js";
 import { fovDeg } from "./geometry.js";
 import { num } from "./hips2fits.js";
 import { interpretFitsBody } from "./interpret.js";
-import type { CutoutRequest, Geometry, HttpResponse, Outcome, Source } from "./source.js";
+import type { CutoutRequest, Geometry, HttpResponse, Outcome, RequestSource } from "./source.js";
 
 /** Placeholders a URL template may use. */
 export const TEMPLATE_PLACEHOLDERS = [
@@ -32,7 +32,7 @@ export interface TemplateConfig {
  * `https://www.legacysurvey.org/viewer/fits-cutout?ra={ra}&dec={dec}&size={size}&layer=ls-dr10&pixscale={pixscale}&bands={band}`.
  * Values are URL-encoded; `{size}` is the larger side in pixels.
  */
-export class TemplateSource implements Source {
+export class TemplateSource implements RequestSource {
   readonly kind = "template";
   readonly bands: readonly string[];
   private readonly config: TemplateConfig;

@@ -1,0 +1,131 @@
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Clock } from "../fetch/clock.js";
+import type { HostPacer } from "../fetch/host-pacer.js";
+import { FetchError, type HttpClient } from "../fetch/http-client.js";
+import { backoffMs, classifyError, classifyStatus, parseRetryAfter } from "../fetch/retry-policy.js";
+import { validateFits } from "../fits/validate.js";
+import type { Ledger } from "../ledger/ledger.js";
+import type { AtomicWriter } from "../output/write-atomic.js";
+import type { SharedGet } from "../sources/source.js";
+
+/** Folder under OUT where shared fetches (HiPS tiles) are cached, named by the SHA-256 of their URL. */
+export const SHARED_CACHE_DIR = ".vocut-cache";
+
+/** Retry settings of shared fetches (the same knobs as tasks). */
+export interface SharedFetchOptions {
+  readonly retries: number;
+  readonly backoffBaseMs: number;
+  readonly backoffCapMs: number;
+  readonly random?: () => number;
+}
+
+/**
+ * Fetches resources shared by many tasks at most once per job, even across restarts: each is recorded
+ * in the ledger (done with its cache file and SHA-256, or missing for a 404), cached on disk under
+ * OUT/.vocut-cache, verified when read back, and concurrent asks for the same URL share one request.
+ * Requests go through the same per-host pacer as tasks.
+ */
+export class SharedFetcher {
+  /** HTTP requests sent (for benchmarks: should equal the number of distinct resources). */
+  requests = 0;
+  private readonly inFlight = new Map<string, Promise<Buffer | null>>();
+  private readonly cacheDir: string;
+
+  constructor(
+    private readonly ledger: Ledger,
+    private readonly client: HttpClient,
+    private readonly pacer: HostPacer,
+    private readonly clock: Clock,
+    private readonly writer: AtomicWriter,
+    outDir: string,
+    private readonly options: SharedFetchOptions,
+  ) {
+    this.cacheDir = join(outDir, SHARED_CACHE_DIR);
+  }
+
+  /** The SharedGet function sources use. */
+  readonly get: SharedGet = (url, signal) => {
+    let p = this.inFlight.get(url);
+    if (p === undefined) {
+      p = this.load(url, signal).finally(() => this.inFlight.delete(url));
+      this.inFlight.set(url, p);
+    }
+    return p;
+  };
+
+  private async load(url: string, signal: AbortSignal): Promise<Buffer | null> {
+    const known = this.ledger.getShared(url);
+    if (known?.state === "missing") return null;
+    if (known?.state === "done" && known.path) {
+      try {
+        const buf = await readFile(known.path);
+        if (createHash("sha256").update(buf).digest("hex") === known.sha256) return buf;
+      } catch {
+        // cache file gone or unreadable: fetch again below
+      }
+    }
+    return this.fetch(url, signal);
+  }
+
+  private async fetch(url: string, signal: AbortSignal): Promise<Buffer | null> {
+    const host = new URL(url).host;
+    for (let attempt = 0; ; attempt++) {
+      let res: Awaited<ReturnType<HttpClient["get"]>>;
+      let error: FetchError;
+      let retryAfterMs: number | undefined;
+      try {
+        res = await this.pacer.schedule(
+          host,
+          () => {
+            this.requests++;
+            return this.client.get(url, { signal });
+          },
+          signal,
+        );
+      } catch (err) {
+        if (signal.aborted) throw err;
+        const c = classifyError(err);
+        this.pacer.report(host, "failure");
+        if (!c.retryable) throw err;
+        error = err instanceof FetchError ? err : new FetchError("CONNECTION", (err as Error).message, true);
+        await this.backoff(attempt, host, error, undefined, signal);
+        continue;
+      }
+      if (res.status === 200) {
+        const v = validateFits(res.body);
+        if (v.ok) {
+          this.pacer.report(host, "success");
+          const path = join(this.cacheDir, `${createHash("sha256").update(url).digest("hex")}.fits`);
+          const { bytes, sha256 } = await this.writer.write(path, res.body);
+          this.writer.syncDirs();
+          this.ledger.putShared({ key: url, url, state: "done", path, bytes, sha256 });
+          return res.body;
+        }
+        this.pacer.report(host, "failure");
+        error = new FetchError("CONNECTION", `${url}: 200 but ${v.message}`, true);
+      } else if (res.status === 404) {
+        // A missing tile is an answer (no coverage there), recorded so it is never asked again.
+        this.pacer.report(host, "success");
+        this.ledger.putShared({ key: url, url, state: "missing" });
+        return null;
+      } else if (classifyStatus(res.status) === "permanent") {
+        this.pacer.report(host, "success");
+        throw new FetchError("CONNECTION", `${url}: HTTP ${res.status}`, false);
+      } else {
+        retryAfterMs = parseRetryAfter(res.headers["retry-after"], this.clock.now());
+        this.pacer.report(host, res.status === 429 || res.status === 503 ? "throttled" : "failure", retryAfterMs);
+        error = new FetchError("CONNECTION", `${url}: HTTP ${res.status}`, true);
+      }
+      await this.backoff(attempt, host, error, retryAfterMs, signal);
+    }
+  }
+
+  /** Wait before the next attempt, or throw `error` when retries are used up or the host is down. */
+  private async backoff(attempt: number, host: string, error: FetchError, retryAfterMs: number | undefined, signal: AbortSignal): Promise<void> {
+    if (attempt >= this.options.retries || this.pacer.isHostDown(host)) throw error;
+    const o = this.options;
+    await this.clock.sleep(Math.max(backoffMs(attempt, o.random ?? Math.random, o.backoffBaseMs, o.backoffCapMs), retryAfterMs ?? 0), signal);
+  }
+}
