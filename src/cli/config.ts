@@ -6,6 +6,7 @@ import type { JobSpec } from "../plan/job-spec.js";
 import { checkLayout } from "../plan/layout.js";
 import type { SourceConfig } from "../sources/create-source.js";
 import { parsePixscale, parseSize } from "../sources/geometry.js";
+import { parseHipsLocations } from "../sources/hips.js";
 import { HIPS2FITS_MIRROR_URL, HIPS2FITS_URL, parseHipsList } from "../sources/hips2fits.js";
 import type { RawOptions } from "./options.js";
 
@@ -28,6 +29,8 @@ export interface RunConfig {
   readonly contact?: string;
   readonly quiet: boolean;
   readonly json: boolean;
+  /** Memory for decoded HiPS tiles, bytes (--tile-cache-mb). */
+  readonly tileCacheBytes: number;
 }
 
 function positive(flag: string, text: string, opts: { integer?: boolean; min?: number } = {}): number {
@@ -59,6 +62,7 @@ export function runConfigFrom(o: RawOptions): RunConfig {
     breakerPauseMs: positive("--pause", o.pause, { min: 0 }) * 1000,
     breakerMaxOpens: positive("--give-up-after", o.giveUpAfter, { integer: true, min: 1 }),
     quiet: o.quiet === true,
+    tileCacheBytes: positive("--tile-cache-mb", o.tileCacheMb ?? "256") * 2 ** 20,
     json: o.json === true,
     ...(o.maxDuration === undefined
       ? {}
@@ -72,8 +76,17 @@ export function runConfigFrom(o: RawOptions): RunConfig {
 export function sourceConfigFrom(o: RawOptions): SourceConfig {
   const { widthPx, heightPx } = parseSize(o.size);
   const geometry = { widthPx, heightPx, pixscaleArcsec: parsePixscale(o.pixscale) };
-  if ((o.hips2fits === undefined) === (o.url === undefined)) {
-    throw usageError("NO_SOURCE", "give exactly one source: --hips2fits IDS or --url TEMPLATE --bands LIST");
+  const given = [o.hips2fits, o.url, o.hips].filter((v) => v !== undefined).length;
+  if (given !== 1) {
+    throw usageError(
+      "NO_SOURCE",
+      "give exactly one source: --hips2fits IDS, --hips URL|DIR, or --url TEMPLATE --bands LIST",
+    );
+  }
+  if (o.hips !== undefined) {
+    if (o.interp !== "nearest" && o.interp !== "bilinear")
+      throw usageError("BAD_OPTION", `--interp ${o.interp}: nearest or bilinear`);
+    return { kind: "hips", hips: parseHipsLocations(o.hips), geometry, interp: o.interp };
   }
   if (o.hips2fits !== undefined) {
     if (o.coordsys !== "icrs" && o.coordsys !== "galactic") {
@@ -128,7 +141,7 @@ export function catalogOptionsFrom(o: RawOptions): CatalogOptions {
 /** The full job spec of `run`/`plan` from the catalog path and flags. */
 export function jobSpecFrom(catalogPath: string, o: RawOptions, bandCount?: number): JobSpec {
   const source = sourceConfigFrom(o);
-  const bands = source.kind === "hips2fits" ? source.hips.length : source.bands.length;
+  const bands = source.kind === "template" ? source.bands.length : source.hips.length;
   checkLayout(o.layout, bandCount ?? bands);
   return { source, layout: o.layout, catalog: { path: resolve(catalogPath), ...catalogOptionsFrom(o) } };
 }

@@ -10,7 +10,9 @@ import { AtomicWriter } from "../output/write-atomic.js";
 import type { JobSpec } from "../plan/job-spec.js";
 import { planIntoLedger } from "../plan/plan-job.js";
 import { runTasks } from "../run/run-job.js";
+import { SharedFetcher } from "../run/shared-fetch.js";
 import { createSource } from "../sources/create-source.js";
+import { isProducer } from "../sources/source.js";
 import { userAgent } from "../version.js";
 import type { RunConfig } from "./config.js";
 import { formatDuration, Reporter } from "./reporter.js";
@@ -165,8 +167,16 @@ async function fetchAll(
   }, HEARTBEAT_MS);
   heartbeat.unref();
   const t0 = Date.now();
+  const sharedFetcher = new SharedFetcher(ledger, client, pacer, realClock, writer, outDir, {
+    retries: run.retries,
+    backoffBaseMs: DEFAULTS.backoffBaseMs,
+    backoffCapMs: DEFAULTS.backoffCapMs,
+  });
   try {
+    if (isProducer(source))
+      await source.prepare(sharedFetcher.get, stop.signal, { memoryBytes: run.tileCacheBytes });
     const result = await runTasks(ledger, source, client, pacer, writer, realClock, {
+      shared: sharedFetcher.get,
       outDir,
       layout: spec.layout,
       retries: run.retries,
@@ -185,7 +195,7 @@ async function fetchAll(
       type: "summary",
       total: result.counts.total,
       ...s,
-      requests: result.requests,
+      requests: result.requests + sharedFetcher.requests,
       seconds: secs,
       adopted: result.settled.adopted,
       skippedRows: ledger.getMeta<{ skipped: number }>("plan")?.skipped ?? 0,
@@ -202,7 +212,7 @@ async function fetchAll(
     reporter.event(summary);
     reporter.info(
       `${s.done} done, ${s.no_coverage} no coverage, ${s.failed_permanent} failed permanently, ` +
-        `${s.failed_retryable + s.pending + s.running} left to retry; ${result.requests} request(s) in ${formatDuration(secs)}` +
+        `${s.failed_retryable + s.pending + s.running} left to retry; ${result.requests + sharedFetcher.requests} request(s) in ${formatDuration(secs)}` +
         (result.settled.adopted > 0 ? `; ${result.settled.adopted} file(s) found already on disk` : ""),
     );
     if (result.hostsDown.length > 0)

@@ -2,9 +2,11 @@
 import { Command, CommanderError } from "commander";
 import { readCatalog } from "../catalog/read-catalog.js";
 import { EXIT_CODE_HELP, ExitCode, usageError, VocutError } from "../errors.js";
+import { createHttpClient } from "../fetch/http-client.js";
 import { dryRunPlan, where } from "../plan/plan-job.js";
 import { createSource } from "../sources/create-source.js";
-import { VERSION } from "../version.js";
+import { isProducer, type ProducerSource } from "../sources/source.js";
+import { userAgent, VERSION } from "../version.js";
 import { jobSpecFrom, ledgerPath, runConfigFrom } from "./config.js";
 import { execute } from "./execute.js";
 import {
@@ -75,6 +77,7 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     if (o.dryRun === true) {
       const spec = jobSpecFrom(catalog, o);
       const source = createSource(spec.source);
+      if (isProducer(source)) await prepareForDryRun(source);
       const cat = await readCatalog(spec.catalog.path, spec.catalog);
       let skipped = 0;
       for await (const r of dryRunPlan(source, spec.layout, cat.events, (s) => {
@@ -156,6 +159,29 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
   });
   program.addCommand(retry);
   return program;
+}
+
+/**
+ * A dry run of a producing source needs its metadata (HiPS properties): read from disk for local HiPS,
+ * or one GET per remote HiPS. Nothing else touches the network.
+ */
+async function prepareForDryRun(source: ProducerSource): Promise<void> {
+  const client = createHttpClient({
+    userAgent: userAgent(),
+    timeoutMs: 60_000,
+    maxBytes: 2 ** 20,
+    maxRedirects: 5,
+  });
+  try {
+    await source.prepare(async (url, signal) => {
+      const res = await client.get(url, { signal });
+      if (res.status === 404) return null;
+      if (res.status !== 200) throw new Error(`${url}: HTTP ${res.status}`);
+      return res.body;
+    }, new AbortController().signal);
+  } finally {
+    await client.close();
+  }
 }
 
 function requireOut(o: RawOptions): string {

@@ -72,6 +72,18 @@ export const SOURCE_OPTIONS: readonly OptionSpec[] = [
   },
   {
     group: "source",
+    flags: "--hips <locations>",
+    description:
+      "client-side HiPS cutouts: HiPS base URLs or local folders, one per band (label=URL to name a band)",
+  },
+  {
+    group: "source",
+    flags: "--interp <method>",
+    description: "--hips resampling: nearest | bilinear",
+    defaultValue: "bilinear",
+  },
+  {
+    group: "source",
     flags: "--bands <list>",
     description: "band labels for --url, comma-separated",
     defaultValue: "",
@@ -107,6 +119,12 @@ export const OUTPUT_OPTIONS: readonly OptionSpec[] = [
 export const POLITENESS_OPTIONS: readonly OptionSpec[] = [
   {
     group: "politeness",
+    flags: "--tile-cache-mb <n>",
+    description: "--hips: decoded tiles kept in memory, MiB",
+    defaultValue: "256",
+  },
+  {
+    group: "politeness",
     flags: "--concurrency <n>",
     description: "requests in flight per host",
     defaultValue: "4",
@@ -122,7 +140,8 @@ export const POLITENESS_OPTIONS: readonly OptionSpec[] = [
   {
     group: "politeness",
     flags: "--burst <n>",
-    description: "requests per host that may leave at once after a quiet spell (token-bucket size)", defaultValue: "1",
+    description: "requests per host that may leave at once after a quiet spell (token-bucket size)",
+    defaultValue: "1",
     env: "VOCUT_BURST",
   },
   {
@@ -205,6 +224,9 @@ export interface RawOptions {
   coordsys: string;
   rotation: string;
   url?: string;
+  hips?: string;
+  interp: string;
+  tileCacheMb?: string;
   bands: string;
   size: string;
   pixscale: string;

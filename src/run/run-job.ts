@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import { readFile } from "node:fs/promises";
+import type { Target } from "../catalog/types.js";
 import { ExitCode, VocutError } from "../errors.js";
 import type { Clock } from "../fetch/clock.js";
 import type { HostPacer } from "../fetch/host-pacer.js";
@@ -10,8 +11,13 @@ import { validateFits } from "../fits/validate.js";
 import type { Ledger, LedgerCounts, TaskRow } from "../ledger/ledger.js";
 import type { AtomicWriter } from "../output/write-atomic.js";
 import { insideDir, outputRelPath } from "../plan/layout.js";
-import type { Target } from "../catalog/types.js";
-import { isProducer, type Outcome, type ProducerSource, type SharedGet, type Source } from "../sources/source.js";
+import {
+  isProducer,
+  type Outcome,
+  type ProducerSource,
+  type SharedGet,
+  type Source,
+} from "../sources/source.js";
 
 /** Settled state of one task as reported in events. */
 export type TaskEventState =
@@ -145,81 +151,81 @@ export async function runTasks(
     final: boolean,
   ): Promise<"settled" | "retry"> {
     const urlField = url === undefined ? {} : { url };
-      switch (outcome.kind) {
-        case "done": {
-          let written: { bytes: number; sha256: string };
-          try {
-            written = await writer.write(path, outcome.body);
-          } catch (err) {
-            fatal ??= diskError(err, path);
-            localStop.abort();
-            ledger.complete(t.seq, { kind: "requeue" });
-            return "settled";
-          }
-          ledger.complete(t.seq, { kind: "done", ...written, httpStatus: 200 });
-          settled.done++;
-          emit({ type: "task", id: t.id, band, state: "done", attempt, ...urlField, path });
+    switch (outcome.kind) {
+      case "done": {
+        let written: { bytes: number; sha256: string };
+        try {
+          written = await writer.write(path, outcome.body);
+        } catch (err) {
+          fatal ??= diskError(err, path);
+          localStop.abort();
+          ledger.complete(t.seq, { kind: "requeue" });
           return "settled";
         }
-        case "no_coverage":
-          ledger.complete(t.seq, { kind: "no_coverage", message: outcome.message });
-          settled.no_coverage++;
-          emit({
-            type: "task",
-            id: t.id,
-            band,
-            state: "no_coverage",
-            attempt,
-            ...urlField,
-            message: outcome.message,
-          });
-          return "settled";
-        case "permanent":
+        ledger.complete(t.seq, { kind: "done", ...written, httpStatus: 200 });
+        settled.done++;
+        emit({ type: "task", id: t.id, band, state: "done", attempt, ...urlField, path });
+        return "settled";
+      }
+      case "no_coverage":
+        ledger.complete(t.seq, { kind: "no_coverage", message: outcome.message });
+        settled.no_coverage++;
+        emit({
+          type: "task",
+          id: t.id,
+          band,
+          state: "no_coverage",
+          attempt,
+          ...urlField,
+          message: outcome.message,
+        });
+        return "settled";
+      case "permanent":
+        ledger.complete(t.seq, {
+          kind: "failed_permanent",
+          code: outcome.code,
+          message: outcome.message,
+          ...(outcome.status === undefined ? {} : { httpStatus: outcome.status }),
+        });
+        settled.failed_permanent++;
+        emit({
+          type: "task",
+          id: t.id,
+          band,
+          state: "failed_permanent",
+          attempt,
+          ...urlField,
+          code: outcome.code,
+          message: outcome.message,
+          ...(outcome.status === undefined ? {} : { status: outcome.status }),
+        });
+        return "settled";
+      case "retryable": {
+        const status = outcome.status === undefined ? {} : { status: outcome.status };
+        if (final) {
           ledger.complete(t.seq, {
-            kind: "failed_permanent",
+            kind: "failed_retryable",
             code: outcome.code,
             message: outcome.message,
             ...(outcome.status === undefined ? {} : { httpStatus: outcome.status }),
           });
-          settled.failed_permanent++;
+          settled.failed_retryable++;
           emit({
             type: "task",
             id: t.id,
             band,
-            state: "failed_permanent",
+            state: "failed_retryable",
             attempt,
             ...urlField,
             code: outcome.code,
             message: outcome.message,
-            ...(outcome.status === undefined ? {} : { status: outcome.status }),
+            ...status,
           });
           return "settled";
-        case "retryable": {
-          const status = outcome.status === undefined ? {} : { status: outcome.status };
-          if (final) {
-            ledger.complete(t.seq, {
-              kind: "failed_retryable",
-              code: outcome.code,
-              message: outcome.message,
-              ...(outcome.status === undefined ? {} : { httpStatus: outcome.status }),
-            });
-            settled.failed_retryable++;
-            emit({
-              type: "task",
-              id: t.id,
-              band,
-              state: "failed_retryable",
-              attempt,
-              ...urlField,
-              code: outcome.code,
-              message: outcome.message,
-              ...status,
-            });
-            return "settled";
-          }
-          return "retry";
         }
+        return "retry";
       }
+    }
   }
 
   async function runTask(t: TaskRow): Promise<void> {
@@ -285,7 +291,10 @@ export async function runTasks(
       if ((await settle(t, band, path, outcome, attempt, url, attempt >= opts.retries)) === "settled") return;
       if (outcome.kind !== "retryable") return;
       // Full-jitter backoff, but never sooner than the server asked for.
-      const delayMs = Math.max(backoffMs(attempt, random, opts.backoffBaseMs, opts.backoffCapMs), outcome.retryAfterMs ?? 0);
+      const delayMs = Math.max(
+        backoffMs(attempt, random, opts.backoffBaseMs, opts.backoffCapMs),
+        outcome.retryAfterMs ?? 0,
+      );
       settled.retry++;
       emit({
         type: "task",
@@ -311,7 +320,13 @@ export async function runTasks(
    * A computed product (client-side HiPS): the source fetches what it needs through the shared
    * fetcher, which already retries each resource, so a retryable failure here is final for this run.
    */
-  async function runProducerTask(t: TaskRow, band: string, path: string, producer: ProducerSource, target: Target): Promise<void> {
+  async function runProducerTask(
+    t: TaskRow,
+    band: string,
+    path: string,
+    producer: ProducerSource,
+    target: Target,
+  ): Promise<void> {
     if (stop.aborted || opts.shared === undefined) {
       ledger.complete(t.seq, { kind: "requeue" });
       return;
@@ -334,7 +349,9 @@ export async function runTasks(
       }
       const c = classifyError(err);
       const message = (err as Error).message;
-      outcome = c.retryable ? { kind: "retryable", code: c.code, message } : { kind: "permanent", code: c.code, message };
+      outcome = c.retryable
+        ? { kind: "retryable", code: c.code, message }
+        : { kind: "permanent", code: c.code, message };
     }
     await settle(t, band, path, outcome, 0, undefined, true);
   }

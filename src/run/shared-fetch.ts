@@ -46,16 +46,16 @@ export class SharedFetcher {
   }
 
   /** The SharedGet function sources use. */
-  readonly get: SharedGet = (url, signal) => {
+  readonly get: SharedGet = (url, signal, options = {}) => {
     let p = this.inFlight.get(url);
     if (p === undefined) {
-      p = this.load(url, signal).finally(() => this.inFlight.delete(url));
+      p = this.load(url, signal, options.fits !== false).finally(() => this.inFlight.delete(url));
       this.inFlight.set(url, p);
     }
     return p;
   };
 
-  private async load(url: string, signal: AbortSignal): Promise<Buffer | null> {
+  private async load(url: string, signal: AbortSignal, fits: boolean): Promise<Buffer | null> {
     const known = this.ledger.getShared(url);
     if (known?.state === "missing") return null;
     if (known?.state === "done" && known.path) {
@@ -66,10 +66,10 @@ export class SharedFetcher {
         // cache file gone or unreadable: fetch again below
       }
     }
-    return this.fetch(url, signal);
+    return this.fetch(url, signal, fits);
   }
 
-  private async fetch(url: string, signal: AbortSignal): Promise<Buffer | null> {
+  private async fetch(url: string, signal: AbortSignal, fits: boolean): Promise<Buffer | null> {
     const host = new URL(url).host;
     for (let attempt = 0; ; attempt++) {
       let res: Awaited<ReturnType<HttpClient["get"]>>;
@@ -94,10 +94,13 @@ export class SharedFetcher {
         continue;
       }
       if (res.status === 200) {
-        const v = validateFits(res.body);
+        const v = fits ? validateFits(res.body) : ({ ok: true } as const);
         if (v.ok) {
           this.pacer.report(host, "success");
-          const path = join(this.cacheDir, `${createHash("sha256").update(url).digest("hex")}.fits`);
+          const path = join(
+            this.cacheDir,
+            `${createHash("sha256").update(url).digest("hex")}${fits ? ".fits" : ""}`,
+          );
           const { bytes, sha256 } = await this.writer.write(path, res.body);
           this.writer.syncDirs();
           this.ledger.putShared({ key: url, url, state: "done", path, bytes, sha256 });
@@ -115,7 +118,11 @@ export class SharedFetcher {
         throw new FetchError("CONNECTION", `${url}: HTTP ${res.status}`, false);
       } else {
         retryAfterMs = parseRetryAfter(res.headers["retry-after"], this.clock.now());
-        this.pacer.report(host, res.status === 429 || res.status === 503 ? "throttled" : "failure", retryAfterMs);
+        this.pacer.report(
+          host,
+          res.status === 429 || res.status === 503 ? "throttled" : "failure",
+          retryAfterMs,
+        );
         error = new FetchError("CONNECTION", `${url}: HTTP ${res.status}`, true);
       }
       await this.backoff(attempt, host, error, retryAfterMs, signal);
@@ -123,9 +130,21 @@ export class SharedFetcher {
   }
 
   /** Wait before the next attempt, or throw `error` when retries are used up or the host is down. */
-  private async backoff(attempt: number, host: string, error: FetchError, retryAfterMs: number | undefined, signal: AbortSignal): Promise<void> {
+  private async backoff(
+    attempt: number,
+    host: string,
+    error: FetchError,
+    retryAfterMs: number | undefined,
+    signal: AbortSignal,
+  ): Promise<void> {
     if (attempt >= this.options.retries || this.pacer.isHostDown(host)) throw error;
     const o = this.options;
-    await this.clock.sleep(Math.max(backoffMs(attempt, o.random ?? Math.random, o.backoffBaseMs, o.backoffCapMs), retryAfterMs ?? 0), signal);
+    await this.clock.sleep(
+      Math.max(
+        backoffMs(attempt, o.random ?? Math.random, o.backoffBaseMs, o.backoffCapMs),
+        retryAfterMs ?? 0,
+      ),
+      signal,
+    );
   }
 }

@@ -1,9 +1,10 @@
+import { type HipsConfig, HipsSource } from "./hips.js";
 import { type Hips2fitsConfig, Hips2fitsSource } from "./hips2fits.js";
 import type { Source } from "./source.js";
 import { type TemplateConfig, TemplateSource } from "./template.js";
 
 /** Every serialisable source configuration (what the ledger stores as the job's source). */
-export type SourceConfig = Hips2fitsConfig | TemplateConfig;
+export type SourceConfig = Hips2fitsConfig | TemplateConfig | HipsConfig;
 
 /** Build a source from its stored configuration. Throws a usage error on invalid settings. */
 export function createSource(config: SourceConfig): Source {
@@ -12,5 +13,7 @@ export function createSource(config: SourceConfig): Source {
       return new Hips2fitsSource(config);
     case "template":
       return new TemplateSource(config);
+    case "hips":
+      return new HipsSource(config);
   }
 }

@@ -52,8 +52,15 @@ export interface RequestSource {
   interpret(response: HttpResponse): Outcome;
 }
 
-/** Fetches a resource shared by many tasks (a HiPS tile) at most once per job; null = 404 (absent). */
-export type SharedGet = (url: string, signal: AbortSignal) => Promise<Buffer | null>;
+/**
+ * Fetches a resource shared by many tasks (a HiPS tile) at most once per job; null = 404 (absent).
+ * Bodies are validated as FITS unless `fits` is false (e.g. a HiPS properties file).
+ */
+export type SharedGet = (
+  url: string,
+  signal: AbortSignal,
+  options?: { fits?: boolean },
+) => Promise<Buffer | null>;
 
 /**
  * A source that computes each product from shared resources (client-side HiPS cutouts: tiles fetched
@@ -63,8 +70,11 @@ export interface ProducerSource {
   readonly kind: string;
   readonly bands: readonly string[];
   describe(): Readonly<Record<string, unknown>>;
-  /** Load what the source needs before any task (e.g. HiPS properties). Throws VocutError. */
-  prepare(shared: SharedGet, signal: AbortSignal): Promise<void>;
+  /**
+   * Load what the source needs before any task (e.g. HiPS properties); `memoryBytes` bounds its
+   * in-memory cache. Throws VocutError.
+   */
+  prepare(shared: SharedGet, signal: AbortSignal, options?: { memoryBytes?: number }): Promise<void>;
   /** Processing-order key of a target (neighbours share resources). */
   sortKey(target: Target): number;
   /** One line for `plan --dry-run`: what this task will read. Needs prepare(). */

@@ -1,0 +1,173 @@
+import type { Card } from "../fits/header.js";
+import { parseTanWcs, tanPixelToWorld, tanWcsCards } from "../fits/wcs.js";
+import { ang2xyfFracInto, type XyfFrac, xyfToNest } from "../healpix/index.js";
+import { icrsToGalactic } from "../sky/galactic.js";
+import type { Geometry } from "../sources/source.js";
+
+/** Interpolation between HEALPix cells. */
+export type Interpolation = "nearest" | "bilinear";
+
+/** Where the output grid's cells live: HiPS tile order, tile width and frame. */
+export interface TileGrid {
+  /** Tile order K. */
+  readonly order: number;
+  /** Tile width in pixels, 2^S: cells are of order K + S. */
+  readonly tileWidth: number;
+  readonly frame: "equatorial" | "galactic";
+}
+
+/**
+ * The sampling plan of one stamp: for every output pixel, the cells (as tile + offset in the tile's
+ * data array) and weights to read. Pure HEALPix geometry, no data: built first so the tiles a stamp
+ * needs are known (and fetched) before any pixel is computed.
+ */
+export interface SamplePlan {
+  readonly widthPx: number;
+  readonly heightPx: number;
+  /** Tiles the stamp reads (NESTED index at the tile order), sorted. */
+  readonly tiles: readonly number[];
+  /** Per output pixel and corner (4 per pixel; nearest uses corner 0 only): index into `tiles`. */
+  readonly tileIndex: Int32Array;
+  /** Per output pixel and corner: offset in the tile's data array (row-major, FITS file order). */
+  readonly offset: Int32Array;
+  /** Per output pixel and corner: bilinear weight (nearest: 1, 0, 0, 0). */
+  readonly weight: Float64Array;
+  /** Per output pixel: the corner holding the nearest cell (fallback when a corner is blank). */
+  readonly nearest: Uint8Array;
+  /** The stamp's WCS cards (TAN, north up, east left, centred on the target). */
+  readonly wcs: Card[];
+}
+
+/**
+ * Plan a stamp: a TAN grid of `geometry` centred on (raDeg, decDeg), north up, east left (the grid
+ * hips2fits produces). Each output pixel centre goes sky -> (galactic if the HiPS is) -> fractional
+ * HEALPix face coordinates at order K+S. Bilinear uses the four cell centres around the point, across
+ * tile edges within a HEALPix face; where they would cross a face (base pixel) edge it falls back to
+ * the nearest cell.
+ *
+ * In-tile layout (verified against Hipsgen tiles, fixtures/hips/orientation.json): for a cell with
+ * face coordinates (x, y), tx = x mod w and ty = y mod w, the value is at data row w-1-tx, column ty,
+ * i.e. offset (w - 1 - tx) * w + ty in FITS file order.
+ */
+export function planStamp(
+  raDeg: number,
+  decDeg: number,
+  geometry: Geometry,
+  grid: TileGrid,
+  interp: Interpolation,
+): SamplePlan {
+  const { widthPx: W, heightPx: H } = geometry;
+  const w = grid.tileWidth;
+  const s = Math.log2(w);
+  const cellOrder = grid.order + s;
+  const nside = 2 ** cellOrder;
+  const mask = w - 1;
+  const wcsCards = tanWcsCards({
+    raDeg,
+    decDeg,
+    widthPx: W,
+    heightPx: H,
+    pixscaleArcsec: geometry.pixscaleArcsec,
+  });
+  const wcs = parseTanWcs(wcsCards);
+  const n = W * H;
+  const tileOf = new Map<number, number>();
+  const tiles: number[] = [];
+  const tileIndex = new Int32Array(n * 4);
+  const offset = new Int32Array(n * 4);
+  const weight = new Float64Array(n * 4);
+  const nearest = new Uint8Array(n);
+  const f: XyfFrac = { face: 0, x: 0, y: 0 };
+  const put = (k: number, face: number, cx: number, cy: number, wt: number): void => {
+    const npix = xyfToNest(grid.order, cx >> s, cy >> s, face);
+    let ti = tileOf.get(npix);
+    if (ti === undefined) {
+      ti = tiles.length;
+      tiles.push(npix);
+      tileOf.set(npix, ti);
+    }
+    tileIndex[k] = ti;
+    offset[k] = (mask - (cx & mask)) * w + (cy & mask);
+    weight[k] = wt;
+  };
+  for (let j = 0; j < H; j++) {
+    for (let i = 0; i < W; i++) {
+      const p = j * W + i;
+      const sky = tanPixelToWorld(wcs, i + 1, j + 1);
+      let lon = sky.raDeg;
+      let lat = sky.decDeg;
+      if (grid.frame === "galactic") {
+        const g = icrsToGalactic(lon, lat);
+        lon = g.lDeg;
+        lat = g.bDeg;
+      }
+      ang2xyfFracInto(cellOrder, lon, lat, f);
+      const nx = Math.floor(f.x);
+      const ny = Math.floor(f.y);
+      const k = p * 4;
+      if (interp === "nearest") {
+        put(k, f.face, nx, ny, 1);
+        for (let c = 1; c < 4; c++) put(k + c, f.face, nx, ny, 0);
+        nearest[p] = 0;
+        continue;
+      }
+      // Cell centres are at integer + 0.5: the four around the point start at floor(x - 0.5).
+      const x0 = Math.floor(f.x - 0.5);
+      const y0 = Math.floor(f.y - 0.5);
+      const tx = f.x - 0.5 - x0;
+      const ty = f.y - 0.5 - y0;
+      if (x0 < 0 || y0 < 0 || x0 + 1 >= nside || y0 + 1 >= nside) {
+        // Across a base-pixel edge the neighbour cells live on another face: use the nearest cell.
+        put(k, f.face, nx, ny, 1);
+        for (let c = 1; c < 4; c++) put(k + c, f.face, nx, ny, 0);
+        nearest[p] = 0;
+        continue;
+      }
+      put(k, f.face, x0, y0, (1 - tx) * (1 - ty));
+      put(k + 1, f.face, x0 + 1, y0, tx * (1 - ty));
+      put(k + 2, f.face, x0, y0 + 1, (1 - tx) * ty);
+      put(k + 3, f.face, x0 + 1, y0 + 1, tx * ty);
+      nearest[p] = (nx > x0 ? 1 : 0) + (ny > y0 ? 2 : 0);
+    }
+  }
+  return { widthPx: W, heightPx: H, tiles, tileIndex, offset, weight, nearest, wcs: wcsCards };
+}
+
+/**
+ * Compute the stamp from its plan and the tiles' data (same order as `plan.tiles`; null = no tile,
+ * i.e. no coverage). A pixel whose corners are all present is bilinear; otherwise it takes the nearest
+ * cell (NaN when that is missing). Returns float32 pixels in FITS order (row 0 = south) and whether
+ * any pixel has data.
+ */
+export function sampleStamp(
+  plan: SamplePlan,
+  tileData: ReadonlyArray<ArrayLike<number> | null>,
+): { data: Float32Array; covered: boolean } {
+  const n = plan.widthPx * plan.heightPx;
+  const out = new Float32Array(n);
+  let covered = false;
+  for (let p = 0; p < n; p++) {
+    const k = p * 4;
+    let acc = 0;
+    let ok = true;
+    for (let c = 0; c < 4; c++) {
+      const wt = plan.weight[k + c] as number;
+      if (wt === 0) continue;
+      const t = tileData[plan.tileIndex[k + c] as number];
+      const v = t == null ? Number.NaN : (t[plan.offset[k + c] as number] as number);
+      if (Number.isNaN(v)) {
+        ok = false;
+        break;
+      }
+      acc += wt * v;
+    }
+    if (!ok) {
+      const c = plan.nearest[p] as number;
+      const t = tileData[plan.tileIndex[k + c] as number];
+      acc = t == null ? Number.NaN : (t[plan.offset[k + c] as number] as number);
+    }
+    out[p] = acc;
+    if (!Number.isNaN(acc)) covered = true;
+  }
+  return { data: out, covered };
+}

@@ -1,0 +1,247 @@
+import { readFile } from "node:fs/promises";
+import { isAbsolute, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Target } from "../catalog/types.js";
+import { inputError, usageError } from "../errors.js";
+import { encodeImage, readImage } from "../fits/image.js";
+import { ang2pixNest } from "../healpix/index.js";
+import { chooseTileOrder, type HipsProperties, parseHipsProperties, tilePath } from "../hips/properties.js";
+import { type Interpolation, planStamp, sampleStamp } from "../hips/resample.js";
+import { VERSION } from "../version.js";
+import type { Geometry, Outcome, ProducerSource, SharedGet } from "./source.js";
+
+/** Serialisable configuration of a client-side HiPS job (stored in the ledger). */
+export interface HipsConfig {
+  readonly kind: "hips";
+  /** One HiPS per band: an http(s) URL, or an absolute local directory. */
+  readonly hips: ReadonlyArray<{ readonly label: string; readonly location: string }>;
+  readonly geometry: Geometry;
+  readonly interp: Interpolation;
+}
+
+/** HEALPix order of the processing-order key: neighbours within ~13" share a key. */
+const SORT_ORDER = 14;
+
+/**
+ * Parse `--hips URL|PATH[,...]`: each item a HiPS base URL (http, https, file) or a local directory,
+ * optionally `label=...`; the band label defaults to the last path element. Local paths become
+ * absolute so the stored job does not depend on the working directory.
+ */
+export function parseHipsLocations(text: string): Array<{ label: string; location: string }> {
+  const out: Array<{ label: string; location: string }> = [];
+  for (const raw of text.split(",")) {
+    const item = raw.trim();
+    if (item === "") continue;
+    const m = /^([A-Za-z0-9_.+-]+)=(.+)$/.exec(item);
+    let location = m ? (m[2] as string) : item;
+    if (location.startsWith("file:")) location = fileURLToPath(location);
+    if (!/^https?:\/\//.test(location)) location = isAbsolute(location) ? location : resolve(location);
+    location = location.replace(/\/+$/, "");
+    const label = m ? (m[1] as string) : (location.split("/").pop() ?? "");
+    if (label === "")
+      throw usageError("BAD_HIPS", `--hips: cannot name a band for ${JSON.stringify(item)}; use label=URL`);
+    if (out.some((o) => o.label === label))
+      throw usageError("BAD_HIPS", `--hips: band ${JSON.stringify(label)} given twice; use label=URL`);
+    out.push({ label, location });
+  }
+  if (out.length === 0) throw usageError("BAD_HIPS", "--hips: no HiPS given");
+  return out;
+}
+
+interface BandState {
+  readonly location: string;
+  readonly remote: boolean;
+  readonly props: HipsProperties;
+  readonly order: number;
+}
+
+/**
+ * Client-side HiPS cutouts: each stamp is resampled from the HiPS tiles it touches (nearest or bilinear,
+ * onto the TAN grid hips2fits would produce). Remote tiles go through the shared fetcher (once per job,
+ * cached, recorded in the ledger); local HiPS tiles are read from disk. Decoded tiles are kept in an LRU
+ * bounded by `tileCacheMb`. An all-NaN stamp is "no coverage"; a missing tile is no coverage there.
+ */
+export class HipsSource implements ProducerSource {
+  readonly kind = "hips";
+  readonly bands: readonly string[];
+  private readonly config: HipsConfig;
+  private readonly state = new Map<string, BandState>();
+  private readonly lru = new Map<string, Float64Array | null>();
+  private lruBytes = 0;
+  private lruLimit = 256 * 2 ** 20;
+  private readonly pending = new Map<string, Promise<Float64Array | null>>();
+  /** Tiles decoded (misses of the in-memory cache), for benchmarks. */
+  tileLoads = 0;
+
+  constructor(config: HipsConfig) {
+    this.config = config;
+    this.bands = config.hips.map((h) => h.label);
+  }
+
+  describe(): Readonly<Record<string, unknown>> {
+    return this.config as unknown as Record<string, unknown>;
+  }
+
+  async prepare(
+    shared: SharedGet,
+    signal: AbortSignal,
+    options: { memoryBytes?: number } = {},
+  ): Promise<void> {
+    if (options.memoryBytes !== undefined) this.lruLimit = options.memoryBytes;
+    for (const h of this.config.hips) {
+      const remote = /^https?:\/\//.test(h.location);
+      let text: string;
+      try {
+        if (remote) {
+          const buf = await shared(`${h.location}/properties`, signal, { fits: false }).catch(
+            (err: unknown) => {
+              throw inputError(
+                "HIPS_PROPERTIES",
+                `cannot read ${h.location}/properties: ${(err as Error).message}`,
+              );
+            },
+          );
+          if (buf === null)
+            throw inputError("HIPS_PROPERTIES", `${h.location}/properties: not found (is this a HiPS?)`);
+          text = buf.toString("utf8");
+        } else {
+          text = await readFile(join(h.location, "properties"), "utf8");
+        }
+      } catch (err) {
+        if ((err as { exitCode?: number }).exitCode !== undefined) throw err;
+        throw inputError(
+          "HIPS_PROPERTIES",
+          `cannot read ${join(h.location, "properties")}: ${(err as Error).message}`,
+          err,
+        );
+      }
+      const props = parseHipsProperties(text, h.location);
+      this.state.set(h.label, {
+        location: h.location,
+        remote,
+        props,
+        order: chooseTileOrder(props, this.config.geometry.pixscaleArcsec),
+      });
+    }
+  }
+
+  sortKey(target: Target): number {
+    return ang2pixNest(SORT_ORDER, target.raDeg, target.decDeg);
+  }
+
+  private band(band: string): BandState {
+    const b = this.state.get(band);
+    if (b === undefined) throw new Error(`internal: HiPS band ${band} not prepared`);
+    return b;
+  }
+
+  describeTask(target: Target, band: string): string {
+    const b = this.band(band);
+    const plan = planStamp(
+      target.raDeg,
+      target.decDeg,
+      this.config.geometry,
+      this.grid(b),
+      this.config.interp,
+    );
+    return plan.tiles.map((n) => `${b.location}/${tilePath(b.order, n)}`).join(" ");
+  }
+
+  private grid(b: BandState): { order: number; tileWidth: number; frame: "equatorial" | "galactic" } {
+    return { order: b.order, tileWidth: b.props.tileWidth, frame: b.props.frame };
+  }
+
+  private async tile(
+    band: string,
+    b: BandState,
+    npix: number,
+    shared: SharedGet,
+    signal: AbortSignal,
+  ): Promise<Float64Array | null> {
+    const key = `${band}/${npix}`;
+    if (this.lru.has(key)) {
+      const v = this.lru.get(key) as Float64Array | null;
+      this.lru.delete(key); // move to the most recent end
+      this.lru.set(key, v);
+      return v;
+    }
+    let p = this.pending.get(key);
+    if (p === undefined) {
+      p = this.loadTile(b, npix, shared, signal).finally(() => this.pending.delete(key));
+      this.pending.set(key, p);
+      const data = await p;
+      this.remember(key, data);
+      return data;
+    }
+    return p;
+  }
+
+  private async loadTile(
+    b: BandState,
+    npix: number,
+    shared: SharedGet,
+    signal: AbortSignal,
+  ): Promise<Float64Array | null> {
+    const rel = tilePath(b.order, npix);
+    let buf: Buffer | null;
+    if (b.remote) buf = await shared(`${b.location}/${rel}`, signal);
+    else {
+      try {
+        buf = await readFile(join(b.location, rel));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+        buf = null;
+      }
+    }
+    this.tileLoads++;
+    if (buf === null) return null;
+    const img = readImage(buf);
+    const w = b.props.tileWidth;
+    if (img.width !== w || img.height !== w) {
+      throw inputError(
+        "HIPS_TILE",
+        `${b.location}/${rel} is ${img.width}x${img.height}, properties say ${w}x${w}`,
+      );
+    }
+    return img.data;
+  }
+
+  private remember(key: string, data: Float64Array | null): void {
+    const limit = this.lruLimit;
+    this.lru.set(key, data);
+    this.lruBytes += data?.byteLength ?? 0;
+    for (const [k, v] of this.lru) {
+      if (this.lruBytes <= limit) break;
+      this.lru.delete(k);
+      this.lruBytes -= v?.byteLength ?? 0;
+    }
+  }
+
+  async produce(target: Target, band: string, shared: SharedGet, signal: AbortSignal): Promise<Outcome> {
+    const b = this.band(band);
+    const plan = planStamp(
+      target.raDeg,
+      target.decDeg,
+      this.config.geometry,
+      this.grid(b),
+      this.config.interp,
+    );
+    const tiles = await Promise.all(plan.tiles.map((n) => this.tile(band, b, n, shared, signal)));
+    const { data, covered } = sampleStamp(plan, tiles);
+    if (!covered) return { kind: "no_coverage", message: "no HiPS tile covers this position" };
+    const body = encodeImage({
+      bitpix: -32,
+      shape: [plan.widthPx, plan.heightPx],
+      data,
+      cards: [
+        ...plan.wcs,
+        { key: "BAND", value: band, comment: "vocut band label" },
+        { key: "HIPSORD", value: b.order, comment: "HiPS tile order read" },
+        { key: "INTERP", value: this.config.interp, comment: "resampling from HEALPix cells" },
+        { key: "ORIGIN", value: `vocut ${VERSION}`, comment: "client-side HiPS cutout" },
+        { key: "HISTORY", value: `cut from HiPS ${b.props.did ?? ""}`.slice(0, 70) },
+      ],
+    });
+    return { kind: "done", body };
+  }
+}
