@@ -483,7 +483,15 @@ export class Ledger {
    * Call only after the cache file is durable, like any "done".
    */
   putShared(f: SharedFetch): void {
-    this.stmt.putShared.run(f.key, f.url, f.state, f.path ?? null, f.bytes ?? null, f.sha256 ?? null, Date.now());
+    this.stmt.putShared.run(
+      f.key,
+      f.url,
+      f.state,
+      f.path ?? null,
+      f.bytes ?? null,
+      f.sha256 ?? null,
+      Date.now(),
+    );
   }
 
   /** Task counts by state, overall and per band index. */

@@ -59,7 +59,11 @@ export async function planIntoLedger(
     const conflicts: SkippedRow[] = [];
     ledger.transaction(() => {
       for (const t of rows) {
-        const r = ledger.addTarget({ row: t.row, id: t.id, safeId: safeId(t.id), raDeg: t.raDeg, decDeg: t.decDeg }, bandCount, sortKeyOf(t));
+        const r = ledger.addTarget(
+          { row: t.row, id: t.id, safeId: safeId(t.id), raDeg: t.raDeg, decDeg: t.decDeg },
+          bandCount,
+          sortKeyOf(t),
+        );
         if (r === "new" || r === "known") {
           targets++;
           if (r === "new") newTargets++;
