@@ -1,5 +1,5 @@
 import type { Card } from "../fits/header.js";
-import { parseTanWcs, tanPixelToWorld, tanWcsCards } from "../fits/wcs.js";
+import { parseTanWcs, tanWcsCards } from "../fits/wcs.js";
 import { ang2xyfFracInto, type XyfFrac, xyfToNest } from "../healpix/index.js";
 import { icrsToGalactic } from "../sky/galactic.js";
 import type { Geometry } from "../sources/source.js";
@@ -62,40 +62,68 @@ export function planStamp(
   const cellOrder = grid.order + s;
   const nside = 2 ** cellOrder;
   const mask = w - 1;
-  const wcsCards = tanWcsCards({
-    raDeg,
-    decDeg,
-    widthPx: W,
-    heightPx: H,
-    pixscaleArcsec: geometry.pixscaleArcsec,
-  });
+  const wcsCards = tanWcsCards({ raDeg, decDeg, widthPx: W, heightPx: H, pixscaleArcsec: geometry.pixscaleArcsec });
   const wcs = parseTanWcs(wcsCards);
   const n = W * H;
-  const tileOf = new Map<number, number>();
   const tiles: number[] = [];
+  // Tiles a stamp touches are few (1-9): find them by a linear scan over their face coordinates.
+  const tileFace: number[] = [];
+  const tileX: number[] = [];
+  const tileY: number[] = [];
   const tileIndex = new Int32Array(n * 4);
   const offset = new Int32Array(n * 4);
   const weight = new Float64Array(n * 4);
   const nearest = new Uint8Array(n);
   const f: XyfFrac = { face: 0, x: 0, y: 0 };
   const put = (k: number, face: number, cx: number, cy: number, wt: number): void => {
-    const npix = xyfToNest(grid.order, cx >> s, cy >> s, face);
-    let ti = tileOf.get(npix);
-    if (ti === undefined) {
+    const tx = cx >> s;
+    const ty = cy >> s;
+    let ti = -1;
+    for (let q = 0; q < tiles.length; q++) {
+      if (tileX[q] === tx && tileY[q] === ty && tileFace[q] === face) {
+        ti = q;
+        break;
+      }
+    }
+    if (ti < 0) {
       ti = tiles.length;
-      tiles.push(npix);
-      tileOf.set(npix, ti);
+      tiles.push(xyfToNest(grid.order, tx, ty, face));
+      tileFace.push(face);
+      tileX.push(tx);
+      tileY.push(ty);
     }
     tileIndex[k] = ti;
     offset[k] = (mask - (cx & mask)) * w + (cy & mask);
     weight[k] = wt;
   };
+  // The stamp's TAN projection inlined (same maths as tanPixelToWorld, with the per-stamp sines and
+  // cosines hoisted out of the pixel loop: this loop is the resampler's hot path).
+  const cd = wcs.cd;
+  const pp = wcs.lonpole * (Math.PI / 180);
+  const [cpp, spp] = [Math.cos(pp), Math.sin(pp)];
+  const d0 = wcs.crval2 * (Math.PI / 180);
+  const [cd0, sd0] = [Math.cos(d0), Math.sin(d0)];
+  const R2D = 180 / Math.PI;
   for (let j = 0; j < H; j++) {
     for (let i = 0; i < W; i++) {
       const p = j * W + i;
-      const sky = tanPixelToWorld(wcs, i + 1, j + 1);
-      let lon = sky.raDeg;
-      let lat = sky.decDeg;
+      const dx = i + 1 - wcs.crpix1;
+      const dy = j + 1 - wcs.crpix2;
+      const u = cd[0] * dx + cd[1] * dy;
+      const v = cd[2] * dx + cd[3] * dy;
+      const inv = 1 / Math.sqrt(R2D * R2D + u * u + v * v);
+      const sinT = R2D * inv;
+      const cosTsinP = u * inv;
+      const cosTcosP = -v * inv;
+      const sa = cosTsinP * cpp - cosTcosP * spp;
+      const ca = cosTcosP * cpp + cosTsinP * spp;
+      const a = -sa;
+      const b = sinT * cd0 - ca * sd0;
+      const z = sinT * sd0 + ca * cd0;
+      let lon = wcs.crval1 + Math.atan2(a, b) * R2D;
+      if (lon < 0) lon += 360;
+      else if (lon >= 360) lon -= 360;
+      let lat = Math.atan2(z, Math.sqrt(a * a + b * b)) * R2D;
       if (grid.frame === "galactic") {
         const g = icrsToGalactic(lon, lat);
         lon = g.lDeg;

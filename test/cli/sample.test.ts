@@ -62,3 +62,49 @@ describe("the README's sample job (examples/offline-sample.mjs)", () => {
     }
   });
 });
+
+describe("the README's first command (npm run sample: client-side cutouts from the bundled HiPS)", () => {
+  it("runs the exact CLI arguments of package.json's sample script and centres the sources", async () => {
+    const root = resolve(import.meta.dirname, "../..");
+    const script = (
+      JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: Record<string, string> }
+    ).scripts.sample as string;
+    const m = /node dist\/cli\/index\.js (run .*?) &&/.exec(script);
+    expect(m).not.toBeNull();
+    const tmp = tempDir();
+    try {
+      const args = (m?.[1] ?? "")
+        .split(" ")
+        .map((a) => (a === "sample-out" ? join(tmp.dir, "sample-out") : a));
+      const code = await new Promise<number | null>((r) => {
+        const child = spawn(process.execPath, [join(root, "dist/cli/index.js"), ...args, "--quiet"], {
+          cwd: root,
+          stdio: "ignore",
+        });
+        child.on("close", r);
+      });
+      expect(code).toBe(0);
+      const files = listFiles(join(tmp.dir, "sample-out")).filter((f) => f.endsWith(".fits"));
+      expect(files).toHaveLength(120);
+      // SRC000 is bright and isolated: its light centres on the stamp centre in every band.
+      for (const band of ["g", "r", "i"]) {
+        const img = readImage(readFileSync(join(tmp.dir, "sample-out", band, "SRC000.fits")));
+        let sx = 0;
+        let sy = 0;
+        let sw = 0;
+        img.data.forEach((v, i) => {
+          const w = v - 10;
+          if (w > 20) {
+            sx += w * ((i % img.width) + 1);
+            sy += w * (Math.floor(i / img.width) + 1);
+            sw += w;
+          }
+        });
+        expect(Math.abs(sx / sw - 16.5)).toBeLessThan(0.1);
+        expect(Math.abs(sy / sw - 16.5)).toBeLessThan(0.1);
+      }
+    } finally {
+      tmp.cleanup();
+    }
+  });
+});
