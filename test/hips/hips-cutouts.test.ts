@@ -229,6 +229,35 @@ describe("vocut run --hips (local folders and HTTP)", () => {
     expect(listFiles(join(remote, "g"))).toHaveLength(40);
   });
 
+  it("a job stopped midway and resumed never asks for a tile twice (tiles recorded in the ledger)", async () => {
+    const base = await serveHips();
+    const cat = join(FIX, "sample/catalog.csv");
+    const out = join(tmp.dir, "out");
+    const args = [
+      "run",
+      cat,
+      "--out",
+      out,
+      "--hips",
+      `r=${base}/sample-r`,
+      "--size",
+      "32",
+      "--pixscale",
+      "0.8",
+      "--quiet",
+    ];
+    const first = await runCli([...args, "--rate", "10", "--max-duration", "1"]);
+    expect(first.code).toBe(5);
+    const partial = listFiles(join(out, "r")).length;
+    expect(partial).toBeLessThan(40);
+    const second = await runCli([...args, "--rate", "1000"]);
+    expect(second.code).toBe(0);
+    expect(listFiles(join(out, "r"))).toHaveLength(40);
+    const tileRequests = seen.filter((p) => p.includes("/Norder"));
+    expect(tileRequests.length).toBeGreaterThan(0);
+    expect(new Set(tileRequests).size).toBe(tileRequests.length);
+  });
+
   it("a position outside the HiPS is no coverage (exit 0), and a bad --hips is a clear error", async () => {
     const cat = join(tmp.dir, "far.csv");
     const { writeFileSync } = await import("node:fs");
