@@ -23,9 +23,15 @@ const half = (400 * 0.8) / 2 / 3600 - 20 / 3600;
 
 function catalog(name, n, seed) {
   let x = seed;
-  const rnd = () => ((x = (x * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const rnd = () => {
+    x = (x * 1103515245 + 12345) % 2147483648;
+    return x / 2147483648;
+  };
   const lines = ["id,ra,dec"];
-  for (let i = 0; i < n; i++) lines.push(`t${i},${(150.1 + (rnd() * 2 - 1) * half).toFixed(7)},${(2.2 + (rnd() * 2 - 1) * half).toFixed(7)}`);
+  for (let i = 0; i < n; i++)
+    lines.push(
+      `t${i},${(150.1 + (rnd() * 2 - 1) * half).toFixed(7)},${(2.2 + (rnd() * 2 - 1) * half).toFixed(7)}`,
+    );
   const p = join(work, name);
   writeFileSync(p, `${lines.join("\n")}\n`);
   return p;
@@ -51,7 +57,28 @@ async function requestsPerCutout(label, n) {
   const out = join(work, label);
   const t0 = Date.now();
   const r = await new Promise((res) => {
-    const c = spawn(process.execPath, [CLI, "run", cat, "--out", out, "--hips", `g=${url}`, "--size", "28", "--pixscale", "0.8", "--rate", "200", "--concurrency", "8", "--quiet"], { stdio: "inherit" });
+    const c = spawn(
+      process.execPath,
+      [
+        CLI,
+        "run",
+        cat,
+        "--out",
+        out,
+        "--hips",
+        `g=${url}`,
+        "--size",
+        "28",
+        "--pixscale",
+        "0.8",
+        "--rate",
+        "200",
+        "--concurrency",
+        "8",
+        "--quiet",
+      ],
+      { stdio: "inherit" },
+    );
     c.on("close", res);
   });
   const wall = (Date.now() - t0) / 1000;
@@ -71,11 +98,15 @@ function resampleSpeed(interp) {
   const grid = { order: props.order, tileWidth: props.tileWidth, frame: props.frame };
   const cache = new Map();
   const tile = (n) => {
-    if (!cache.has(n)) cache.set(n, readImage(readFileSync(join(HIPS, "sample-g", tilePath(props.order, n)))).data);
+    if (!cache.has(n))
+      cache.set(n, readImage(readFileSync(join(HIPS, "sample-g", tilePath(props.order, n)))).data);
     return cache.get(n);
   };
   const geom = { widthPx: 28, heightPx: 28, pixscaleArcsec: 0.8 };
-  const pts = Array.from({ length: 200 }, (_, i) => [150.1 + ((i % 20) - 10) * 0.002, 2.2 + (Math.floor(i / 20) - 5) * 0.003]);
+  const pts = Array.from({ length: 200 }, (_, i) => [
+    150.1 + ((i % 20) - 10) * 0.002,
+    2.2 + (Math.floor(i / 20) - 5) * 0.003,
+  ]);
   for (const [ra, dec] of pts) {
     const p = planStamp(ra, dec, geom, grid, interp);
     p.tiles.forEach(tile);
@@ -91,7 +122,9 @@ function resampleSpeed(interp) {
     }
   }
   const us = Number(process.hrtime.bigint() - t0) / 1000 / (rounds * pts.length);
-  console.log(`resample one 28x28 stamp (${interp}, tiles in memory): ${us.toFixed(1)} us  [sink ${sink.toFixed(0)}]`);
+  console.log(
+    `resample one 28x28 stamp (${interp}, tiles in memory): ${us.toFixed(1)} us  [sink ${sink.toFixed(0)}]`,
+  );
 }
 
 try {

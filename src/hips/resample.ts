@@ -62,7 +62,13 @@ export function planStamp(
   const cellOrder = grid.order + s;
   const nside = 2 ** cellOrder;
   const mask = w - 1;
-  const wcsCards = tanWcsCards({ raDeg, decDeg, widthPx: W, heightPx: H, pixscaleArcsec: geometry.pixscaleArcsec });
+  const wcsCards = tanWcsCards({
+    raDeg,
+    decDeg,
+    widthPx: W,
+    heightPx: H,
+    pixscaleArcsec: geometry.pixscaleArcsec,
+  });
   const wcs = parseTanWcs(wcsCards);
   const n = W * H;
   const tiles: number[] = [];
