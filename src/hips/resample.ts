@@ -48,6 +48,9 @@ export interface SamplePlan {
  * In-tile layout (verified against Hipsgen tiles, fixtures/hips/orientation.json): for a cell with
  * face coordinates (x, y), tx = x mod w and ty = y mod w, the value is at data row w-1-tx, column ty,
  * i.e. offset (w - 1 - tx) * w + ty in FITS file order.
+ *
+ * `exact` computes every pixel's position exactly (tests); by default positions between coarse-grid
+ * nodes are interpolated (see below).
  */
 export function planStamp(
   raDeg: number,
@@ -55,6 +58,7 @@ export function planStamp(
   geometry: Geometry,
   grid: TileGrid,
   interp: Interpolation,
+  exact = false,
 ): SamplePlan {
   const { widthPx: W, heightPx: H } = geometry;
   const w = grid.tileWidth;
@@ -103,39 +107,106 @@ export function planStamp(
     weight[k] = wt;
   };
   // The stamp's TAN projection inlined (same maths as tanPixelToWorld, with the per-stamp sines and
-  // cosines hoisted out of the pixel loop: this loop is the resampler's hot path).
+  // cosines hoisted out of the pixel loop).
   const cd = wcs.cd;
   const pp = wcs.lonpole * (Math.PI / 180);
   const [cpp, spp] = [Math.cos(pp), Math.sin(pp)];
   const d0 = wcs.crval2 * (Math.PI / 180);
   const [cd0, sd0] = [Math.cos(d0), Math.sin(d0)];
   const R2D = 180 / Math.PI;
+  /** Exact face coordinates of output pixel (i, j) (0-based) into `out`; returns |latitude| in degrees. */
+  const locate = (i: number, j: number, out: XyfFrac): number => {
+    const dx = i + 1 - wcs.crpix1;
+    const dy = j + 1 - wcs.crpix2;
+    const u = cd[0] * dx + cd[1] * dy;
+    const v = cd[2] * dx + cd[3] * dy;
+    const inv = 1 / Math.sqrt(R2D * R2D + u * u + v * v);
+    const sinT = R2D * inv;
+    const cosTsinP = u * inv;
+    const cosTcosP = -v * inv;
+    const sa = cosTsinP * cpp - cosTcosP * spp;
+    const ca = cosTcosP * cpp + cosTsinP * spp;
+    const a = -sa;
+    const b = sinT * cd0 - ca * sd0;
+    const z = sinT * sd0 + ca * cd0;
+    let lon = wcs.crval1 + Math.atan2(a, b) * R2D;
+    if (lon < 0) lon += 360;
+    else if (lon >= 360) lon -= 360;
+    let lat = Math.atan2(z, Math.sqrt(a * a + b * b)) * R2D;
+    if (grid.frame === "galactic") {
+      const g = icrsToGalactic(lon, lat);
+      lon = g.lDeg;
+      lat = g.bDeg;
+    }
+    ang2xyfFracInto(cellOrder, lon, lat, out);
+    return Math.abs(lat);
+  };
+  // Exact positions on a coarse grid of nodes (every COARSE pixels and the last row/column); pixels
+  // between four nodes on the same face, away from the poles, get their face coordinates by bilinear
+  // interpolation. Within a face the map is smooth: the interpolation error is ~ step^2/8 x curvature
+  // ~ 1e-5 of a cell for 4-pixel steps at 0.8" (test: resample-geometry), far below any visible effect,
+  // and it replaces ~90% of the trigonometry. Everything else is computed exactly.
+  const xs = nodesOf(W);
+  const ys = nodesOf(H);
+  const nodeFace = new Int8Array(xs.length * ys.length);
+  const nodeX = new Float64Array(xs.length * ys.length);
+  const nodeY = new Float64Array(xs.length * ys.length);
+  const nodeLat = new Float64Array(xs.length * ys.length);
+  for (let b = 0; b < ys.length; b++) {
+    for (let a = 0; a < xs.length; a++) {
+      const q = b * xs.length + a;
+      nodeLat[q] = locate(xs[a] as number, ys[b] as number, f);
+      nodeFace[q] = f.face;
+      nodeX[q] = f.x;
+      nodeY[q] = f.y;
+    }
+  }
+  let jb = 0;
   for (let j = 0; j < H; j++) {
+    while (jb + 2 < ys.length && (ys[jb + 1] as number) <= j) jb++;
+    const yLo = ys[jb] as number;
+    const uy = (j - yLo) / ((ys[jb + 1] ?? yLo + 1) - yLo) || 0;
+    let ia = 0;
     for (let i = 0; i < W; i++) {
+      while (ia + 2 < xs.length && (xs[ia + 1] as number) <= i) ia++;
       const p = j * W + i;
-      const dx = i + 1 - wcs.crpix1;
-      const dy = j + 1 - wcs.crpix2;
-      const u = cd[0] * dx + cd[1] * dy;
-      const v = cd[2] * dx + cd[3] * dy;
-      const inv = 1 / Math.sqrt(R2D * R2D + u * u + v * v);
-      const sinT = R2D * inv;
-      const cosTsinP = u * inv;
-      const cosTcosP = -v * inv;
-      const sa = cosTsinP * cpp - cosTcosP * spp;
-      const ca = cosTcosP * cpp + cosTsinP * spp;
-      const a = -sa;
-      const b = sinT * cd0 - ca * sd0;
-      const z = sinT * sd0 + ca * cd0;
-      let lon = wcs.crval1 + Math.atan2(a, b) * R2D;
-      if (lon < 0) lon += 360;
-      else if (lon >= 360) lon -= 360;
-      let lat = Math.atan2(z, Math.sqrt(a * a + b * b)) * R2D;
-      if (grid.frame === "galactic") {
-        const g = icrsToGalactic(lon, lat);
-        lon = g.lDeg;
-        lat = g.bDeg;
+      const xLo = xs[ia] as number;
+      const ux = (i - xLo) / ((xs[ia + 1] ?? xLo + 1) - xLo) || 0;
+      const q00 = jb * xs.length + ia;
+      const q10 = q00 + (xs.length > 1 ? 1 : 0);
+      const q01 = q00 + (ys.length > 1 ? xs.length : 0);
+      const q11 = q01 + (xs.length > 1 ? 1 : 0);
+      const face = nodeFace[q00] as number;
+      if (
+        !exact &&
+        nodeFace[q10] === face &&
+        nodeFace[q01] === face &&
+        nodeFace[q11] === face &&
+        Math.max(
+          nodeLat[q00] as number,
+          nodeLat[q10] as number,
+          nodeLat[q01] as number,
+          nodeLat[q11] as number,
+        ) < 89
+      ) {
+        const w00 = (1 - ux) * (1 - uy);
+        const w10 = ux * (1 - uy);
+        const w01 = (1 - ux) * uy;
+        const w11 = ux * uy;
+        f.face = face;
+        f.x =
+          w00 * (nodeX[q00] as number) +
+          w10 * (nodeX[q10] as number) +
+          w01 * (nodeX[q01] as number) +
+          w11 * (nodeX[q11] as number);
+        f.y =
+          w00 * (nodeY[q00] as number) +
+          w10 * (nodeY[q10] as number) +
+          w01 * (nodeY[q01] as number) +
+          w11 * (nodeY[q11] as number);
+      } else {
+        locate(i, j, f);
       }
-      ang2xyfFracInto(cellOrder, lon, lat, f);
       const nx = Math.floor(f.x);
       const ny = Math.floor(f.y);
       const k = p * 4;
@@ -165,6 +236,17 @@ export function planStamp(
     }
   }
   return { widthPx: W, heightPx: H, tiles, tileIndex, offset, weight, nearest, wcs: wcsCards };
+}
+
+/** Coarse-grid spacing for interpolated face coordinates, in output pixels. */
+const COARSE = 4;
+
+/** Node positions along an axis of n pixels: 0, COARSE, 2*COARSE, ... and n-1. */
+function nodesOf(n: number): number[] {
+  const out: number[] = [];
+  for (let v = 0; v < n - 1; v += COARSE) out.push(v);
+  out.push(n - 1);
+  return out;
 }
 
 /**

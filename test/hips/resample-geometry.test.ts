@@ -112,3 +112,38 @@ describe("resampling geometry on a synthetic sky (base-pixel edges, poles, RA 0/
     expect(stampError(corner.raDeg, corner.decDeg, equatorial, "bilinear").max).toBeLessThan(1e-4);
   });
 });
+
+describe("interpolated positions (coarse grid) against exact ones", () => {
+  it("pick the same cells for (nearly) every pixel and the same stamp to 1e-6", () => {
+    for (const [, ra, dec] of PLACES) {
+      for (const interp of ["nearest", "bilinear"] as const) {
+        const g = { widthPx: 28, heightPx: 28, pixscaleArcsec: 0.8 };
+        const fast = planStamp(ra, dec, g, equatorial, interp);
+        const exact = planStamp(ra, dec, g, equatorial, interp, true);
+        expect([...fast.tiles].sort()).toEqual([...exact.tiles].sort());
+        let same = 0;
+        for (let k = 0; k < fast.offset.length; k++) {
+          if (
+            fast.offset[k] === exact.offset[k] &&
+            fast.tiles[fast.tileIndex[k] as number] === exact.tiles[exact.tileIndex[k] as number]
+          )
+            same++;
+        }
+        // A cell choice can only differ for a point within ~1e-5 cell of a cell edge.
+        expect(same / fast.offset.length).toBeGreaterThan(0.995);
+        const tiles = new Map(exact.tiles.map((n) => [n, synthTile(equatorial, n)]));
+        const a = sampleStamp(
+          fast,
+          fast.tiles.map((n) => tiles.get(n) ?? null),
+        ).data;
+        const b = sampleStamp(
+          exact,
+          exact.tiles.map((n) => tiles.get(n) ?? null),
+        ).data;
+        const tol = interp === "bilinear" ? 1e-5 : 2e-4; // nearest may flip to the neighbour cell
+        for (let i = 0; i < a.length; i++)
+          expect(Math.abs((a[i] as number) - (b[i] as number))).toBeLessThan(tol);
+      }
+    }
+  });
+});
