@@ -80,27 +80,41 @@ export function planStamp(
   const tileFace: number[] = [];
   const tileX: number[] = [];
   const tileY: number[] = [];
-  const tileIndex = new Int32Array(n * 4);
-  const offset = new Int32Array(n * 4);
-  const weight = new Float64Array(n * 4);
-  const nearest = new Uint8Array(n);
+  // One allocation for the four per-pixel arrays (allocation showed up in profiles).
+  const buf = new ArrayBuffer(n * 4 * (8 + 4 + 4) + n);
+  const weight = new Float64Array(buf, 0, n * 4);
+  const tileIndex = new Int32Array(buf, n * 4 * 8, n * 4);
+  const offset = new Int32Array(buf, n * 4 * 12, n * 4);
+  const nearest = new Uint8Array(buf, n * 4 * 16, n);
   const f: XyfFrac = { face: 0, x: 0, y: 0 };
+  // The last tile found: consecutive cells are nearly always in the same tile.
+  let lastFace = -1;
+  let lastX = -1;
+  let lastY = -1;
+  let lastTi = -1;
   const put = (k: number, face: number, cx: number, cy: number, wt: number): void => {
     const tx = cx >> s;
     const ty = cy >> s;
-    let ti = -1;
-    for (let q = 0; q < tiles.length; q++) {
-      if (tileX[q] === tx && tileY[q] === ty && tileFace[q] === face) {
-        ti = q;
-        break;
+    let ti = lastTi;
+    if (tx !== lastX || ty !== lastY || face !== lastFace) {
+      ti = -1;
+      for (let q = 0; q < tiles.length; q++) {
+        if (tileX[q] === tx && tileY[q] === ty && tileFace[q] === face) {
+          ti = q;
+          break;
+        }
       }
-    }
-    if (ti < 0) {
-      ti = tiles.length;
-      tiles.push(xyfToNest(grid.order, tx, ty, face));
-      tileFace.push(face);
-      tileX.push(tx);
-      tileY.push(ty);
+      if (ti < 0) {
+        ti = tiles.length;
+        tiles.push(xyfToNest(grid.order, tx, ty, face));
+        tileFace.push(face);
+        tileX.push(tx);
+        tileY.push(ty);
+      }
+      lastFace = face;
+      lastX = tx;
+      lastY = ty;
+      lastTi = ti;
     }
     tileIndex[k] = ti;
     offset[k] = (mask - (cx & mask)) * w + (cy & mask);

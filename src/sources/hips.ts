@@ -6,7 +6,7 @@ import { inputError, usageError } from "../errors.js";
 import { encodeImage, readImage } from "../fits/image.js";
 import { ang2pixNest } from "../healpix/index.js";
 import { chooseTileOrder, type HipsProperties, parseHipsProperties, tilePath } from "../hips/properties.js";
-import { type Interpolation, planStamp, sampleStamp } from "../hips/resample.js";
+import { type Interpolation, planStamp, type SamplePlan, sampleStamp } from "../hips/resample.js";
 import { VERSION } from "../version.js";
 import type { Geometry, Outcome, ProducerSource, SharedGet } from "./source.js";
 
@@ -72,6 +72,11 @@ export class HipsSource implements ProducerSource {
   private readonly pending = new Map<string, Promise<Float64Array | null>>();
   /** Tiles decoded (misses of the in-memory cache), for benchmarks. */
   tileLoads = 0;
+  /**
+   * Recent stamp plans: the bands of one target run one after another (task order) and usually share
+   * a tile grid, so a target's plan is computed once for all of them.
+   */
+  private readonly plans = new Map<string, SamplePlan>();
 
   constructor(config: HipsConfig) {
     this.config = config;
