@@ -222,15 +222,22 @@ export class HipsSource implements ProducerSource {
     }
   }
 
+  private plan(target: Target, b: BandState): SamplePlan {
+    const g = this.grid(b);
+    const key = `${target.raDeg},${target.decDeg},${g.order},${g.tileWidth},${g.frame}`;
+    let plan = this.plans.get(key);
+    if (plan === undefined) {
+      plan = planStamp(target.raDeg, target.decDeg, this.config.geometry, g, this.config.interp);
+      this.plans.set(key, plan);
+      // Keep a few dozen: enough for every band of the targets in flight.
+      if (this.plans.size > 64) this.plans.delete(this.plans.keys().next().value as string);
+    }
+    return plan;
+  }
+
   async produce(target: Target, band: string, shared: SharedGet, signal: AbortSignal): Promise<Outcome> {
     const b = this.band(band);
-    const plan = planStamp(
-      target.raDeg,
-      target.decDeg,
-      this.config.geometry,
-      this.grid(b),
-      this.config.interp,
-    );
+    const plan = this.plan(target, b);
     const tiles = await Promise.all(plan.tiles.map((n) => this.tile(band, b, n, shared, signal)));
     const { data, covered } = sampleStamp(plan, tiles);
     if (!covered) return { kind: "no_coverage", message: "no HiPS tile covers this position" };
