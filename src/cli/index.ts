@@ -52,20 +52,7 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     POLITENESS_OPTIONS,
     REPORTING_OPTIONS,
   );
-  run.action(async (catalog: string, o: RawOptions) => {
-    const out = requireOut(o);
-    setExit(
-      await execute({
-        spec: jobSpecFrom(catalog, o),
-        ledgerFile: ledgerPath(o.ledger, out),
-        outDir: out,
-        plan: true,
-        fetch: true,
-        strict: o.strict === true,
-        run: runConfigFrom(o),
-      }),
-    );
-  });
+  run.action(async (catalog: string, o: RawOptions) => setExit(await planAndMaybeFetch(catalog, o, true)));
   program.addCommand(run);
 
   const plan = new Command("plan")
@@ -93,18 +80,7 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
       setExit(skipped > 0 && o.strict === true ? ExitCode.Input : ExitCode.Ok);
       return;
     }
-    const out = requireOut(o);
-    setExit(
-      await execute({
-        spec: jobSpecFrom(catalog, o),
-        ledgerFile: ledgerPath(o.ledger, out),
-        outDir: out,
-        plan: true,
-        fetch: false,
-        strict: o.strict === true,
-        run: runConfigFrom({ ...defaultsOf(POLITENESS_OPTIONS), ...o } as RawOptions),
-      }),
-    );
+    setExit(await planAndMaybeFetch(catalog, o, false));
   });
   program.addCommand(plan);
 
@@ -182,6 +158,20 @@ async function prepareForDryRun(source: ProducerSource): Promise<void> {
   } finally {
     await client.close();
   }
+}
+
+/** `run` (plan + fetch) and `plan` (plan only; politeness flags take their defaults). */
+function planAndMaybeFetch(catalog: string, o: RawOptions, fetch: boolean): Promise<ExitCode> {
+  const out = requireOut(o);
+  return execute({
+    spec: jobSpecFrom(catalog, o),
+    ledgerFile: ledgerPath(o.ledger, out),
+    outDir: out,
+    plan: true,
+    fetch,
+    strict: o.strict === true,
+    run: runConfigFrom(fetch ? o : ({ ...defaultsOf(POLITENESS_OPTIONS), ...o } as RawOptions)),
+  });
 }
 
 function requireOut(o: RawOptions): string {
