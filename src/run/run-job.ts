@@ -335,9 +335,12 @@ export async function runTasks(
     try {
       outcome = await producer.produce(target, band, opts.shared, stop);
     } catch (err) {
-      if (stop.aborted || opts.abortSignal.aborted || err instanceof VocutError) {
+      // Run-level failures stop the run (the dispatcher requeues the task): a VocutError, or a local
+      // write failing (tile cache on a full disk) - recorded per task it would fail every task.
+      if (err instanceof VocutError) throw err;
+      if (WRITE_ERRORS.has((err as NodeJS.ErrnoException).code ?? "")) throw diskError(err, opts.outDir);
+      if (stop.aborted || opts.abortSignal.aborted) {
         ledger.complete(t.seq, { kind: "requeue" });
-        if (err instanceof VocutError) throw err;
         return;
       }
       const down = Object.entries(pacer.snapshot()).filter(([, st]) => st.state === "down");
@@ -401,6 +404,9 @@ export async function runTasks(
     ...(stoppedBy === undefined ? {} : { stoppedBy }),
   };
 }
+
+/** Local write failures that no retry of a server request can fix. */
+const WRITE_ERRORS: ReadonlySet<string> = new Set(["ENOSPC", "EDQUOT", "EROFS"]);
 
 function diskError(err: unknown, path: string): VocutError {
   const code = (err as NodeJS.ErrnoException).code ?? "EIO";
