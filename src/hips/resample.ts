@@ -243,9 +243,24 @@ export function planStamp(
         continue;
       }
       put(k, f.face, x0, y0, (1 - tx) * (1 - ty));
-      put(k + 1, f.face, x0 + 1, y0, tx * (1 - ty));
-      put(k + 2, f.face, x0, y0 + 1, (1 - tx) * ty);
-      put(k + 3, f.face, x0 + 1, y0 + 1, tx * ty);
+      if ((x0 & mask) !== mask && (y0 & mask) !== mask) {
+        // All four cells in the same tile (the common case): x+1 is the row above, y+1 the next column.
+        const ti = tileIndex[k] as number;
+        const base = offset[k] as number;
+        tileIndex[k + 1] = ti;
+        offset[k + 1] = base - w;
+        weight[k + 1] = tx * (1 - ty);
+        tileIndex[k + 2] = ti;
+        offset[k + 2] = base + 1;
+        weight[k + 2] = (1 - tx) * ty;
+        tileIndex[k + 3] = ti;
+        offset[k + 3] = base - w + 1;
+        weight[k + 3] = tx * ty;
+      } else {
+        put(k + 1, f.face, x0 + 1, y0, tx * (1 - ty));
+        put(k + 2, f.face, x0, y0 + 1, (1 - tx) * ty);
+        put(k + 3, f.face, x0 + 1, y0 + 1, tx * ty);
+      }
       nearest[p] = (nx > x0 ? 1 : 0) + (ny > y0 ? 2 : 0);
     }
   }
@@ -275,26 +290,26 @@ export function sampleStamp(
 ): { data: Float32Array; covered: boolean } {
   const n = plan.widthPx * plan.heightPx;
   const out = new Float32Array(n);
+  const { tileIndex, offset, weight, nearest } = plan;
   let covered = false;
   for (let p = 0; p < n; p++) {
     const k = p * 4;
-    let acc = 0;
-    let ok = true;
-    for (let c = 0; c < 4; c++) {
-      const wt = plan.weight[k + c] as number;
-      if (wt === 0) continue;
-      const t = tileData[plan.tileIndex[k + c] as number];
-      const v = t == null ? Number.NaN : (t[plan.offset[k + c] as number] as number);
-      if (Number.isNaN(v)) {
-        ok = false;
-        break;
-      }
-      acc += wt * v;
-    }
-    if (!ok) {
-      const c = plan.nearest[p] as number;
-      const t = tileData[plan.tileIndex[k + c] as number];
-      acc = t == null ? Number.NaN : (t[plan.offset[k + c] as number] as number);
+    const t0 = tileData[tileIndex[k] as number];
+    const t1 = tileData[tileIndex[k + 1] as number];
+    const t2 = tileData[tileIndex[k + 2] as number];
+    const t3 = tileData[tileIndex[k + 3] as number];
+    // A missing tile or a blank cell makes the sum NaN; then the nearest cell decides (NaN if blank).
+    let acc =
+      t0 == null || t1 == null || t2 == null || t3 == null
+        ? Number.NaN
+        : (weight[k] as number) * (t0[offset[k] as number] as number) +
+          (weight[k + 1] as number) * (t1[offset[k + 1] as number] as number) +
+          (weight[k + 2] as number) * (t2[offset[k + 2] as number] as number) +
+          (weight[k + 3] as number) * (t3[offset[k + 3] as number] as number);
+    if (Number.isNaN(acc)) {
+      const c = k + (nearest[p] as number);
+      const t = tileData[tileIndex[c] as number];
+      acc = t == null ? Number.NaN : (t[offset[c] as number] as number);
     }
     out[p] = acc;
     if (!Number.isNaN(acc)) covered = true;
