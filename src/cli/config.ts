@@ -4,11 +4,12 @@ import type { CatalogOptions } from "../catalog/types.js";
 import { usageError } from "../errors.js";
 import type { JobSpec } from "../plan/job-spec.js";
 import { checkLayout } from "../plan/layout.js";
+import { expandPreset } from "../presets/expand.js";
 import type { SourceConfig } from "../sources/create-source.js";
 import { parsePixscale, parseSize } from "../sources/geometry.js";
 import { parseHipsLocations } from "../sources/hips.js";
 import { HIPS2FITS_MIRROR_URL, HIPS2FITS_URL, parseHipsList } from "../sources/hips2fits.js";
-import type { RawOptions } from "./options.js";
+import { DEFAULT_PIXSCALE, DEFAULT_SIZE, type RawOptions } from "./options.js";
 
 /** Default ledger file name inside the output folder. */
 export const LEDGER_FILE = "vocut.db";
@@ -72,15 +73,21 @@ export function runConfigFrom(o: RawOptions): RunConfig {
   return Object.freeze(cfg);
 }
 
-/** Build the job's source configuration from `--hips2fits` or `--url`. Throws a usage error. */
-export function sourceConfigFrom(o: RawOptions): SourceConfig {
-  const { widthPx, heightPx } = parseSize(o.size);
-  const geometry = { widthPx, heightPx, pixscaleArcsec: parsePixscale(o.pixscale) };
+/**
+ * Build the job's source configuration from `--preset`, `--hips2fits`, `--hips` or `--url`. A preset is
+ * expanded into those flags first (src/presets/expand.ts); size and pixel scale come from the flag, else
+ * the preset, else DEFAULT_SIZE/DEFAULT_PIXSCALE. Throws a usage error.
+ */
+export function sourceConfigFrom(raw: RawOptions): SourceConfig {
+  const expansion = expandPreset(raw);
+  const o: RawOptions = expansion === undefined ? raw : { ...raw, ...expansion };
+  const { widthPx, heightPx } = parseSize(o.size ?? DEFAULT_SIZE);
+  const geometry = { widthPx, heightPx, pixscaleArcsec: parsePixscale(o.pixscale ?? DEFAULT_PIXSCALE) };
   const given = [o.hips2fits, o.url, o.hips].filter((v) => v !== undefined).length;
   if (given !== 1) {
     throw usageError(
       "NO_SOURCE",
-      "give exactly one source: --hips2fits IDS, --hips URL|DIR, or --url TEMPLATE --bands LIST",
+      "give exactly one source: --preset NAME, --hips2fits IDS, --hips URL|DIR, or --url TEMPLATE --bands LIST",
     );
   }
   if (o.hips !== undefined) {

@@ -4,6 +4,7 @@ import { readCatalog } from "../catalog/read-catalog.js";
 import { EXIT_CODE_HELP, ExitCode, usageError, VocutError } from "../errors.js";
 import { createHttpClient } from "../fetch/http-client.js";
 import { dryRunPlan, where } from "../plan/plan-job.js";
+import { presetsCommand } from "../presets/command.js";
 import { createSource } from "../sources/create-source.js";
 import { isProducer, type ProducerSource } from "../sources/source.js";
 import { userAgent, VERSION } from "../version.js";
@@ -134,6 +135,7 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     );
   });
   program.addCommand(retry);
+  program.addCommand(presetsCommand());
   return program;
 }
 

@@ -40,6 +40,12 @@ export const CATALOG_OPTIONS: readonly OptionSpec[] = [
 export const SOURCE_OPTIONS: readonly OptionSpec[] = [
   {
     group: "source",
+    flags: "--preset <name>",
+    description:
+      "survey preset: source, bands, size and pixel scale in one (vocut presets lists them); explicit flags win",
+  },
+  {
+    group: "source",
     flags: "--hips2fits <ids>",
     description:
       "server-side HiPS cutouts: HiPS IDs, one per band (CDS/P/SDSS9/g,...; label=ID to name a band)",
@@ -85,23 +91,28 @@ export const SOURCE_OPTIONS: readonly OptionSpec[] = [
   {
     group: "source",
     flags: "--bands <list>",
-    description: "band labels for --url, comma-separated",
+    description: "band labels for --url (or a subset of a --preset's bands), comma-separated",
     defaultValue: "",
   },
 ];
+
+/**
+ * Geometry defaults. They are not commander defaults: an absent flag stays undefined so that a --preset's
+ * size and pixel scale can fill it in, and src/cli/config.ts applies these last (flag > preset > default).
+ */
+export const DEFAULT_SIZE = "28";
+export const DEFAULT_PIXSCALE = "0.396";
 
 export const GEOMETRY_OPTIONS: readonly OptionSpec[] = [
   {
     group: "geometry",
     flags: "--size <px>",
-    description: "stamp size in pixels: N or WxH",
-    defaultValue: "28",
+    description: `stamp size in pixels: N or WxH (default: the preset's, else ${DEFAULT_SIZE})`,
   },
   {
     group: "geometry",
     flags: "--pixscale <arcsec>",
-    description: "pixel scale in arcsec/pixel",
-    defaultValue: "0.396",
+    description: `pixel scale in arcsec/pixel (default: the preset's, else ${DEFAULT_PIXSCALE})`,
   },
 ];
 
@@ -218,6 +229,7 @@ export interface RawOptions {
   idCol?: string;
   catalogFormat?: string;
   strict?: boolean;
+  preset?: string;
   hips2fits?: string;
   hips2fitsUrl?: string;
   projection: string;
@@ -228,8 +240,10 @@ export interface RawOptions {
   interp: string;
   tileCacheMb?: string;
   bands: string;
-  size: string;
-  pixscale: string;
+  /** Undefined unless given: see DEFAULT_SIZE. */
+  size?: string;
+  /** Undefined unless given: see DEFAULT_PIXSCALE. */
+  pixscale?: string;
   out?: string;
   ledger?: string;
   layout: string;
