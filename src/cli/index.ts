@@ -2,6 +2,7 @@
 import { Command, CommanderError } from "commander";
 import { readCatalog } from "../catalog/read-catalog.js";
 import { EXIT_CODE_HELP, ExitCode, usageError, VocutError } from "../errors.js";
+import { exportCommand } from "../export/command.js";
 import { createHttpClient } from "../fetch/http-client.js";
 import { dryRunPlan, where } from "../plan/plan-job.js";
 import { presetsCommand } from "../presets/command.js";
@@ -136,6 +137,7 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
   });
   program.addCommand(retry);
   program.addCommand(presetsCommand());
+  program.addCommand(exportCommand());
   return program;
 }
 
