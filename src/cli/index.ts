@@ -138,6 +138,9 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
   program.addCommand(retry);
   program.addCommand(presetsCommand());
   program.addCommand(exportCommand());
+  // exitOverride is not inherited through addCommand: without this, commander's own usage errors in
+  // a subcommand (unknown option, missing argument) would exit 1 instead of the documented 2.
+  for (const c of program.commands) c.exitOverride();
   return program;
 }
 
@@ -216,6 +219,12 @@ export async function main(argv: readonly string[]): Promise<ExitCode> {
     return ExitCode.Internal;
   }
 }
+
+// `vocut plan --dry-run ... | head`: the reader went away; stop quietly like other Unix tools.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw err;
+});
 
 main(process.argv).then(
   (code) => {

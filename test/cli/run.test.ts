@@ -488,6 +488,9 @@ describe("vocut run (hips2fits source against a local server)", () => {
       "CDS/P/SDSS9/g",
     ]);
     expect(missing.code).toBe(3);
+    for (const args of [["run"], ["status", "--bogus"], ["plan", "x.csv", "--size"]]) {
+      expect((await runCli(args)).code).toBe(2);
+    }
     const help = await runCli(["--help"]);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/Exit codes:[\s\S]*6 {2}ledger locked/);
