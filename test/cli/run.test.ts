@@ -40,6 +40,23 @@ async function startServer(
 
 const fastFlags = (url: string) => ["--hips2fits-url", url, "--rate", "1000", "--concurrency", "8"];
 
+/** `vocut run CAT --out OUT --hips2fits CDS/P/SDSS9/g` against the test server, fast, plus extra flags. */
+const gRun = (cat: string, out: string, url: string, ...extra: string[]) => [
+  "run",
+  cat,
+  "--out",
+  out,
+  "--hips2fits",
+  "CDS/P/SDSS9/g",
+  ...fastFlags(url),
+  ...extra,
+];
+
+/** `vocut status OUT --json`, parsed. */
+async function statusOf(out: string): Promise<{ byState: Record<string, number> } & Record<string, unknown>> {
+  return JSON.parse((await runCli(["status", out, "--json"])).stdout) as { byState: Record<string, number> };
+}
+
 describe("vocut run (hips2fits source against a local server)", () => {
   it("downloads every cutout once, valid FITS with the right pixels and WCS, and a rerun asks for nothing", async () => {
     const s = await startServer();
@@ -156,9 +173,7 @@ describe("vocut run (hips2fits source against a local server)", () => {
       const id = idOf.get(q.get("ra") ?? "");
       expect(doneBeforeKill.has(`${band}|${id}`)).toBe(false);
     }
-    const st = JSON.parse((await runCli(["status", out, "--json"])).stdout) as {
-      byState: Record<string, number>;
-    };
+    const st = await statusOf(out);
     expect(st.byState.done).toBe(2 * n);
     // Repeats are bounded by the work in flight at the kills: tasks between their request and the
     // rename of their file, at most maxInFlight = 2 x concurrency + 2 = 18 per kill.
@@ -175,16 +190,7 @@ describe("vocut run (hips2fits source against a local server)", () => {
     );
     const cat = writeCatalog(1);
     const out = join(tmp.dir, "out");
-    const r = await runCli([
-      "run",
-      cat,
-      "--out",
-      out,
-      "--hips2fits",
-      "CDS/P/SDSS9/g",
-      ...fastFlags(s.url),
-      "--quiet",
-    ]);
+    const r = await runCli(gRun(cat, out, s.url, "--quiet"));
     expect(r.code).toBe(0);
     expect(s.requests).toHaveLength(2);
     const [a, b] = s.requests;
@@ -225,9 +231,7 @@ describe("vocut run (hips2fits source against a local server)", () => {
     expect(failed).toHaveLength(2);
     expect(String(failed.find((e) => e.band === "g")?.message)).toMatch(/HTML page/i);
     expect(s.requests).toHaveLength(4 + 2 * 2);
-    const st = JSON.parse((await runCli(["status", out, "--json"])).stdout) as {
-      byState: Record<string, number>;
-    };
+    const st = await statusOf(out);
     expect(st.byState).toMatchObject({ done: 4, failed_retryable: 2 });
   });
 
@@ -249,16 +253,7 @@ describe("vocut run (hips2fits source against a local server)", () => {
       ].join("\n"),
     );
     const out = join(tmp.dir, "out");
-    const r = await runCli([
-      "run",
-      cat,
-      "--out",
-      out,
-      "--hips2fits",
-      "CDS/P/SDSS9/g",
-      ...fastFlags(s.url),
-      "--json",
-    ]);
+    const r = await runCli(gRun(cat, out, s.url, "--json"));
     expect(r.code).toBe(0);
     const events = r.stdout
       .trim()
@@ -291,16 +286,7 @@ describe("vocut run (hips2fits source against a local server)", () => {
     const cat = join(tmp.dir, "hostile.csv");
     writeFileSync(cat, `id,ra,dec\n${ids.map((id, i) => `"${id}",${10 + i * 0.01},5`).join("\n")}\n`);
     const out = join(tmp.dir, "out");
-    const r = await runCli([
-      "run",
-      cat,
-      "--out",
-      out,
-      "--hips2fits",
-      "CDS/P/SDSS9/g",
-      ...fastFlags(s.url),
-      "--quiet",
-    ]);
+    const r = await runCli(gRun(cat, out, s.url, "--quiet"));
     expect(r.code).toBe(0);
     const files = listFiles(out).filter((f) => f.endsWith(".fits"));
     expect(files.sort()).toEqual(ids.map((id) => `g/${safeId(id)}.fits`).sort());
@@ -311,7 +297,7 @@ describe("vocut run (hips2fits source against a local server)", () => {
     const s = await startServer(() => ({ kind: "delay", ms: 1500 }));
     const cat = writeCatalog(20);
     const out = join(tmp.dir, "out");
-    const args = ["run", cat, "--out", out, "--hips2fits", "CDS/P/SDSS9/g", ...fastFlags(s.url), "--quiet"];
+    const args = gRun(cat, out, s.url, "--quiet");
     const first = startCli(args);
     await waitFor(() => s.requests.length >= 8);
     const second = await runCli(args);
@@ -321,10 +307,7 @@ describe("vocut run (hips2fits source against a local server)", () => {
     const r1 = await first.done;
     expect(r1.code).toBe(5); // graceful stop: the 8 requests in flight finish, 12 tasks are left
     expect(s.requests).toHaveLength(8);
-    const st = JSON.parse((await runCli(["status", out, "--json"])).stdout) as {
-      byState: Record<string, number>;
-      lock: unknown;
-    };
+    const st = await statusOf(out);
     expect(st.byState).toMatchObject({ done: 8, pending: 12, running: 0 });
     expect(st.lock).toBeNull();
   });
@@ -333,7 +316,7 @@ describe("vocut run (hips2fits source against a local server)", () => {
     const s = await startServer();
     const cat = writeCatalog(2);
     const out = join(tmp.dir, "out");
-    const base = ["run", cat, "--out", out, "--hips2fits", "CDS/P/SDSS9/g", ...fastFlags(s.url), "--quiet"];
+    const base = gRun(cat, out, s.url, "--quiet");
     expect((await runCli([...base, "--size", "28"])).code).toBe(0);
     const r = await runCli([...base, "--size", "32"]);
     expect(r.code).toBe(2);
@@ -348,16 +331,7 @@ describe("vocut run (hips2fits source against a local server)", () => {
     );
     const cat = writeCatalog(3);
     const out = join(tmp.dir, "out");
-    const r = await runCli([
-      "run",
-      cat,
-      "--out",
-      out,
-      "--hips2fits",
-      "CDS/P/SDSS9/g",
-      ...fastFlags(s.url),
-      "--quiet",
-    ]);
+    const r = await runCli(gRun(cat, out, s.url, "--quiet"));
     expect(r.code).toBe(4);
     expect(s.requests).toHaveLength(3);
     const st = await runCli(["status", out]);
@@ -384,21 +358,10 @@ describe("vocut run (hips2fits source against a local server)", () => {
       "50",
       "--quiet",
     ];
-    const r = await runCli([
-      "run",
-      cat,
-      "--out",
-      out,
-      "--hips2fits",
-      "CDS/P/SDSS9/g",
-      ...fastFlags(s.url),
-      ...flags,
-    ]);
+    const r = await runCli(gRun(cat, out, s.url, ...flags));
     expect(r.code).toBe(5);
     expect(r.stderr).toMatch(/kept failing/);
-    const st = JSON.parse((await runCli(["status", out, "--json"])).stdout) as {
-      byState: Record<string, number>;
-    };
+    const st = await statusOf(out);
     expect(st.byState.done).toBe(0);
     expect((st.byState.pending ?? 0) + (st.byState.failed_retryable ?? 0)).toBe(3);
     expect(s.requests.length).toBeLessThan(20);
