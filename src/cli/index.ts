@@ -6,6 +6,7 @@ import { exportCommand } from "../export/command.js";
 import { createHttpClient } from "../fetch/http-client.js";
 import { dryRunPlan, where } from "../plan/plan-job.js";
 import { presetsCommand } from "../presets/command.js";
+import { previewCommand } from "../preview/command.js";
 import { createSource } from "../sources/create-source.js";
 import { isProducer, type ProducerSource } from "../sources/source.js";
 import { userAgent, VERSION } from "../version.js";
@@ -138,6 +139,7 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
   program.addCommand(retry);
   program.addCommand(presetsCommand());
   program.addCommand(exportCommand());
+  program.addCommand(previewCommand());
   // exitOverride is not inherited through addCommand: without this, commander's own usage errors in
   // a subcommand (unknown option, missing argument) would exit 1 instead of the documented 2.
   for (const c of program.commands) c.exitOverride();

@@ -3,7 +3,6 @@ import {
   existsSync,
   mkdirSync,
   openSync,
-  readFileSync,
   renameSync,
   statSync,
   unlinkSync,
@@ -11,13 +10,10 @@ import {
 } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { ExitCode, inputError, usageError, VocutError } from "../errors.js";
-import { readImage } from "../fits/image.js";
-import { Ledger, TASK_STATES, type TaskState } from "../ledger/ledger.js";
-import type { JobSpec } from "../plan/job-spec.js";
-import { insideDir, outputRelPath } from "../plan/layout.js";
-import { createSource } from "../sources/create-source.js";
+import { TASK_STATES, type TaskState } from "../ledger/ledger.js";
 import { csvLine } from "./csv.js";
 import { cubeHeader } from "./fits-cube.js";
+import { type JobReader, readProblem, withJobReader } from "./job-reader.js";
 import { npyHeader } from "./npy.js";
 
 export type ExportFormat = "npy" | "fits";
@@ -87,30 +83,17 @@ export function exportJob(opts: ExportOptions): ExportSummary {
   if (existsSync(file) && statSync(file).isDirectory()) {
     throw usageError("EXPORT_OUT", `--out ${opts.outFile} is a folder; give a file name`);
   }
-  const ledger = Ledger.open(ledgerFile, { create: false, lock: false });
-  try {
-    const job = ledger.job<JobSpec>();
-    if (job === undefined) {
-      throw inputError("LEDGER_EMPTY", `ledger ${ledgerFile} has no job: plan one with \`vocut run\``);
-    }
-    const bands = createSource(job.source).bands;
-    const outDir = resolve(ledger.getMeta<string>("out") ?? dirname(ledgerFile));
-    // One read transaction: the counts and the rows come from the same snapshot even if a run is writing.
-    return ledger.transaction(() =>
-      exportSnapshot(ledger, job, bands, outDir, { file, csvFile, format: opts.format }),
-    );
-  } finally {
-    ledger.close();
-  }
+  // One read transaction: the counts and the rows come from the same snapshot even if a run is writing.
+  return withJobReader(ledgerFile, (reader) =>
+    exportSnapshot(reader, { file, csvFile, format: opts.format }),
+  );
 }
 
 function exportSnapshot(
-  ledger: Ledger,
-  job: JobSpec,
-  bands: readonly string[],
-  outDir: string,
+  reader: JobReader,
   out: { file: string; csvFile: string; format: ExportFormat },
 ): ExportSummary {
+  const { ledger, job, bands, outDir, relOf, read } = reader;
   const B = bands.length;
   const counts = ledger.counts();
   if (B === 0 || counts.total % B !== 0) {
@@ -120,21 +103,6 @@ function exportSnapshot(
     );
   }
   const N = counts.total / B;
-  const relOf = (band: number, safeId: string, row: number): string =>
-    outputRelPath(job.layout, bands[band] ?? String(band), safeId, row);
-  const read = (
-    rel: string,
-    bytes: number | null,
-  ): { width: number; height: number; depth: number; data: Float64Array } => {
-    const buf = readFileSync(insideDir(outDir, rel));
-    if (bytes !== null && buf.length !== bytes) {
-      throw new Error(`is ${buf.length} bytes, the ledger recorded ${bytes}`);
-    }
-    const img = readImage(buf);
-    return { width: img.width, height: img.height, depth: img.depth ?? 1, data: img.data };
-  };
-  const why = (err: unknown): string =>
-    (err as NodeJS.ErrnoException).code === "ENOENT" ? "is missing" : (err as Error).message;
 
   // The stamp size: that of the first done cutout (what the server really returned), else the job's.
   let W = job.source.geometry.widthPx;
@@ -243,7 +211,7 @@ function exportSnapshot(
       try {
         img = read(rel, t.bytes);
       } catch (err) {
-        problems.push({ rel, why: why(err) });
+        problems.push({ rel, why: readProblem(err) });
         if (problems.length >= MAX_PROBLEMS) break;
         continue;
       }
