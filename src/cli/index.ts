@@ -103,17 +103,9 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     .description("resume a planned job from its ledger alone (no catalog needed)")
     .argument("[ledger]", "ledger file or output folder (default ./vocut.db)");
   addAll(fetch, POLITENESS_OPTIONS, REPORTING_OPTIONS);
-  fetch.action(async (arg: string | undefined, o: RawOptions) => {
-    setExit(
-      await execute({
-        ledgerFile: ledgerPath(arg),
-        plan: false,
-        fetch: true,
-        strict: false,
-        run: runConfigFrom(o),
-      }),
-    );
-  });
+  fetch.action(async (arg: string | undefined, o: RawOptions) =>
+    setExit(await resumeFromLedger(arg, o, false)),
+  );
   program.addCommand(fetch);
 
   const retry = new Command("retry")
@@ -124,18 +116,9 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     .option("--failed", "retry tasks that failed with a retryable error (the default)")
     .option("--permanent", "also retry tasks that failed permanently (404, 400, ...)");
   addAll(retry, POLITENESS_OPTIONS, REPORTING_OPTIONS);
-  retry.action(async (arg: string | undefined, o: RawOptions & { permanent?: boolean }) => {
-    setExit(
-      await execute({
-        ledgerFile: ledgerPath(arg),
-        plan: false,
-        fetch: true,
-        strict: false,
-        requeuePermanent: o.permanent === true,
-        run: runConfigFrom(o),
-      }),
-    );
-  });
+  retry.action(async (arg: string | undefined, o: RawOptions & { permanent?: boolean }) =>
+    setExit(await resumeFromLedger(arg, o, o.permanent === true)),
+  );
   program.addCommand(retry);
   program.addCommand(presetsCommand());
   program.addCommand(exportCommand());
@@ -167,6 +150,22 @@ async function prepareForDryRun(source: ProducerSource): Promise<void> {
   } finally {
     await client.close();
   }
+}
+
+/** `fetch` and `retry`: the job comes from the ledger alone; retry also requeues permanent failures. */
+function resumeFromLedger(
+  arg: string | undefined,
+  o: RawOptions,
+  requeuePermanent: boolean,
+): Promise<ExitCode> {
+  return execute({
+    ledgerFile: ledgerPath(arg),
+    plan: false,
+    fetch: true,
+    strict: false,
+    requeuePermanent,
+    run: runConfigFrom(o),
+  });
 }
 
 /** `run` (plan + fetch) and `plan` (plan only; politeness flags take their defaults). */
