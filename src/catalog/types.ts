@@ -8,6 +8,17 @@ export interface Target {
   readonly decDeg: number;
   /** 1-based data row number (catalog order; row 1 is the first data row). */
   readonly row: number;
+  /**
+   * Archive product jobs (`vocut obscore`): what to download. raDeg/decDeg are NaN when the product has
+   * no position.
+   */
+  readonly product?: ProductRef;
+}
+
+/** One archive product: its access URL and declared MIME type (ObsCore access_url, access_format). */
+export interface ProductRef {
+  readonly url: string;
+  readonly format?: string;
 }
 
 /** A catalog row that was skipped, with where it was and why. */

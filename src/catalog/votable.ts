@@ -83,6 +83,11 @@ export interface VotableTable {
   readonly fields: readonly VotableField[];
   /** INFO elements seen before the data (QUERY_STATUS and friends). */
   readonly infos: readonly VotableInfo[];
+  /**
+   * INFO elements after the first table (DALI puts QUERY_STATUS=OVERFLOW there); filled while the rows are
+   * read, complete once they are exhausted.
+   */
+  readonly trailingInfos: readonly VotableInfo[];
   /** How the rows are stored; "none" for a table without DATA. */
   readonly serialization: "TABLEDATA" | "BINARY" | "BINARY2" | "none";
   /**
@@ -195,6 +200,7 @@ class VotableReader {
   readonly queue: Item[] = [];
   readonly fields: VotableField[] = [];
   readonly infos: VotableInfo[] = [];
+  readonly trailingInfos: VotableInfo[] = [];
   tableName: string | undefined;
   serialization: VotableTable["serialization"] = "none";
   /** The first TABLE's FIELDs are complete (its DATA started or it ended). */
@@ -339,6 +345,7 @@ class VotableReader {
         if (info === undefined) return;
         const done = { ...info, content: info.content.trim() };
         if (this.infos.length < 100 && !this.headerReady) this.infos.push(done);
+        else if (this.trailingInfos.length < 100 && this.headerReady) this.trailingInfos.push(done);
         if (done.name === "QUERY_STATUS" && done.value.toUpperCase() === "ERROR") {
           throw new VotableError(
             "QUERY_STATUS",
@@ -569,6 +576,7 @@ export async function parseVotable(input: VotableInput, options: VotableOptions 
     ...(reader.tableName === undefined ? {} : { name: reader.tableName }),
     fields: reader.fields,
     infos: reader.infos,
+    trailingInfos: reader.trailingInfos,
     serialization: reader.serialization,
     rows: rows(),
   };

@@ -5,7 +5,7 @@ import { usageError } from "../errors.js";
 import type { JobSpec } from "../plan/job-spec.js";
 import { checkLayout } from "../plan/layout.js";
 import { expandPreset } from "../presets/expand.js";
-import type { SourceConfig } from "../sources/create-source.js";
+import type { CutoutSourceConfig } from "../sources/create-source.js";
 import { parsePixscale, parseSize } from "../sources/geometry.js";
 import { parseHipsLocations } from "../sources/hips.js";
 import { HIPS2FITS_MIRROR_URL, HIPS2FITS_URL, parseHipsList } from "../sources/hips2fits.js";
@@ -21,7 +21,8 @@ export interface RunConfig {
   readonly burst: number;
   readonly timeoutMs: number;
   readonly retries: number;
-  readonly maxBytes: number;
+  /** Undefined: the job kind's default (DEFAULTS.maxBytes for cutouts, PRODUCT_MAX_BYTES for products). */
+  readonly maxBytes?: number;
   readonly maxDurationMs?: number;
   /** Circuit breaker: consecutive failures that pause a host, pause length, pauses before giving up. */
   readonly breakerFailures: number;
@@ -58,7 +59,6 @@ export function runConfigFrom(o: RawOptions): RunConfig {
     burst,
     timeoutMs: positive("--timeout", o.timeout) * 1000,
     retries: positive("--retries", o.retries, { integer: true, min: 0 }),
-    maxBytes: positive("--max-bytes", o.maxBytes, { integer: true, min: 2880 }),
     breakerFailures: positive("--pause-after", o.pauseAfter, { integer: true, min: 1 }),
     breakerPauseMs: positive("--pause", o.pause, { min: 0 }) * 1000,
     breakerMaxOpens: positive("--give-up-after", o.giveUpAfter, { integer: true, min: 1 }),
@@ -69,6 +69,9 @@ export function runConfigFrom(o: RawOptions): RunConfig {
       ? {}
       : { maxDurationMs: positive("--max-duration", o.maxDuration) * 1000 }),
     ...(o.contact === undefined ? {} : { contact: o.contact }),
+    ...(o.maxBytes === undefined
+      ? {}
+      : { maxBytes: positive("--max-bytes", o.maxBytes, { integer: true, min: 2880 }) }),
   };
   return Object.freeze(cfg);
 }
@@ -78,7 +81,7 @@ export function runConfigFrom(o: RawOptions): RunConfig {
  * expanded into those flags first (src/presets/expand.ts); size and pixel scale come from the flag, else
  * the preset, else DEFAULT_SIZE/DEFAULT_PIXSCALE. Throws a usage error.
  */
-export function sourceConfigFrom(raw: RawOptions): SourceConfig {
+export function sourceConfigFrom(raw: RawOptions): CutoutSourceConfig {
   const expansion = expandPreset(raw);
   const o: RawOptions = expansion === undefined ? raw : { ...raw, ...expansion };
   const { widthPx, heightPx } = parseSize(o.size ?? DEFAULT_SIZE);
@@ -146,7 +149,11 @@ export function catalogOptionsFrom(o: RawOptions): CatalogOptions {
 }
 
 /** The full job spec of `run`/`plan` from the catalog path and flags. */
-export function jobSpecFrom(catalogPath: string, o: RawOptions, bandCount?: number): JobSpec {
+export function jobSpecFrom(
+  catalogPath: string,
+  o: RawOptions,
+  bandCount?: number,
+): JobSpec & { readonly source: CutoutSourceConfig } {
   const source = sourceConfigFrom(o);
   const bands = source.kind === "template" ? source.bands.length : source.hips.length;
   checkLayout(o.layout, bandCount ?? bands);

@@ -1,5 +1,4 @@
 import { dirname, resolve } from "node:path";
-import { readCatalog } from "../catalog/read-catalog.js";
 import { ExitCode, VocutError } from "../errors.js";
 import { realClock } from "../fetch/clock.js";
 import { DEFAULTS } from "../fetch/defaults.js";
@@ -7,6 +6,7 @@ import { HostPacer } from "../fetch/host-pacer.js";
 import { createHttpClient } from "../fetch/http-client.js";
 import { Ledger } from "../ledger/ledger.js";
 import { AtomicWriter } from "../output/write-atomic.js";
+import { openJobInput } from "../plan/job-input.js";
 import type { JobSpec } from "../plan/job-spec.js";
 import { planIntoLedger } from "../plan/plan-job.js";
 import { runTasks } from "../run/run-job.js";
@@ -46,8 +46,7 @@ export async function execute(p: ExecuteParams): Promise<ExitCode> {
   const ledgerFile = resolve(p.ledgerFile);
   let outDir = p.outDir === undefined ? undefined : resolve(p.outDir);
   // Open the catalog before the ledger: an unreadable catalog fails (exit 3) without creating a ledger.
-  const catalog =
-    p.plan && p.spec !== undefined ? await readCatalog(p.spec.catalog.path, p.spec.catalog) : undefined;
+  const catalog = p.plan && p.spec !== undefined ? await openJobInput(p.spec) : undefined;
   const writerRef: { w?: AtomicWriter } = {};
   const ledger = Ledger.open(ledgerFile, {
     create: p.spec !== undefined,
@@ -84,7 +83,9 @@ export async function execute(p: ExecuteParams): Promise<ExitCode> {
         strict: p.strict,
         onSkip: (s) => reporter.skip(s),
       });
-      ledger.setMeta("plan", { ...summary, at: Date.now() });
+      const notes = [...catalog.notes];
+      ledger.setMeta("plan", { ...summary, at: Date.now(), ...(notes.length > 0 ? { notes } : {}) });
+      for (const n of notes) reporter.error(`warning: ${n}`, { code: "NOTE" });
       reporter.event({ type: "plan", ...summary, ms: Date.now() - t0 });
       reporter.info(
         `planned ${summary.tasks} task(s) for ${summary.targets} target(s) x ${source.bands.length} band(s)` +
@@ -142,7 +143,7 @@ async function fetchAll(
   const client = createHttpClient({
     userAgent: userAgent(run.contact),
     timeoutMs: run.timeoutMs,
-    maxBytes: run.maxBytes,
+    maxBytes: run.maxBytes ?? (source.kind === "products" ? DEFAULTS.productMaxBytes : DEFAULTS.maxBytes),
     maxRedirects: DEFAULTS.maxRedirects,
   });
   const pacer = new HostPacer(

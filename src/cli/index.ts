@@ -4,6 +4,7 @@ import { readCatalog } from "../catalog/read-catalog.js";
 import { EXIT_CODE_HELP, ExitCode, usageError, VocutError } from "../errors.js";
 import { exportCommand } from "../export/command.js";
 import { createHttpClient } from "../fetch/http-client.js";
+import { obscoreCommand } from "../obscore/command.js";
 import { dryRunPlan, where } from "../plan/plan-job.js";
 import { presetsCommand } from "../presets/command.js";
 import { previewCommand } from "../preview/command.js";
@@ -123,6 +124,7 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
   program.addCommand(presetsCommand());
   program.addCommand(exportCommand());
   program.addCommand(previewCommand());
+  program.addCommand(obscoreCommand(setExit));
   // exitOverride is not inherited through addCommand: without this, commander's own usage errors in
   // a subcommand (unknown option, missing argument) would exit 1 instead of the documented 2.
   for (const c of program.commands) c.exitOverride();

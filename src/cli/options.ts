@@ -122,7 +122,7 @@ export const OUTPUT_OPTIONS: readonly OptionSpec[] = [
   {
     group: "output",
     flags: "--layout <template>",
-    description: "file layout inside OUT: {band} {id} {row}",
+    description: "file layout inside OUT: {band} {id} {row} {ext}",
     defaultValue: "{band}/{id}.fits",
   },
 ];
@@ -172,8 +172,8 @@ export const POLITENESS_OPTIONS: readonly OptionSpec[] = [
   {
     group: "politeness",
     flags: "--max-bytes <n>",
-    description: "largest response accepted, bytes",
-    defaultValue: "104857600",
+    description:
+      "largest response accepted, bytes (default 104857600 for cutouts, 1073741824 for archive products)",
     env: "VOCUT_MAX_BYTES",
   },
   {
@@ -252,7 +252,7 @@ export interface RawOptions {
   burst?: string;
   timeout: string;
   retries: string;
-  maxBytes: string;
+  maxBytes?: string;
   maxDuration?: string;
   pauseAfter: string;
   pause: string;

@@ -17,6 +17,8 @@ export interface StatusReport {
   readonly progress: Record<string, unknown> | null;
   readonly etaSeconds: number | null;
   readonly failures: ReadonlyArray<Record<string, unknown>>;
+  /** Warnings from planning (a TAP result truncated at MAXREC). */
+  readonly notes: readonly string[];
 }
 
 /** Read a ledger without locking it (a running job keeps going) and describe it. */
@@ -45,6 +47,7 @@ export function readStatus(ledgerFile: string, maxFailures = 20): StatusReport {
           : { pid: lock.pid, host: lock.host, heartbeatAt: new Date(lock.heartbeatAt).toISOString() },
       progress,
       etaSeconds: lock !== undefined && rate > 0 ? left / rate : null,
+      notes: ledger.getMeta<{ notes?: string[] }>("plan")?.notes ?? [],
       failures: ledger.failures(maxFailures).map((f) => ({ ...f, band: bands[f.bandIndex] ?? f.bandIndex })),
     };
   } finally {
@@ -83,6 +86,7 @@ export function printStatus(r: StatusReport, json: boolean): ExitCode {
         );
       }
     }
+    for (const n of r.notes) lines.push(`warning: ${n}`);
     if (r.failures.length > 0) {
       lines.push("failures (first ones):");
       for (const f of r.failures) {

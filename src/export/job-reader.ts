@@ -1,11 +1,11 @@
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { inputError } from "../errors.js";
+import { inputError, usageError } from "../errors.js";
 import { readImage } from "../fits/image.js";
 import { Ledger } from "../ledger/ledger.js";
 import type { JobSpec } from "../plan/job-spec.js";
 import { insideDir, outputRelPath } from "../plan/layout.js";
-import { createSource } from "../sources/create-source.js";
+import { type CutoutSourceConfig, createSource } from "../sources/create-source.js";
 
 /** One cutout read back from disk. */
 export interface Cutout {
@@ -18,7 +18,7 @@ export interface Cutout {
 /** A job opened for reading its cutouts (shared by `vocut export` and `vocut preview`). */
 export interface JobReader {
   readonly ledger: Ledger;
-  readonly job: JobSpec;
+  readonly job: JobSpec & { readonly source: CutoutSourceConfig };
   readonly bands: readonly string[];
   /** The output folder the cutouts are in. */
   readonly outDir: string;
@@ -45,11 +45,18 @@ export function withJobReader<T>(ledgerFile: string, fn: (r: JobReader) => T): T
     if (job === undefined) {
       throw inputError("LEDGER_EMPTY", `ledger ${file} has no job: plan one with \`vocut run\``);
     }
-    const bands = createSource(job.source).bands;
+    const source = job.source;
+    if (source.kind === "products") {
+      throw usageError(
+        "NOT_CUTOUTS",
+        `ledger ${file} holds an archive product job (vocut obscore): its products are files in the output folder, not stamps to stack`,
+      );
+    }
+    const bands = createSource(source).bands;
     const outDir = resolve(ledger.getMeta<string>("out") ?? dirname(file));
     const reader: JobReader = {
       ledger,
-      job,
+      job: { ...job, source },
       bands,
       outDir,
       relOf: (band, safeId, row) => outputRelPath(job.layout, bands[band] ?? String(band), safeId, row),

@@ -69,6 +69,15 @@ export interface HttpClient {
    * throws FetchError for everything else, AbortError never (an aborted call is FetchError "ABORTED").
    */
   get(url: string, options?: { signal?: AbortSignal }): Promise<HttpResponse>;
+  /**
+   * POST an `application/x-www-form-urlencoded` form (TAP sync queries), following redirects: 301/302/303
+   * go on as GET (as browsers do), 307/308 repeat the POST. Same results and errors as get(); http(s) only.
+   */
+  postForm(
+    url: string,
+    form: Readonly<Record<string, string>>,
+    options?: { signal?: AbortSignal },
+  ): Promise<HttpResponse>;
   /** Close all sockets; later calls to get() fail. */
   close(): Promise<void>;
 }
@@ -121,8 +130,21 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   const headers = { "user-agent": options.userAgent, "accept-encoding": "identity", accept: "*/*" };
 
   /** One hop: the response, or a redirect target. Body errors are TRUNCATED, too-big bodies TOO_LARGE. */
-  async function once(url: URL, signal: AbortSignal): Promise<HttpResponse & { location?: string }> {
-    const res = await request(url, { method: "GET", headers, signal, dispatcher: agent });
+  async function once(
+    url: URL,
+    signal: AbortSignal,
+    form?: string,
+  ): Promise<HttpResponse & { location?: string }> {
+    const res =
+      form === undefined
+        ? await request(url, { method: "GET", headers, signal, dispatcher: agent })
+        : await request(url, {
+            method: "POST",
+            headers: { ...headers, "content-type": "application/x-www-form-urlencoded" },
+            body: form,
+            signal,
+            dispatcher: agent,
+          });
     const status = res.statusCode;
     const h = res.headers as HttpResponse["headers"];
     const location = h.location;
@@ -261,79 +283,87 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   }
 
   let closed = false;
-  return {
-    async get(rawUrl, opts = {}) {
-      let url: URL;
-      try {
-        url = new URL(rawUrl);
-      } catch (err) {
-        throw new FetchError("BAD_URL", `not a URL: ${rawUrl}`, false, { cause: err });
-      }
-      const callerSignal = opts.signal;
-      if (callerSignal?.aborted) throw new FetchError("ABORTED", `${url.href}: aborted`, true);
-      if (closed) throw new FetchError("CONNECTION", `${url.href}: the HTTP client is closed`, false);
-      if (url.protocol === "file:") return getFile(url, callerSignal);
-      if (url.protocol !== "http:" && url.protocol !== "https:")
-        throw new FetchError("BAD_URL", `unsupported URL scheme ${url.protocol} in ${rawUrl}`, false);
+  async function exchange(
+    rawUrl: string,
+    opts: { signal?: AbortSignal },
+    form: string | undefined,
+  ): Promise<HttpResponse> {
+    let url: URL;
+    try {
+      url = new URL(rawUrl);
+    } catch (err) {
+      throw new FetchError("BAD_URL", `not a URL: ${rawUrl}`, false, { cause: err });
+    }
+    const callerSignal = opts.signal;
+    if (callerSignal?.aborted) throw new FetchError("ABORTED", `${url.href}: aborted`, true);
+    if (closed) throw new FetchError("CONNECTION", `${url.href}: the HTTP client is closed`, false);
+    if (url.protocol === "file:" && form === undefined) return getFile(url, callerSignal);
+    if (url.protocol !== "http:" && url.protocol !== "https:")
+      throw new FetchError("BAD_URL", `unsupported URL scheme ${url.protocol} in ${rawUrl}`, false);
 
-      // One controller for the whole exchange: the overall timer and the caller's signal both abort it.
-      // (A plain timer and listener, removed at the end, rather than AbortSignal.any/timeout per request.)
-      const ac = new AbortController();
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        ac.abort(new Error(`timeout after ${timeoutMs} ms`));
-      }, timeoutMs);
-      const onAbort = (): void => ac.abort(callerSignal?.reason);
-      callerSignal?.addEventListener("abort", onAbort, { once: true });
-      const seen = new Set<string>([url.href]);
-      try {
-        for (let hops = 0; ; hops++) {
-          const r = await once(url, ac.signal);
-          if (r.location === undefined) {
-            // undici hands the socket back to its pool a macrotask after the body ends; a caller that
-            // sends its next request at once would otherwise open a second connection (seen: 2 sockets
-            // alternating for sequential requests). One turn of the event loop keeps it to one.
-            await setImmediate();
-            return { url: r.url, status: r.status, headers: r.headers, body: r.body };
-          }
-          let next: URL;
-          try {
-            next = new URL(r.location, url);
-          } catch (err) {
-            throw new FetchError(
-              "BAD_URL",
-              `${url.href} redirects to an unreadable Location ${r.location}`,
-              false,
-              {
-                cause: err,
-              },
-            );
-          }
-          if (next.protocol !== "http:" && next.protocol !== "https:")
-            throw new FetchError(
-              "BAD_URL",
-              `${url.href} redirects to ${next.protocol}, which is refused`,
-              false,
-            );
-          if (seen.has(next.href))
-            throw new FetchError("TOO_MANY_REDIRECTS", `redirect loop: ${url.href} -> ${next.href}`, false);
-          if (hops >= maxRedirects)
-            throw new FetchError(
-              "TOO_MANY_REDIRECTS",
-              `more than ${maxRedirects} redirects from ${rawUrl}`,
-              false,
-            );
-          seen.add(next.href);
-          url = next;
+    // One controller for the whole exchange: the overall timer and the caller's signal both abort it.
+    // (A plain timer and listener, removed at the end, rather than AbortSignal.any/timeout per request.)
+    const ac = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      ac.abort(new Error(`timeout after ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onAbort = (): void => ac.abort(callerSignal?.reason);
+    callerSignal?.addEventListener("abort", onAbort, { once: true });
+    const seen = new Set<string>([url.href]);
+    let body = form;
+    try {
+      for (let hops = 0; ; hops++) {
+        const r = await once(url, ac.signal, body);
+        if (r.location === undefined) {
+          // undici hands the socket back to its pool a macrotask after the body ends; a caller that
+          // sends its next request at once would otherwise open a second connection (seen: 2 sockets
+          // alternating for sequential requests). One turn of the event loop keeps it to one.
+          await setImmediate();
+          return { url: r.url, status: r.status, headers: r.headers, body: r.body };
         }
-      } catch (err) {
-        throw toFetchError(err, url, timedOut, callerSignal?.aborted === true);
-      } finally {
-        clearTimeout(timer);
-        callerSignal?.removeEventListener("abort", onAbort);
+        let next: URL;
+        try {
+          next = new URL(r.location, url);
+        } catch (err) {
+          throw new FetchError(
+            "BAD_URL",
+            `${url.href} redirects to an unreadable Location ${r.location}`,
+            false,
+            {
+              cause: err,
+            },
+          );
+        }
+        if (next.protocol !== "http:" && next.protocol !== "https:")
+          throw new FetchError(
+            "BAD_URL",
+            `${url.href} redirects to ${next.protocol}, which is refused`,
+            false,
+          );
+        if (seen.has(next.href))
+          throw new FetchError("TOO_MANY_REDIRECTS", `redirect loop: ${url.href} -> ${next.href}`, false);
+        if (hops >= maxRedirects)
+          throw new FetchError(
+            "TOO_MANY_REDIRECTS",
+            `more than ${maxRedirects} redirects from ${rawUrl}`,
+            false,
+          );
+        seen.add(next.href);
+        url = next;
+        if (r.status !== 307 && r.status !== 308) body = undefined;
       }
-    },
+    } catch (err) {
+      throw toFetchError(err, url, timedOut, callerSignal?.aborted === true);
+    } finally {
+      clearTimeout(timer);
+      callerSignal?.removeEventListener("abort", onAbort);
+    }
+  }
+  return {
+    get: (url, opts = {}) => exchange(url, opts, undefined),
+    postForm: (url, form, opts = {}) => exchange(url, opts, new URLSearchParams(form).toString()),
     async close() {
       closed = true;
       await agent.close();

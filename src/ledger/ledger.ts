@@ -3,7 +3,7 @@ import { hostname } from "node:os";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { ExitCode, usageError, VocutError } from "../errors.js";
-import { LEDGER_SCHEMA, LEDGER_SCHEMA_VERSION } from "./schema.js";
+import { LEDGER_MIGRATIONS, LEDGER_SCHEMA, LEDGER_SCHEMA_VERSION } from "./schema.js";
 
 /** Task states, as stored in the ledger. */
 export type TaskState =
@@ -29,8 +29,12 @@ export interface TaskRow {
   readonly bandIndex: number;
   readonly id: string;
   readonly safeId: string;
-  readonly raDeg: number;
-  readonly decDeg: number;
+  /** null only for a product without a position. */
+  readonly raDeg: number | null;
+  readonly decDeg: number | null;
+  /** Product jobs: the product URL and declared MIME type; null for cutout jobs. */
+  readonly url: string | null;
+  readonly format: string | null;
   readonly attempts: number;
   /** 1 when a killed process left this task running (its file may already be on disk), else 0. */
   readonly interrupted: number;
@@ -41,8 +45,12 @@ export interface TargetRow {
   readonly row: number;
   readonly id: string;
   readonly safeId: string;
+  /** NaN for a product without a position (stored as NULL). */
   readonly raDeg: number;
   readonly decDeg: number;
+  /** Product jobs only. */
+  readonly url?: string;
+  readonly format?: string;
 }
 
 /** Result of adding one target: "new", "known" (same row seen on an earlier run) or a conflict. */
@@ -149,9 +157,9 @@ export class Ledger {
     this.stmt = {
       getMeta: db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?"),
       setMeta: db.prepare<[string, string]>("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)"),
-      insertTarget: db.prepare<[number, string, string | null, number, number]>(
-        "INSERT OR IGNORE INTO target(row, id, safe_id, ra, dec) VALUES (?, ?, ?, ?, ?)",
-      ),
+      insertTarget: db.prepare<
+        [number, string, string | null, number | null, number | null, string | null, string | null]
+      >("INSERT OR IGNORE INTO target(row, id, safe_id, ra, dec, url, format) VALUES (?, ?, ?, ?, ?, ?, ?)"),
       targetById: db.prepare<[string], { row: number }>("SELECT row FROM target WHERE id = ?"),
       targetBySafeId: db.prepare<[string], { row: number; id: string }>(
         "SELECT row, id FROM target WHERE safe_id = ? AND safe_id IS NOT NULL",
@@ -160,7 +168,8 @@ export class Ledger {
 
       claim: db.prepare<[number], TaskRow>(
         `SELECT t.seq AS seq, t.target_row AS targetRow, t.band_index AS bandIndex, g.id AS id, coalesce(g.safe_id, g.id) AS safeId,
-                g.ra AS raDeg, g.dec AS decDeg, t.attempts AS attempts, t.interrupted AS interrupted
+                g.ra AS raDeg, g.dec AS decDeg, g.url AS url, g.format AS format, t.attempts AS attempts,
+                t.interrupted AS interrupted
            FROM task t JOIN target g ON g.row = t.target_row
           WHERE t.state = 'pending' ORDER BY t.sort_key, t.seq LIMIT ?`,
       ),
@@ -257,6 +266,15 @@ export class Ledger {
         }
         db.exec(LEDGER_SCHEMA);
         db.pragma(`user_version = ${LEDGER_SCHEMA_VERSION}`);
+      } else if (version < LEDGER_SCHEMA_VERSION) {
+        db.transaction(() => {
+          for (let v = version; v < LEDGER_SCHEMA_VERSION; v++) {
+            const step = LEDGER_MIGRATIONS[v];
+            if (step === undefined) throw new Error(`no migration from ledger schema ${v}`);
+            db.exec(step);
+          }
+          db.pragma(`user_version = ${LEDGER_SCHEMA_VERSION}`);
+        }).immediate();
       } else if (version > LEDGER_SCHEMA_VERSION) {
         throw new VocutError(
           "LEDGER_NEWER",
@@ -364,8 +382,10 @@ export class Ledger {
       t.row,
       t.id,
       t.safeId === t.id ? null : t.safeId,
-      t.raDeg,
-      t.decDeg,
+      Number.isNaN(t.raDeg) ? null : t.raDeg,
+      Number.isNaN(t.decDeg) ? null : t.decDeg,
+      t.url ?? null,
+      t.format ?? null,
     );
     if (res.changes === 0) {
       const byId = this.stmt.targetById.get(t.id);

@@ -1,8 +1,16 @@
 /** Current ledger schema version (PRAGMA user_version). Bump with a migration when the schema changes. */
-export const LEDGER_SCHEMA_VERSION = 1;
+export const LEDGER_SCHEMA_VERSION = 2;
 
 /**
- * Schema v1. Tasks do not store URLs or paths: both are rebuilt purely from the job parameters and the
+ * Migrations from each older version to the next, run in order inside one transaction. v1 -> v2: product
+ * URL and format per target (ObsCore product jobs); ADD COLUMN does not rewrite the table.
+ */
+export const LEDGER_MIGRATIONS: Readonly<Record<number, string>> = {
+  1: "ALTER TABLE target ADD COLUMN url TEXT; ALTER TABLE target ADD COLUMN format TEXT;",
+};
+
+/**
+ * Schema v2. Tasks do not store URLs or paths: both are rebuilt purely from the job parameters and the
  * target, which keeps a 5-million-task ledger small. `task.seq = target_row * band_count + band_index`
  * gives catalog order and a stable key.
  */
@@ -23,8 +31,12 @@ CREATE TABLE target (
   id      TEXT NOT NULL UNIQUE,
   -- NULL when the id is already a safe file name (the common case): saves an index entry per target.
   safe_id TEXT,
-  ra      REAL NOT NULL,
-  dec     REAL NOT NULL
+  -- NULL only for archive products without a position (ObsCore rows with empty s_ra/s_dec).
+  ra      REAL,
+  dec     REAL,
+  -- Product jobs (vocut obscore): the product's URL and declared MIME type; NULL for cutout jobs.
+  url     TEXT,
+  format  TEXT
 );
 -- Changed ids carry a "~hash" suffix that clean ids cannot contain, so only changed ids can collide.
 CREATE UNIQUE INDEX target_safe_id ON target(safe_id) WHERE safe_id IS NOT NULL;

@@ -1,4 +1,5 @@
 import type { CatalogOptions } from "../catalog/types.js";
+import type { ProductListOptions } from "../obscore/product-list.js";
 import type { SourceConfig } from "../sources/create-source.js";
 
 /**
@@ -11,5 +12,5 @@ export interface JobSpec {
   /** Output layout relative to the output folder, e.g. "{band}/{id}.fits". */
   readonly layout: string;
   /** The catalog the job was planned from (absolute path) and how its columns were chosen. */
-  readonly catalog: CatalogOptions & { readonly path: string };
+  readonly catalog: CatalogOptions & ProductListOptions & { readonly path: string };
 }

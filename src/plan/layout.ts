@@ -5,17 +5,21 @@ import { safeId } from "./safe-name.js";
 /** Default output layout: one folder per band, one file per target. */
 export const DEFAULT_LAYOUT = "{band}/{id}.fits";
 
-const PLACEHOLDERS = new Set(["band", "id", "row"]);
+const PLACEHOLDERS = new Set(["band", "id", "row", "ext"]);
+
+/** The file extension of a cutout, and of `{ext}` in layouts unless a product says otherwise. */
+export const FITS_EXT = ".fits";
 
 /**
- * Check a `--layout` template: only {band}, {id}, {row}; must name the target ({id} or {row}) and, with
+ * Check a `--layout` template: only {band}, {id}, {row}, {ext} (".fits" for cutouts; a product's own
+ * extension for archive products, e.g. ".fits", ".tar"); must name the target ({id} or {row}) and, with
  * more than one band, {band}; must be relative. Throws a usage error (exit 2) otherwise.
  */
 export function checkLayout(layout: string, bandCount: number): void {
   const names = [...layout.matchAll(/\{([^}]*)\}/g)].map((m) => m[1] ?? "");
   for (const n of names) {
     if (!PLACEHOLDERS.has(n))
-      throw usageError("BAD_LAYOUT", `--layout: unknown placeholder {${n}} (use {band}, {id}, {row})`);
+      throw usageError("BAD_LAYOUT", `--layout: unknown placeholder {${n}} (use {band}, {id}, {row}, {ext})`);
   }
   if (!names.includes("id") && !names.includes("row")) {
     throw usageError(
@@ -33,11 +37,18 @@ export function checkLayout(layout: string, bandCount: number): void {
 
 /**
  * The output path of one task, relative to the output folder. `safeIdValue` must come from safeId(); the
- * band label is made safe here too. The result is checked to stay inside the folder.
+ * band label is made safe here too; `ext` must come from a fixed list (productExt). The result is checked
+ * to stay inside the folder.
  */
-export function outputRelPath(layout: string, band: string, safeIdValue: string, row: number): string {
-  const rel = layout.replace(/\{(band|id|row)\}/g, (_, k: string) =>
-    k === "band" ? safeId(band) : k === "id" ? safeIdValue : String(row),
+export function outputRelPath(
+  layout: string,
+  band: string,
+  safeIdValue: string,
+  row: number,
+  ext: string = FITS_EXT,
+): string {
+  const rel = layout.replace(/\{(band|id|row|ext)\}/g, (_, k: string) =>
+    k === "band" ? safeId(band) : k === "id" ? safeIdValue : k === "ext" ? ext : String(row),
   );
   const norm = normalize(rel);
   if (isAbsolute(norm) || norm.startsWith(`..${sep}`) || norm === "..") {

@@ -60,7 +60,19 @@ export async function planIntoLedger(
     ledger.transaction(() => {
       for (const t of rows) {
         const r = ledger.addTarget(
-          { row: t.row, id: t.id, safeId: safeId(t.id), raDeg: t.raDeg, decDeg: t.decDeg },
+          {
+            row: t.row,
+            id: t.id,
+            safeId: safeId(t.id),
+            raDeg: t.raDeg,
+            decDeg: t.decDeg,
+            ...(t.product === undefined
+              ? {}
+              : {
+                  url: t.product.url,
+                  ...(t.product.format === undefined ? {} : { format: t.product.format }),
+                }),
+          },
           bandCount,
           sortKeyOf(t),
         );

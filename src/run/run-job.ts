@@ -9,8 +9,9 @@ import type { HttpClient } from "../fetch/http-client.js";
 import { backoffMs, classifyError } from "../fetch/retry-policy.js";
 import { validateFits } from "../fits/validate.js";
 import type { Ledger, LedgerCounts, TaskRow } from "../ledger/ledger.js";
+import { PRODUCT_EXTS } from "../obscore/formats.js";
 import type { AtomicWriter } from "../output/write-atomic.js";
-import { insideDir, outputRelPath } from "../plan/layout.js";
+import { FITS_EXT, insideDir, outputRelPath } from "../plan/layout.js";
 import {
   isProducer,
   type Outcome,
@@ -120,16 +121,20 @@ export async function runTasks(
 
   const emit = (e: RunEvent): void => opts.onEvent(e);
 
-  async function adoptExisting(t: TaskRow, band: string, path: string): Promise<boolean> {
+  async function adoptExisting(t: TaskRow, band: string, path: string, ext: string): Promise<boolean> {
     // A killed run may have renamed the file into place without committing "done": take it as it is
-    // instead of asking the server again. Anything that is not a valid FITS file is replaced.
+    // instead of asking the server again. Anything that is not a complete product is replaced.
     let body: Buffer;
     try {
       body = await readFile(path);
     } catch {
       return false;
     }
-    if (!validateFits(body).ok) return false;
+    const ok =
+      !isProducer(source) && source.adoptable !== undefined
+        ? source.adoptable(body, ext)
+        : validateFits(body).ok;
+    if (!ok) return false;
     const sha256 = createHash("sha256").update(body).digest("hex");
     ledger.complete(t.seq, { kind: "done", bytes: body.length, sha256 });
     settled.adopted++;
@@ -200,6 +205,8 @@ export async function runTasks(
           ...(outcome.status === undefined ? {} : { status: outcome.status }),
         });
         return "settled";
+      case "follow":
+        throw new Error(`internal: a "follow" outcome (${outcome.message}) reached settle()`);
       case "retryable": {
         const status = outcome.status === undefined ? {} : { status: outcome.status };
         if (final) {
@@ -231,17 +238,35 @@ export async function runTasks(
   async function runTask(t: TaskRow): Promise<void> {
     const band = source.bands[t.bandIndex];
     if (band === undefined) throw new Error(`internal: band index ${t.bandIndex} out of range`);
-    const path = insideDir(opts.outDir, outputRelPath(opts.layout, band, t.safeId, t.targetRow));
-    // Only a task a killed process left running can have its file in place already; checking every
-    // task would cost a failed open per cutout.
-    if (t.interrupted === 1 && (await adoptExisting(t, band, path))) return;
-    const target = { id: t.id, raDeg: t.raDeg, decDeg: t.decDeg, row: t.targetRow };
+    let target: Target = {
+      id: t.id,
+      raDeg: t.raDeg ?? Number.NaN,
+      decDeg: t.decDeg ?? Number.NaN,
+      row: t.targetRow,
+      ...(t.url === null
+        ? {}
+        : { product: t.format === null ? { url: t.url } : { url: t.url, format: t.format } }),
+    };
+    const pathFor = (ext: string): string =>
+      insideDir(opts.outDir, outputRelPath(opts.layout, band, t.safeId, t.targetRow, ext));
     if (isProducer(source)) {
+      const path = pathFor(FITS_EXT);
+      // Only a task a killed process left running can have its file in place already; checking every
+      // task would cost a failed open per cutout.
+      if (t.interrupted === 1 && (await adoptExisting(t, band, path, FITS_EXT))) return;
       await runProducerTask(t, band, path, source, target);
       return;
     }
+    const plannedExt = source.extension === undefined ? FITS_EXT : source.extension(target);
+    if (t.interrupted === 1) {
+      // A product whose type is known only after its DataLink may sit under any product extension.
+      for (const ext of plannedExt === undefined ? PRODUCT_EXTS : [plannedExt]) {
+        if (await adoptExisting(t, band, pathFor(ext), ext)) return;
+      }
+    }
     const req = source.request(target, band);
-    const urls = [req.url, ...(req.fallbackUrls ?? [])];
+    let urls = [req.url, ...(req.fallbackUrls ?? [])];
+    let hops = 0;
     for (let attempt = 0; ; attempt++) {
       if (stop.aborted) {
         ledger.complete(t.seq, { kind: "requeue" });
@@ -265,7 +290,7 @@ export async function runTasks(
           },
           stop,
         );
-        outcome = source.interpret(res);
+        outcome = await source.interpret(res, target);
       } catch (err) {
         if (stop.aborted && (err as Error).name === "AbortError") {
           ledger.complete(t.seq, { kind: "requeue" });
@@ -288,6 +313,23 @@ export async function runTasks(
       } else {
         pacer.report(host, "success");
       }
+      if (outcome.kind === "follow") {
+        // A DataLink document named the product: fetch that next, as part of the same task.
+        if (++hops > MAX_FOLLOWS) {
+          outcome = {
+            kind: "permanent",
+            code: "TOO_MANY_LINKS",
+            message: `more than ${MAX_FOLLOWS} DataLink documents in a row from ${req.url}`,
+          };
+        } else {
+          target = { ...target, product: outcome.product };
+          urls = [outcome.product.url];
+          attempt--;
+          continue;
+        }
+      }
+      const ext = (source.extension === undefined ? FITS_EXT : source.extension(target)) ?? ".dat";
+      const path = pathFor(ext);
       if ((await settle(t, band, path, outcome, attempt, url, attempt >= opts.retries)) === "settled") return;
       if (outcome.kind !== "retryable") return;
       // Full-jitter backoff, but never sooner than the server asked for.
@@ -404,6 +446,9 @@ export async function runTasks(
     ...(stoppedBy === undefined ? {} : { stoppedBy }),
   };
 }
+
+/** DataLink documents followed in a row for one product before giving up. */
+const MAX_FOLLOWS = 3;
 
 /** Local write failures that no retry of a server request can fix. */
 const WRITE_ERRORS: ReadonlySet<string> = new Set(["ENOSPC", "EDQUOT", "EROFS"]);

@@ -1,10 +1,14 @@
+import { type ProductsConfig, ProductsSource } from "../obscore/products-source.js";
 import { type HipsConfig, HipsSource } from "./hips.js";
 import { type Hips2fitsConfig, Hips2fitsSource } from "./hips2fits.js";
 import type { Source } from "./source.js";
 import { type TemplateConfig, TemplateSource } from "./template.js";
 
 /** Every serialisable source configuration (what the ledger stores as the job's source). */
-export type SourceConfig = Hips2fitsConfig | TemplateConfig | HipsConfig;
+export type SourceConfig = CutoutSourceConfig | ProductsConfig;
+
+/** Sources whose products are image stamps with a common geometry. */
+export type CutoutSourceConfig = Hips2fitsConfig | TemplateConfig | HipsConfig;
 
 /** Build a source from its stored configuration. Throws a usage error on invalid settings. */
 export function createSource(config: SourceConfig): Source {
@@ -15,5 +19,7 @@ export function createSource(config: SourceConfig): Source {
       return new TemplateSource(config);
     case "hips":
       return new HipsSource(config);
+    case "products":
+      return new ProductsSource(config);
   }
 }

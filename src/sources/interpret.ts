@@ -62,6 +62,14 @@ export function interpretFitsBody(res: HttpResponse, options: { blankIsNoCoverag
     }
     return { kind: "done", body: res.body };
   }
+  return interpretFailure(res);
+}
+
+/**
+ * A non-2xx answer: retryable or permanent by the fetch layer's classification, with Retry-After and the
+ * server's own error text carried along.
+ */
+export function interpretFailure(res: HttpResponse): Outcome {
   const cls = classifyStatus(res.status);
   const detail = errorText(res.body);
   const message = `HTTP ${res.status}${detail ? `: ${detail}` : ""}`;

@@ -1,4 +1,4 @@
-import type { Target } from "../catalog/types.js";
+import type { ProductRef, Target } from "../catalog/types.js";
 import type { HttpResponse } from "../fetch/http-client.js";
 
 /** Output stamp geometry shared by every source. */
@@ -30,7 +30,9 @@ export type Outcome =
       /** Server-requested wait (Retry-After), in ms from now. */
       readonly retryAfterMs?: number;
     }
-  | { readonly kind: "permanent"; readonly code: string; readonly message: string; readonly status?: number };
+  | { readonly kind: "permanent"; readonly code: string; readonly message: string; readonly status?: number }
+  /** The response points at the product (a DataLink document): fetch `product` next, same task. */
+  | { readonly kind: "follow"; readonly product: ProductRef; readonly message: string };
 
 /** A response as the fetch layer hands it to a source (defined once, in the fetch layer). */
 export type { HttpResponse } from "../fetch/http-client.js";
@@ -48,8 +50,19 @@ export interface RequestSource {
   describe(): Readonly<Record<string, unknown>>;
   /** Build the request for one target and band. Pure. */
   request(target: Target, band: string): CutoutRequest;
-  /** Turn a response into an outcome. A body is only "done" if it is a valid FITS file. */
-  interpret(response: HttpResponse): Outcome;
+  /**
+   * Turn a response into an outcome. A cutout is only "done" if it is a valid FITS file; an archive
+   * product if it is what its format says. `target` carries the product being fetched (after any
+   * "follow").
+   */
+  interpret(response: HttpResponse, target: Target): Outcome | Promise<Outcome>;
+  /**
+   * Archive products: the extension of the target's file (`{ext}` in the layout); undefined when it is
+   * known only after a "follow". Cutout sources leave this out (".fits").
+   */
+  extension?(target: Target): string | undefined;
+  /** Whether a file a killed run left in place is a complete product (default: a valid FITS file). */
+  adoptable?(body: Buffer, ext: string): boolean;
 }
 
 /**

@@ -1,0 +1,135 @@
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { Command } from "commander";
+import { ledgerPath, runConfigFrom } from "../cli/config.js";
+import { execute } from "../cli/execute.js";
+import {
+  OUTPUT_OPTIONS,
+  POLITENESS_OPTIONS,
+  type RawOptions,
+  REPORTING_OPTIONS,
+  toOptions,
+} from "../cli/options.js";
+import { Reporter } from "../cli/reporter.js";
+import { type ExitCode, usageError } from "../errors.js";
+import { DEFAULTS } from "../fetch/defaults.js";
+import { createHttpClient } from "../fetch/http-client.js";
+import { AtomicWriter } from "../output/write-atomic.js";
+import type { JobSpec } from "../plan/job-spec.js";
+import { checkLayout } from "../plan/layout.js";
+import { userAgent } from "../version.js";
+import { PRODUCT_LAYOUT, type ProductsConfig } from "./products-source.js";
+import { resultFileName, runTapQuery, tapQuery } from "./tap.js";
+
+/** Flags of `vocut obscore` on top of the shared output, politeness and reporting ones. */
+interface ObscoreOptions extends RawOptions {
+  tap?: string;
+  query?: string;
+  maxrec?: string;
+  urlCol?: string;
+  formatCol?: string;
+}
+
+/**
+ * `vocut obscore --tap URL --query ADQL --out DIR` or `vocut obscore LIST --out DIR`: download every
+ * archive product of an ObsCore query (or of a VOTable/CSV of access URLs) through the same pool, ledger,
+ * checks and resume as cutouts. The query result is kept in OUT, so a resumed job does not query again.
+ */
+export function obscoreCommand(setExit: (code: ExitCode) => void): Command {
+  const cmd = new Command("obscore")
+    .description(
+      "download archive products: every row of an ObsCore TAP query (--tap, --query) or of a VOTable/CSV of access URLs",
+    )
+    .argument("[list]", "VOTable/CSV/TSV with an access_url column (instead of --tap/--query)")
+    .option("--tap <url>", "TAP service base URL (the query goes to URL/sync)")
+    .option("--query <adql>", "ADQL query, e.g. SELECT * FROM ivoa.ObsCore WHERE ...")
+    .option("--maxrec <n>", "most rows the service may return (MAXREC); a truncated result is reported")
+    .option("--url-col <name>", "access URL column (default: access_url, or UCD meta.ref.url)")
+    .option(
+      "--id-col <name>",
+      "id column naming the files (default: obs_publisher_did, else obs_id, else the URL)",
+    )
+    .option("--format-col <name>", "MIME type column (default: access_format)")
+    .option("--strict", "make bad rows fatal (exit 3) instead of skipping them");
+  for (const o of toOptions(
+    OUTPUT_OPTIONS.map((s) =>
+      s.flags.startsWith("--layout")
+        ? { ...s, description: "file layout inside OUT: {id} {row} {ext}", defaultValue: PRODUCT_LAYOUT }
+        : s,
+    ),
+  ))
+    cmd.addOption(o);
+  for (const o of toOptions(
+    [...POLITENESS_OPTIONS, ...REPORTING_OPTIONS].filter((s) => !s.flags.startsWith("--tile-cache")),
+  ))
+    cmd.addOption(o);
+  cmd.action(async (list: string | undefined, o: ObscoreOptions) => setExit(await obscore(list, o)));
+  return cmd;
+}
+
+async function obscore(list: string | undefined, o: ObscoreOptions): Promise<ExitCode> {
+  if (o.out === undefined || o.out === "") throw usageError("NO_OUT", "--out DIR is required");
+  const out = resolve(o.out);
+  const viaTap = o.tap !== undefined || o.query !== undefined;
+  if (viaTap === (list !== undefined)) {
+    throw usageError("NO_SOURCE", "give either --tap URL --query ADQL, or a LIST file of access URLs");
+  }
+  if (viaTap && (o.tap === undefined || o.query === undefined)) {
+    throw usageError("NO_SOURCE", "--tap and --query go together");
+  }
+  checkLayout(o.layout, 1);
+  const run = runConfigFrom(o);
+  const query = viaTap ? tapQuery(o.tap as string, o.query as string, o.maxrec) : undefined;
+  let listPath = list === undefined ? undefined : resolve(list);
+  if (query !== undefined) {
+    listPath = join(out, resultFileName(query));
+    const reporter = new Reporter({ quiet: run.quiet, json: run.json });
+    if (existsSync(listPath)) {
+      reporter.info(`using the stored query result ${listPath} (no new query)`);
+      reporter.stop();
+    } else {
+      const client = createHttpClient({
+        userAgent: userAgent(run.contact),
+        timeoutMs: run.timeoutMs,
+        maxBytes: run.maxBytes ?? DEFAULTS.maxBytes,
+        maxRedirects: DEFAULTS.maxRedirects,
+      });
+      try {
+        const body = await runTapQuery(client, query, {
+          retries: run.retries,
+          signal: new AbortController().signal,
+          sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+        });
+        const writer = new AtomicWriter(out);
+        writer.prepare();
+        await writer.write(listPath, body);
+        writer.syncDirs();
+        reporter.info(`TAP query answered ${body.length} bytes; kept in ${listPath}`);
+      } finally {
+        await client.close();
+        reporter.stop();
+      }
+    }
+  }
+  const source: ProductsConfig = query === undefined ? { kind: "products" } : { kind: "products", query };
+  const spec: JobSpec = {
+    source,
+    layout: o.layout,
+    catalog: {
+      path: listPath as string,
+      ...(o.urlCol === undefined ? {} : { urlCol: o.urlCol }),
+      ...(o.idCol === undefined ? {} : { idCol: o.idCol }),
+      ...(o.formatCol === undefined ? {} : { formatCol: o.formatCol }),
+      ...(query === undefined ? {} : { remoteOnly: true }),
+    },
+  };
+  return execute({
+    spec,
+    ledgerFile: ledgerPath(o.ledger, out),
+    outDir: out,
+    plan: true,
+    fetch: true,
+    strict: o.strict === true,
+    run,
+  });
+}

@@ -1,0 +1,251 @@
+import { createReadStream } from "node:fs";
+import { openDelimited } from "../catalog/delimited.js";
+import { detectFormat } from "../catalog/read-catalog.js";
+import type { CatalogEvent } from "../catalog/types.js";
+import { parseVotable, VotableError, type VotableInfo } from "../catalog/votable.js";
+import { inputError, VocutError } from "../errors.js";
+
+/**
+ * A list of archive products to download: an ObsCore query result (VOTable) or any VOTable/CSV/TSV with
+ * an access URL column. Rows stream in constant memory as catalog events, so planning, duplicate-id
+ * checks and line-numbered bad-row reports are those of `vocut run`.
+ */
+
+/** How to find the list's columns; all optional: ObsCore names (and UCDs/utypes in VOTables) otherwise. */
+export interface ProductListOptions {
+  readonly urlCol?: string;
+  readonly idCol?: string;
+  readonly formatCol?: string;
+  /** Refuse file:// access URLs (true for TAP results: a server must not make vocut copy local files). */
+  readonly remoteOnly?: boolean;
+}
+
+/** An opened product list: which columns were used, its rows, and notes (OVERFLOW) once rows are read. */
+export interface OpenedProductList {
+  readonly format: "csv" | "tsv" | "votable";
+  readonly columns: { readonly url: string; readonly id?: string; readonly format?: string };
+  readonly events: AsyncIterable<CatalogEvent>;
+  /** Warnings found while reading (a truncated query result); complete after `events` is exhausted. */
+  readonly notes: string[];
+}
+
+interface Col {
+  readonly name: string;
+  readonly id?: string;
+  readonly ucd?: string;
+  readonly utype?: string;
+}
+
+const lower = (s: string | undefined): string => (s ?? "").toLowerCase();
+
+/** The first column matching a test, as its index. */
+function find(cols: readonly Col[], test: (c: Col) => boolean): number {
+  return cols.findIndex(test);
+}
+
+function named(cols: readonly Col[], flag: string, name: string): number {
+  const i = cols.findIndex((c) => c.name === name || c.id === name);
+  const j = i >= 0 ? i : cols.findIndex((c) => lower(c.name) === lower(name));
+  if (j < 0) {
+    throw inputError(
+      "CATALOG_COLUMN_UNKNOWN",
+      `${flag} ${JSON.stringify(name)}: no such column (columns: ${cols.map((c) => c.name).join(", ")})`,
+    );
+  }
+  return j;
+}
+
+/** ObsCore column by name, UCD or utype (ObsCore 1.1 table 6). */
+function obscore(cols: readonly Col[], name: string, ucd: string, utype: string): number {
+  const byName = find(cols, (c) => lower(c.name) === name);
+  if (byName >= 0) return byName;
+  const byUcd = find(cols, (c) => lower(c.ucd) === ucd);
+  if (byUcd >= 0) return byUcd;
+  return find(cols, (c) => lower(c.utype).endsWith(utype));
+}
+
+function chooseProductColumns(cols: readonly Col[], o: ProductListOptions) {
+  const url =
+    o.urlCol !== undefined
+      ? named(cols, "--url-col", o.urlCol)
+      : (() => {
+          const i = obscore(cols, "access_url", "meta.ref.url", "access.reference");
+          return i >= 0 ? i : find(cols, (c) => lower(c.name) === "url");
+        })();
+  if (url < 0) {
+    throw inputError(
+      "CATALOG_NO_URL",
+      `no access URL column (access_url, or UCD meta.ref.url): give --url-col (columns: ${cols.map((c) => c.name).join(", ")})`,
+    );
+  }
+  const id =
+    o.idCol !== undefined
+      ? named(cols, "--id-col", o.idCol)
+      : (() => {
+          const did = obscore(cols, "obs_publisher_did", "meta.ref.ivoid", "curation.publisherdid");
+          return did >= 0 ? did : find(cols, (c) => lower(c.name) === "obs_id");
+        })();
+  const format =
+    o.formatCol !== undefined
+      ? named(cols, "--format-col", o.formatCol)
+      : obscore(cols, "access_format", "meta.code.mime", "access.format");
+  const ra = find(cols, (c) => lower(c.name) === "s_ra");
+  const dec = find(cols, (c) => lower(c.name) === "s_dec");
+  return { url, id, format, ra, dec };
+}
+
+function cell(v: unknown): string {
+  if (v === null || v === undefined) return "";
+  if (Array.isArray(v)) return v.map(String).join(" ").trim();
+  return String(v).trim();
+}
+
+function coord(v: unknown, max: number): number {
+  const x = typeof v === "number" ? v : Number(cell(v));
+  return cell(v) !== "" && Number.isFinite(x) && Math.abs(x) <= max ? x : Number.NaN;
+}
+
+/** One row as an event: a product target, or a bad row (no URL, a URL vocut will not fetch, no id). */
+function rowEvent(
+  row: number,
+  line: number | undefined,
+  values: readonly unknown[],
+  c: ReturnType<typeof chooseProductColumns>,
+  names: readonly string[],
+  o: ProductListOptions,
+): CatalogEvent {
+  const at = line === undefined ? { row } : { row, line };
+  const bad = (reason: string, message: string): CatalogEvent => ({
+    kind: "bad",
+    bad: { ...at, reason, message },
+  });
+  const raw = cell(values[c.url]);
+  if (raw === "") return bad("missing", `empty access URL in column ${names[c.url]}`);
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return bad("url", `access URL ${JSON.stringify(raw.slice(0, 200))} is not a URL`);
+  }
+  const schemes = o.remoteOnly === true ? ["http:", "https:"] : ["http:", "https:", "file:"];
+  if (!schemes.includes(url.protocol)) {
+    return bad(
+      "url",
+      `access URL ${JSON.stringify(raw.slice(0, 200))}: ${url.protocol} URLs are not fetched`,
+    );
+  }
+  let id = raw;
+  if (c.id >= 0) {
+    id = cell(values[c.id]);
+    if (id === "") return bad("missing", `empty id in column ${names[c.id]}`);
+  }
+  const format = c.format >= 0 ? cell(values[c.format]) : "";
+  const ra = c.ra >= 0 ? coord(values[c.ra], 360) : Number.NaN;
+  const dec = c.dec >= 0 ? coord(values[c.dec], 90) : Number.NaN;
+  return {
+    kind: "target",
+    target: {
+      id,
+      row,
+      raDeg: ra,
+      decDeg: dec,
+      product: format === "" ? { url: url.href } : { url: url.href, format },
+    },
+  };
+}
+
+/** Notes for INFO QUERY_STATUS=OVERFLOW (DALI: the service stopped at MAXREC). */
+function overflowNotes(infos: readonly VotableInfo[]): string[] {
+  return infos
+    .filter((i) => i.name === "QUERY_STATUS" && i.value.toUpperCase() === "OVERFLOW")
+    .slice(0, 1)
+    .map(
+      () =>
+        "the service truncated the result (QUERY_STATUS=OVERFLOW): it holds more rows than were returned; raise --maxrec or narrow the query",
+    );
+}
+
+/**
+ * Open a product list. Throws VocutError (exit 3) for file-level problems: not found, unreadable, no
+ * access URL column, a broken VOTable (QUERY_STATUS=ERROR included) or an unsupported format (FITS).
+ */
+export async function readProductList(path: string, o: ProductListOptions = {}): Promise<OpenedProductList> {
+  const format = await detectFormat(path);
+  if (format === "fits") {
+    throw inputError(
+      "CATALOG_FORMAT",
+      `product list ${path}: FITS tables are not read here; use a VOTable or CSV`,
+    );
+  }
+  if (format === "votable") {
+    const stream = createReadStream(path, { highWaterMark: 64 * 1024 });
+    try {
+      const table = await parseVotable(stream);
+      const cols: Col[] = table.fields.map((f) => ({
+        name: f.name,
+        ...(f.id === undefined ? {} : { id: f.id }),
+        ...(f.ucd === undefined ? {} : { ucd: f.ucd }),
+        ...(f.utype === undefined ? {} : { utype: f.utype }),
+      }));
+      const c = chooseProductColumns(cols, o);
+      const names = cols.map((x) => x.name);
+      const notes: string[] = [];
+      async function* events(): AsyncGenerator<CatalogEvent> {
+        try {
+          for await (const r of table.rows) yield rowEvent(r.row, r.line, r.values, c, names, o);
+        } catch (e) {
+          throw listError(path, e);
+        }
+        notes.push(...overflowNotes([...table.infos, ...table.trailingInfos]));
+      }
+      return { format, columns: columnNames(names, c), events: events(), notes };
+    } catch (e) {
+      stream.destroy();
+      throw listError(path, e);
+    }
+  }
+  const file = await openDelimited(path, format === "tsv" ? "\t" : ",");
+  const cols: Col[] = file.header.map((h) => ({ name: h.trim() }));
+  let c: ReturnType<typeof chooseProductColumns>;
+  try {
+    c = chooseProductColumns(cols, o);
+  } catch (e) {
+    await file.records[Symbol.asyncIterator]().return?.(undefined);
+    throw e;
+  }
+  const names = cols.map((x) => x.name);
+  async function* events(): AsyncGenerator<CatalogEvent> {
+    let row = 0;
+    for await (const rec of file.records) {
+      row++;
+      if (!rec.ok) {
+        yield { kind: "bad", bad: { row, line: rec.line, reason: "parse", message: rec.message } };
+        continue;
+      }
+      if (rec.fields.length !== names.length) {
+        const message = `row has ${rec.fields.length} field(s) but the header has ${names.length}`;
+        yield { kind: "bad", bad: { row, line: rec.line, reason: "ragged", message } };
+        continue;
+      }
+      yield rowEvent(row, rec.line, rec.fields, c, names, o);
+    }
+  }
+  return { format, columns: columnNames(names, c), events: events(), notes: [] };
+}
+
+function columnNames(names: readonly string[], c: ReturnType<typeof chooseProductColumns>) {
+  return {
+    url: names[c.url] ?? "",
+    ...(c.id >= 0 ? { id: names[c.id] ?? "" } : {}),
+    ...(c.format >= 0 ? { format: names[c.format] ?? "" } : {}),
+  };
+}
+
+function listError(path: string, e: unknown): unknown {
+  if (e instanceof VocutError) return e;
+  if (e instanceof VotableError) {
+    const where = e.line === undefined ? "" : ` (line ${e.line})`;
+    return inputError("CATALOG_VOTABLE", `product list ${path}${where}: ${e.message}`, e);
+  }
+  return e;
+}
