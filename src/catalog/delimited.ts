@@ -11,6 +11,22 @@ export type DelimitedRecord =
   | { readonly ok: true; readonly fields: string[]; readonly line: number }
   | { readonly ok: false; readonly message: string; readonly line: number };
 
+/**
+ * Why a record cannot be used as a row of a table `width` columns wide: csv-parse could not split it, or
+ * it has another number of fields than the header. Undefined when it is fine.
+ */
+export function recordProblem(
+  rec: DelimitedRecord,
+  row: number,
+  width: number,
+): { row: number; line: number; reason: string; message: string } | undefined {
+  if (!rec.ok) return { row, line: rec.line, reason: "parse", message: rec.message };
+  const n = rec.fields.length;
+  if (n === width) return undefined;
+  const message = `row has ${n} field${n === 1 ? "" : "s"} but the header has ${width}`;
+  return { row, line: rec.line, reason: "ragged", message };
+}
+
 /** An opened delimited file: the header cells and the data records after it. */
 export interface DelimitedFile {
   readonly header: string[];

@@ -5,7 +5,7 @@ import { inputError, VocutError } from "../errors.js";
 import { FitsError } from "../fits/errors.js";
 import { type ChosenColumn, type ChosenColumns, type ColumnInfo, chooseColumns } from "./columns.js";
 import { parseDec, parseRa } from "./coords.js";
-import { openDelimited } from "./delimited.js";
+import { openDelimited, recordProblem } from "./delimited.js";
 import { type FitsTableHdu, listBinTables, readFitsRows } from "./fits-table.js";
 import type { CatalogEvent, CatalogOptions } from "./types.js";
 import { parseVotable, VotableError } from "./votable.js";
@@ -175,16 +175,12 @@ async function openText(
     // Not wrapped in guarded(): one async-generator layer less per row (records() already maps I/O errors).
     for await (const rec of file.records) {
       row++;
-      if (!rec.ok) {
-        yield { kind: "bad", bad: { row, line: rec.line, reason: "parse", message: rec.message } };
+      const problem = recordProblem(rec, row, width);
+      if (problem !== undefined || !rec.ok) {
+        if (problem !== undefined) yield { kind: "bad", bad: problem };
         continue;
       }
       const f = rec.fields;
-      if (f.length !== width) {
-        const message = `row has ${f.length} field${f.length === 1 ? "" : "s"} but the header has ${width}`;
-        yield { kind: "bad", bad: { row, line: rec.line, reason: "ragged", message } };
-        continue;
-      }
       const broken = used.find((c) => f[c.index]?.includes("\uFFFD"));
       if (broken !== undefined) {
         const message = `column ${broken.name} holds bytes that are not valid UTF-8: ${JSON.stringify(f[broken.index])}`;

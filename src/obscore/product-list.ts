@@ -1,5 +1,5 @@
 import { createReadStream } from "node:fs";
-import { openDelimited } from "../catalog/delimited.js";
+import { openDelimited, recordProblem } from "../catalog/delimited.js";
 import { detectFormat } from "../catalog/read-catalog.js";
 import type { CatalogEvent } from "../catalog/types.js";
 import { parseVotable, VotableError, type VotableInfo } from "../catalog/votable.js";
@@ -218,13 +218,9 @@ export async function readProductList(path: string, o: ProductListOptions = {}):
     let row = 0;
     for await (const rec of file.records) {
       row++;
-      if (!rec.ok) {
-        yield { kind: "bad", bad: { row, line: rec.line, reason: "parse", message: rec.message } };
-        continue;
-      }
-      if (rec.fields.length !== names.length) {
-        const message = `row has ${rec.fields.length} field(s) but the header has ${names.length}`;
-        yield { kind: "bad", bad: { row, line: rec.line, reason: "ragged", message } };
+      const problem = recordProblem(rec, row, names.length);
+      if (problem !== undefined || !rec.ok) {
+        if (problem !== undefined) yield { kind: "bad", bad: problem };
         continue;
       }
       yield rowEvent(row, rec.line, rec.fields, c, names, o);

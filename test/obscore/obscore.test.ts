@@ -284,18 +284,8 @@ describe("vocut obscore LIST: a VOTable or CSV of access URLs", () => {
       ].join("\n"),
     );
     const out = join(tmp.dir, "out");
-    const r = await runCli([
-      "obscore",
-      list,
-      "--url-col",
-      "url",
-      "--id-col",
-      "name",
-      "--out",
-      out,
-      "--rate",
-      "200",
-    ]);
+    const listArgs = ["obscore", list, "--url-col", "url", "--id-col", "name", "--rate", "200"];
+    const r = await runCli([...listArgs, "--out", out]);
     expect(r.stderr).toMatch(/line 3 \(row 2\): empty access URL/);
     expect(r.stderr).toMatch(
       /line 4 \(row 3\): access URL "javascript:alert\(1\)": javascript: URLs are not fetched/,
@@ -305,17 +295,7 @@ describe("vocut obscore LIST: a VOTable or CSV of access URLs", () => {
     expect(readFileSync(join(out, "notes.txt")).equals(LOG)).toBe(true);
     expect(r.code).toBe(0);
     // --strict makes the bad rows fatal.
-    const strict = await runCli([
-      "obscore",
-      list,
-      "--url-col",
-      "url",
-      "--id-col",
-      "name",
-      "--out",
-      join(tmp.dir, "o2"),
-      "--strict",
-    ]);
+    const strict = await runCli([...listArgs, "--out", join(tmp.dir, "o2"), "--strict"]);
     expect(strict.code).toBe(3);
   }, 60_000);
 
