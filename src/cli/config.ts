@@ -4,6 +4,7 @@ import type { CatalogOptions } from "../catalog/types.js";
 import { usageError } from "../errors.js";
 import type { JobSpec } from "../plan/job-spec.js";
 import { checkLayout } from "../plan/layout.js";
+import { parseShard, type Shard, shardLabel } from "../plan/shard.js";
 import { expandPreset } from "../presets/expand.js";
 import type { CutoutSourceConfig } from "../sources/create-source.js";
 import { parsePixscale, parseSize } from "../sources/geometry.js";
@@ -157,18 +158,37 @@ export function jobSpecFrom(
   const source = sourceConfigFrom(o);
   const bands = source.kind === "template" ? source.bands.length : source.hips.length;
   checkLayout(o.layout, bandCount ?? bands);
-  return { source, layout: o.layout, catalog: { path: resolve(catalogPath), ...catalogOptionsFrom(o) } };
+  return {
+    source,
+    layout: o.layout,
+    catalog: { path: resolve(catalogPath), ...catalogOptionsFrom(o) },
+    ...(o.shard === undefined ? {} : { shard: parseShard(o.shard) }),
+  };
 }
 
 /**
  * Where the ledger is: `--ledger`, else OUT/vocut.db; for commands taking [LEDGER], a folder means
  * FOLDER/vocut.db and nothing means ./vocut.db.
  */
-export function ledgerPath(arg: string | undefined, out?: string): string {
+export function ledgerPath(arg: string | undefined, out?: string, shard?: Shard): string {
   if (arg !== undefined) {
     if (existsSync(arg) && statSync(arg).isDirectory()) return join(arg, LEDGER_FILE);
     return arg;
   }
-  if (out !== undefined) return join(out, LEDGER_FILE);
+  if (out !== undefined)
+    return join(out, shard === undefined ? LEDGER_FILE : `vocut.${shardLabel(shard)}.db`);
   return LEDGER_FILE;
+}
+
+/**
+ * A shard's share of the politeness budget: 1/n of the per-host rate and of the connections (at least
+ * one), so n shards together ask a server no faster than one process would.
+ */
+export function shareOfRun(run: RunConfig, shard: Shard | undefined): RunConfig {
+  if (shard === undefined || shard.count === 1) return run;
+  return Object.freeze({
+    ...run,
+    ratePerSec: run.ratePerSec / shard.count,
+    concurrency: Math.max(1, Math.ceil(run.concurrency / shard.count)),
+  });
 }

@@ -5,16 +5,17 @@ import { DEFAULTS } from "../fetch/defaults.js";
 import { HostPacer } from "../fetch/host-pacer.js";
 import { createHttpClient } from "../fetch/http-client.js";
 import { Ledger } from "../ledger/ledger.js";
-import { AtomicWriter } from "../output/write-atomic.js";
+import { AtomicWriter, TEMP_DIR_NAME } from "../output/write-atomic.js";
 import { openJobInput } from "../plan/job-input.js";
 import type { JobSpec } from "../plan/job-spec.js";
 import { planIntoLedger } from "../plan/plan-job.js";
+import { shardEvents, shardLabel } from "../plan/shard.js";
 import { runTasks } from "../run/run-job.js";
 import { SharedFetcher } from "../run/shared-fetch.js";
 import { createSource } from "../sources/create-source.js";
 import { isProducer } from "../sources/source.js";
 import { userAgent } from "../version.js";
-import type { RunConfig } from "./config.js";
+import { type RunConfig, shareOfRun } from "./config.js";
 import { formatDuration, Reporter } from "./reporter.js";
 
 /** Interval of the progress heartbeat written to the ledger, in ms. */
@@ -66,7 +67,11 @@ export async function execute(p: ExecuteParams): Promise<ExitCode> {
     outDir ??= storedOut ?? dirname(ledgerFile);
     if (storedOut === undefined) ledger.setMeta("out", outDir);
     const source = createSource(spec.source);
-    const writer = new AtomicWriter(outDir);
+    // Shards share the output folder but not their temp files: each cleans only its own on start.
+    const writer = new AtomicWriter(
+      outDir,
+      spec.shard === undefined ? undefined : `${TEMP_DIR_NAME}-${shardLabel(spec.shard)}`,
+    );
     writerRef.w = writer;
     writer.prepare();
 
@@ -79,7 +84,8 @@ export async function execute(p: ExecuteParams): Promise<ExitCode> {
 
     if (catalog !== undefined) {
       const t0 = Date.now();
-      const summary = await planIntoLedger(ledger, source, catalog.events, {
+      const events = spec.shard === undefined ? catalog.events : shardEvents(catalog.events, spec.shard);
+      const summary = await planIntoLedger(ledger, source, events, {
         strict: p.strict,
         onSkip: (s) => reporter.skip(s),
       });
@@ -99,6 +105,13 @@ export async function execute(p: ExecuteParams): Promise<ExitCode> {
       const c = ledger.counts();
       reporter.info(`ledger ${ledgerFile}: ${c.total} task(s), ${c.byState.pending} pending`);
       return ExitCode.Ok;
+    }
+    if (spec.shard !== undefined) {
+      const run = shareOfRun(p.run, spec.shard);
+      reporter.info(
+        `shard ${spec.shard.index}/${spec.shard.count}: ${run.ratePerSec.toPrecision(3)} req/s and ${run.concurrency} connection(s) per host (1/${spec.shard.count} of --rate ${p.run.ratePerSec})`,
+      );
+      return await fetchAll(ledger, spec, source, writer, outDir, run, reporter);
     }
     return await fetchAll(ledger, spec, source, writer, outDir, p.run, reporter);
   } finally {

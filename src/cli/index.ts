@@ -13,6 +13,7 @@ import { isProducer, type ProducerSource } from "../sources/source.js";
 import { userAgent, VERSION } from "../version.js";
 import { jobSpecFrom, ledgerPath, runConfigFrom } from "./config.js";
 import { execute } from "./execute.js";
+import { mergeCommand } from "./merge.js";
 import {
   CATALOG_OPTIONS,
   GEOMETRY_OPTIONS,
@@ -125,6 +126,7 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
   program.addCommand(exportCommand());
   program.addCommand(previewCommand());
   program.addCommand(obscoreCommand(setExit));
+  program.addCommand(mergeCommand(setExit));
   // exitOverride is not inherited through addCommand: without this, commander's own usage errors in
   // a subcommand (unknown option, missing argument) would exit 1 instead of the documented 2.
   for (const c of program.commands) c.exitOverride();
@@ -173,9 +175,10 @@ function resumeFromLedger(
 /** `run` (plan + fetch) and `plan` (plan only; politeness flags take their defaults). */
 function planAndMaybeFetch(catalog: string, o: RawOptions, fetch: boolean): Promise<ExitCode> {
   const out = requireOut(o);
+  const spec = jobSpecFrom(catalog, o);
   return execute({
-    spec: jobSpecFrom(catalog, o),
-    ledgerFile: ledgerPath(o.ledger, out),
+    spec,
+    ledgerFile: ledgerPath(o.ledger, out, spec.shard),
     outDir: out,
     plan: true,
     fetch,

@@ -118,7 +118,17 @@ export const GEOMETRY_OPTIONS: readonly OptionSpec[] = [
 
 export const OUTPUT_OPTIONS: readonly OptionSpec[] = [
   { group: "output", flags: "-o, --out <dir>", description: "output folder (required)" },
-  { group: "output", flags: "--ledger <file>", description: "ledger file (default: OUT/vocut.db)" },
+  {
+    group: "output",
+    flags: "--ledger <file>",
+    description: "ledger file (default: OUT/vocut.db; with --shard OUT/vocut.shard-I-of-N.db)",
+  },
+  {
+    group: "output",
+    flags: "--shard <i/n>",
+    description:
+      "take shard i (0-based) of n of the catalog, by id hash, at 1/n of the rate; auto = from SLURM_ARRAY_TASK_ID/COUNT",
+  },
   {
     group: "output",
     flags: "--layout <template>",
@@ -247,6 +257,7 @@ export interface RawOptions {
   out?: string;
   ledger?: string;
   layout: string;
+  shard?: string;
   concurrency: string;
   rate: string;
   burst?: string;

@@ -19,6 +19,12 @@ export interface StatusReport {
   readonly failures: ReadonlyArray<Record<string, unknown>>;
   /** Warnings from planning (a TAP result truncated at MAXREC). */
   readonly notes: readonly string[];
+  /** For a ledger made by `vocut merge`: how many shards went in, of how many, and which are missing. */
+  readonly merged: {
+    readonly shards: number;
+    readonly count: number;
+    readonly missing: readonly number[];
+  } | null;
 }
 
 /** Read a ledger without locking it (a running job keeps going) and describe it. */
@@ -48,11 +54,18 @@ export function readStatus(ledgerFile: string, maxFailures = 20): StatusReport {
       progress,
       etaSeconds: lock !== undefined && rate > 0 ? left / rate : null,
       notes: ledger.getMeta<{ notes?: string[] }>("plan")?.notes ?? [],
+      merged: mergedInfo(ledger.getMeta<{ count: number; shards: unknown[]; missing: number[] }>("merged")),
       failures: ledger.failures(maxFailures).map((f) => ({ ...f, band: bands[f.bandIndex] ?? f.bandIndex })),
     };
   } finally {
     ledger.close();
   }
+}
+
+function mergedInfo(
+  m: { count: number; shards: unknown[]; missing: number[] } | undefined,
+): StatusReport["merged"] {
+  return m === undefined ? null : { shards: m.shards.length, count: m.count, missing: m.missing };
 }
 
 /** Print a status report for people; returns the exit code a script can branch on. */
@@ -64,6 +77,14 @@ export function printStatus(r: StatusReport, json: boolean): ExitCode {
       `ledger ${r.ledger}`,
       `${r.total} task(s) in ${r.bands.length} band(s): ${r.bands.join(", ")}`,
     ];
+    const shard = r.job?.shard;
+    if (shard !== undefined)
+      lines.push(`shard ${shard.index}/${shard.count} of the catalog (vocut merge combines the shards)`);
+    if (r.merged !== null)
+      lines.push(
+        `merged from ${r.merged.shards} of ${r.merged.count} shard ledger(s)` +
+          (r.merged.missing.length > 0 ? `; missing shard(s) ${r.merged.missing.join(", ")}` : ""),
+      );
     // Column width: the longest state name plus two spaces.
     const row = (cells: string[]): string =>
       cells.map((v, i) => (i === 0 ? v.padEnd(8) : v.padStart(18))).join("");

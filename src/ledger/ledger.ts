@@ -425,6 +425,59 @@ export class Ledger {
     return this.db.transaction(fn)();
   }
 
+  /**
+   * Copy every target, task and shared fetch of another ledger of the same job (a shard) into this one, in
+   * one transaction; the other ledger's rows replace earlier copies of the same rows (merging again after
+   * the shards made progress). Refuses, changing nothing, when a row or file name is taken by another id.
+   * Returns the number of targets and tasks copied.
+   */
+  mergeFrom(otherPath: string): { targets: number; tasks: number } {
+    this.flush();
+    this.db.prepare("ATTACH DATABASE ? AS part").run(otherPath);
+    try {
+      return this.db.transaction(() => {
+        const clash = this.db
+          .prepare(
+            `SELECT p.row AS row, p.id AS id, m.id AS other FROM part.target p JOIN main.target m
+               ON (m.row = p.row AND m.id <> p.id)
+               OR (m.safe_id IS NOT NULL AND m.safe_id = p.safe_id AND m.row <> p.row)
+              LIMIT 1`,
+          )
+          .get() as { row: number; id: string; other: string } | undefined;
+        if (clash !== undefined) {
+          throw new VocutError(
+            "MERGE_CONFLICT",
+            `${otherPath}: row ${clash.row} (id ${JSON.stringify(clash.id)}) clashes with id ${JSON.stringify(clash.other)} already merged: these ledgers are not shards of one job`,
+            ExitCode.Input,
+          );
+        }
+        const targets = this.db
+          .prepare(
+            `INSERT OR REPLACE INTO main.target(row, id, safe_id, ra, dec, url, format)
+             SELECT row, id, safe_id, ra, dec, url, format FROM part.target`,
+          )
+          .run().changes;
+        const tasks = this.db
+          .prepare(
+            `INSERT OR REPLACE INTO main.task(seq, target_row, band_index, sort_key, state, attempts, interrupted,
+                    http_status, error_code, error_message, bytes, sha256, updated_at)
+             SELECT seq, target_row, band_index, sort_key, state, attempts, interrupted,
+                    http_status, error_code, error_message, bytes, sha256, updated_at FROM part.task`,
+          )
+          .run().changes;
+        this.db
+          .prepare(
+            `INSERT OR IGNORE INTO main.shared_fetch(key, url, state, path, bytes, sha256, updated_at)
+             SELECT key, url, state, path, bytes, sha256, updated_at FROM part.shared_fetch`,
+          )
+          .run();
+        return { targets, tasks };
+      })();
+    } finally {
+      this.db.prepare("DETACH DATABASE part").run();
+    }
+  }
+
   /** Put tasks left `running` by a killed process (and, if asked, retryable failures) back to pending. */
   requeue(options: { running?: boolean; failedRetryable?: boolean; failedPermanent?: boolean }): number {
     const states: string[] = [];

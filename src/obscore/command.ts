@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Command } from "commander";
 import { ledgerPath, runConfigFrom } from "../cli/config.js";
@@ -52,7 +52,7 @@ export function obscoreCommand(setExit: (code: ExitCode) => void): Command {
     .option("--format-col <name>", "MIME type column (default: access_format)")
     .option("--strict", "make bad rows fatal (exit 3) instead of skipping them");
   for (const o of toOptions(
-    OUTPUT_OPTIONS.map((s) =>
+    OUTPUT_OPTIONS.filter((s) => !s.flags.startsWith("--shard")).map((s) =>
       s.flags.startsWith("--layout")
         ? { ...s, description: "file layout inside OUT: {id} {row} {ext}", defaultValue: PRODUCT_LAYOUT }
         : s,
@@ -100,8 +100,9 @@ async function obscore(list: string | undefined, o: ObscoreOptions): Promise<Exi
           signal: new AbortController().signal,
           sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
         });
+        // Not prepare(): that clears temp files, which only the ledger's lock holder may do.
         const writer = new AtomicWriter(out);
-        writer.prepare();
+        mkdirSync(writer.tempDir, { recursive: true });
         await writer.write(listPath, body);
         writer.syncDirs();
         reporter.info(`TAP query answered ${body.length} bytes; kept in ${listPath}`);

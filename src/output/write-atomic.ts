@@ -39,9 +39,10 @@ export class AtomicWriter {
   private readonly knownDirs = new Set<string>();
   private counter = 0;
 
-  constructor(outDir: string) {
+  /** `tempName`: the temp folder's name inside outDir (default TEMP_DIR_NAME; one per shard). */
+  constructor(outDir: string, tempName: string = TEMP_DIR_NAME) {
     this.outDir = outDir;
-    this.tempDir = join(outDir, TEMP_DIR_NAME);
+    this.tempDir = join(outDir, tempName);
   }
 
   /** Remove temp files left by a killed run and create the temp folder. Call only while holding the lock. */

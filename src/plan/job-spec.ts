@@ -1,6 +1,7 @@
 import type { CatalogOptions } from "../catalog/types.js";
 import type { ProductListOptions } from "../obscore/product-list.js";
 import type { SourceConfig } from "../sources/create-source.js";
+import type { Shard } from "./shard.js";
 
 /**
  * Everything that defines a job's products. Stored in the ledger on first run and compared on resume;
@@ -13,4 +14,6 @@ export interface JobSpec {
   readonly layout: string;
   /** The catalog the job was planned from (absolute path) and how its columns were chosen. */
   readonly catalog: CatalogOptions & ProductListOptions & { readonly path: string };
+  /** This process's part of the catalog (`--shard i/n`); absent for a whole job. */
+  readonly shard?: Shard;
 }
