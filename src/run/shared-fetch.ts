@@ -30,6 +30,8 @@ export interface SharedFetchOptions {
 export class SharedFetcher {
   /** HTTP requests sent (for benchmarks: should equal the number of distinct resources). */
   requests = 0;
+  /** Resources found in the folder's cache without a record in this ledger (fetched by another shard). */
+  adopted = 0;
   private readonly inFlight = new Map<string, Promise<Buffer | null>>();
   private readonly cacheDir: string;
 
@@ -65,8 +67,29 @@ export class SharedFetcher {
       } catch {
         // cache file gone or unreadable: fetch again below
       }
+    } else if (known === undefined && fits) {
+      // Not in this ledger, but maybe in the folder's cache: another shard of the job (or a job whose
+      // ledger was replaced) fetched it. Cache files are renamed into place whole; a valid FITS one is
+      // taken without asking the server again.
+      try {
+        const path = this.cachePath(url, fits);
+        const buf = await readFile(path);
+        if (validateFits(buf).ok) {
+          const sha256 = createHash("sha256").update(buf).digest("hex");
+          this.ledger.putShared({ key: url, url, state: "done", path, bytes: buf.length, sha256 });
+          this.adopted++;
+          return buf;
+        }
+      } catch {
+        // not cached: fetch below
+      }
     }
     return this.fetch(url, signal, fits);
+  }
+
+  /** The cache file of a URL: OUT/.vocut-cache/<sha256 of the URL>[.fits]. */
+  private cachePath(url: string, fits: boolean): string {
+    return join(this.cacheDir, `${createHash("sha256").update(url).digest("hex")}${fits ? ".fits" : ""}`);
   }
 
   private async fetch(url: string, signal: AbortSignal, fits: boolean): Promise<Buffer | null> {
@@ -97,10 +120,7 @@ export class SharedFetcher {
         const v = fits ? validateFits(res.body) : ({ ok: true } as const);
         if (v.ok) {
           this.pacer.report(host, "success");
-          const path = join(
-            this.cacheDir,
-            `${createHash("sha256").update(url).digest("hex")}${fits ? ".fits" : ""}`,
-          );
+          const path = this.cachePath(url, fits);
           const { bytes, sha256 } = await this.writer.write(path, res.body);
           this.writer.syncDirs();
           this.ledger.putShared({ key: url, url, state: "done", path, bytes, sha256 });

@@ -229,6 +229,41 @@ describe("vocut run --hips (local folders and HTTP)", () => {
     expect(listFiles(join(remote, "g"))).toHaveLength(40);
   });
 
+  it("shards sharing an output folder share its tile cache: a tile one shard fetched is not asked again", async () => {
+    const base = await serveHips();
+    const cat = join(FIX, "sample/catalog.csv");
+    const out = join(tmp.dir, "out");
+    const args = (shard: string) => [
+      "run",
+      cat,
+      "--out",
+      out,
+      "--hips",
+      `r=${base}/sample-r`,
+      "--size",
+      "32",
+      "--pixscale",
+      "0.8",
+      "--rate",
+      "1000",
+      "--quiet",
+      "--shard",
+      shard,
+    ];
+    // One after the other, so the second finds the first one's tiles (concurrent shards may both fetch).
+    expect((await runCli(args("0/2"))).code).toBe(0);
+    const firstTiles = new Set(seen.filter((p) => p.includes("/Norder")));
+    expect((await runCli(args("1/2"))).code).toBe(0);
+    const tiles = seen.filter((p) => p.includes("/Norder"));
+    expect(firstTiles.size).toBeGreaterThan(0);
+    // The sample's 40 targets sit on a handful of tiles: the second shard needs the same ones.
+    expect(new Set(tiles).size).toBe(tiles.length);
+    expect(
+      (await runCli(["merge", join(out, "vocut.shard-0-of-2.db"), join(out, "vocut.shard-1-of-2.db")])).code,
+    ).toBe(0);
+    expect(listFiles(join(out, "r"))).toHaveLength(40);
+  });
+
   it("a job stopped midway and resumed never asks for a tile twice (tiles recorded in the ledger)", async () => {
     const base = await serveHips();
     const cat = join(FIX, "sample/catalog.csv");
