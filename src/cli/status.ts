@@ -98,6 +98,17 @@ export function printStatus(r: StatusReport, json: boolean): ExitCode {
       if (typeof status === "string") lines.push(`progress: ${status}`);
       if (r.etaSeconds !== null) lines.push(`ETA ${formatDuration(r.etaSeconds)}`);
     }
+    const at = r.progress?.at;
+    if (typeof at === "number") {
+      const ago = formatDuration(Math.max(0, (Date.now() - at) / 1000));
+      const rate =
+        typeof r.progress?.ratePerSec === "number" ? `, ${r.progress.ratePerSec.toFixed(2)} tasks/s` : "";
+      lines.push(
+        r.progress?.finished === true
+          ? `last run ended ${new Date(at).toISOString()} (${ago} ago), exit ${String(r.progress.exitCode)}`
+          : `last progress ${new Date(at).toISOString()} (${ago} ago)${rate}`,
+      );
+    }
     const hosts = r.progress?.hosts;
     if (hosts !== undefined && hosts !== null && typeof hosts === "object") {
       for (const [h, st] of Object.entries(hosts as Record<string, Record<string, unknown>>)) {

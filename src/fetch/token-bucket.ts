@@ -122,8 +122,15 @@ export class TokenBucket {
           const i = this.queue.indexOf(waiter);
           if (i >= 0) this.queue.splice(i, 1);
           reject(abortError(signal));
-          // The head may have left: the next waiter's wake-up time is re-computed.
-          if (i === 0) this.pump();
+          if (this.queue.length === 0) {
+            // Nobody waits any more (a run stopping): drop the wake-up, or its timer would keep the
+            // process alive until a long pause (Retry-After: 3600) ends.
+            this.wake?.abort();
+            this.wake = undefined;
+          } else if (i === 0) {
+            // The head left: the next waiter's wake-up time is re-computed.
+            this.pump();
+          }
         },
       };
       this.queue.push(waiter);

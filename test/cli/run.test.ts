@@ -57,6 +57,64 @@ async function statusOf(out: string): Promise<{ byState: Record<string, number> 
   return JSON.parse((await runCli(["status", out, "--json"])).stdout) as { byState: Record<string, number> };
 }
 
+describe("vocut status while a job runs (long-job ergonomics)", () => {
+  it("shows the heartbeat: holder, last progress, rate, ETA, and a host paused by Retry-After", async () => {
+    // The first 6 requests succeed, then the server asks for a 60 s pause.
+    const s = await startServer((n) =>
+      n > 6 ? { kind: "status", status: 429, retryAfter: "60" } : undefined,
+    );
+    const cat = writeCatalog(40);
+    const out = join(tmp.dir, "out");
+    const run = startCli([
+      "run",
+      cat,
+      "--out",
+      out,
+      "--hips2fits",
+      "CDS/P/SDSS9/g",
+      "--hips2fits-url",
+      s.url,
+      "--rate",
+      "4",
+    ]);
+    try {
+      // The run writes its progress every 5 s; wait for one that shows the pause.
+      let human = "";
+      const t0 = Date.now();
+      for (;;) {
+        const st = await runCli(["status", out]);
+        human = st.stdout;
+        if (/paused until/.test(human) || Date.now() - t0 > 30_000) {
+          expect(st.code).toBe(5);
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      const json = JSON.parse((await runCli(["status", out, "--json"])).stdout) as Record<string, unknown>;
+      expect(human).toMatch(/running: pid \d+ on /);
+      expect(human).toMatch(/\nETA \d/);
+      expect(human).toMatch(/last progress \d{4}-\d\d-\d\dT.* ago\)/);
+      expect(human).toMatch(/host 127\.0\.0\.1:\d+: paused, [\d.]+ req\/s, paused until \d{4}-/);
+      expect(json.lock).toMatchObject({ pid: expect.any(Number) });
+      const hosts = (json.progress as { hosts: Record<string, { state: string; pausedUntil?: number }> })
+        .hosts;
+      const [h] = Object.values(hosts);
+      expect(h?.state).toBe("paused");
+      expect((h?.pausedUntil ?? 0) - Date.now()).toBeGreaterThan(20_000);
+    } finally {
+      run.child.kill("SIGINT");
+    }
+    const t0 = Date.now();
+    const end = await run.done;
+    expect(end.code).toBe(5);
+    // Stopping during a 60 s Retry-After pause is prompt: no timer keeps the process alive.
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    const after = await runCli(["status", out]);
+    expect(after.stdout).toMatch(/last run ended .* exit 5/);
+    expect(after.stdout).not.toMatch(/running: pid/);
+  }, 60_000);
+});
+
 describe("vocut run (hips2fits source against a local server)", () => {
   it("downloads every cutout once, valid FITS with the right pixels and WCS, and a rerun asks for nothing", async () => {
     const s = await startServer();

@@ -93,3 +93,20 @@ describe("TokenBucket (virtual time, no sleeping)", () => {
     expect(() => new TokenBucket(1, 1, clock).setRate(Number.NaN)).toThrow(TypeError);
   });
 });
+
+describe("TokenBucket on the real clock", () => {
+  it("leaves no timer behind when its last waiter gives up during a long pause (a stopping run exits at once)", async () => {
+    const { realClock } = await import("../../src/fetch/clock.js");
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
+    const before = timers();
+    const bucket = new TokenBucket(5, 1, realClock);
+    await bucket.take(); // the one stored token
+    bucket.blockUntil(Date.now() + 3_600_000); // Retry-After: 3600
+    const ac = new AbortController();
+    const waiting = bucket.take(ac.signal);
+    expect(timers()).toBe(before + 1);
+    ac.abort();
+    await expect(waiting).rejects.toThrow(/aborted/);
+    expect(timers()).toBe(before);
+  });
+});
