@@ -1,5 +1,5 @@
 import type { Target } from "../catalog/types.js";
-import { parseVotable, VotableError, type VotableField } from "../catalog/votable.js";
+import { DatalinkError, parseDatalink, thisLink } from "../sia/datalink.js";
 import { interpretFailure } from "../sources/interpret.js";
 import type { CutoutRequest, HttpResponse, Outcome, RequestSource } from "../sources/source.js";
 import { checkProduct, isDatalink, productExt } from "./formats.js";
@@ -22,9 +22,6 @@ export interface ProductsConfig {
   readonly kind: "products";
   readonly query?: TapQuery;
 }
-
-/** Largest DataLink document read, characters per text node (a links table is a few kB). */
-const DATALINK_MAX_TEXT = 256 * 1024;
 
 /**
  * Archive products (ObsCore rows, or any list of access URLs): one GET per product, by its access_url.
@@ -85,73 +82,33 @@ function header(res: HttpResponse, name: string): string | undefined {
   return Array.isArray(v) ? v[0] : v;
 }
 
-function column(fields: readonly VotableField[], name: string): number {
-  return fields.findIndex((f) => f.name.toLowerCase() === name);
-}
-
-function text(v: unknown): string {
-  if (v === null || v === undefined) return "";
-  return String(v).trim();
-}
-
 /**
  * Read a DataLink links table (DataLink 1.1: columns ID, access_url, service_def, error_message,
  * semantics, content_type) and follow its `#this` link: the product itself. A link with an error message,
  * or no `#this` at all, is a permanent failure that says what the document offered instead.
  */
 async function followDatalink(res: HttpResponse, contentType: string | undefined): Promise<Outcome> {
-  let table: Awaited<ReturnType<typeof parseVotable>>;
-  const rows: unknown[][] = [];
+  let doc: Awaited<ReturnType<typeof parseDatalink>>;
   try {
-    table = await parseVotable(res.body, { maxTextChars: DATALINK_MAX_TEXT });
-    for await (const r of table.rows) {
-      rows.push(r.values);
-      if (rows.length > 10_000) break;
-    }
+    doc = await parseDatalink(res.body);
   } catch (e) {
+    if (!(e instanceof DatalinkError)) throw e;
     const looksHtml = contentType?.toLowerCase().startsWith("text/html") === true;
-    if (!(e instanceof VotableError) || (e.code === "XML" && looksHtml)) {
-      return {
-        kind: "retryable",
-        code: "NOT_DATALINK",
-        message: `200 but not a DataLink document: ${(e as Error).message}`,
-      };
-    }
-    return { kind: "permanent", code: "BAD_DATALINK", message: `DataLink document: ${e.message}` };
+    // An HTML page with 200 is the server's trouble (retry); a broken or hostile document is not.
+    return e.code === "NOT_DATALINK" || looksHtml
+      ? { kind: "retryable", code: "NOT_DATALINK", message: `200 but not a DataLink document: ${e.message}` }
+      : { kind: "permanent", code: e.code, message: e.message };
   }
-  const f = table.fields;
-  const cUrl = column(f, "access_url");
-  const cSem = column(f, "semantics");
-  if (cUrl < 0 || cSem < 0) {
-    return {
-      kind: "permanent",
-      code: "BAD_DATALINK",
-      message: "DataLink document without access_url and semantics columns",
-    };
-  }
-  const cErr = column(f, "error_message");
-  const cType = column(f, "content_type");
-  const own = rows.filter((r) => text(r[cSem]) === "#this");
-  const usable = own.find((r) => text(r[cUrl]) !== "" && (cErr < 0 || text(r[cErr]) === ""));
-  if (usable === undefined) {
-    const err = own.map((r) => (cErr < 0 ? "" : text(r[cErr]))).find((e) => e !== "");
-    if (err !== undefined)
-      return { kind: "permanent", code: "DATALINK_ERROR", message: `DataLink #this: ${err}` };
-    const offered = [...new Set(rows.map((r) => text(r[cSem])))].slice(0, 8).join(", ");
-    return {
-      kind: "permanent",
-      code: "DATALINK_NO_THIS",
-      message: `DataLink document has no #this link to the product (links: ${offered || "none"})`,
-    };
-  }
+  const link = thisLink(doc);
+  if ("error" in link) return { kind: "permanent", code: link.code, message: link.error };
   let url: string;
   try {
-    url = new URL(text(usable[cUrl]), res.url).href;
+    url = new URL(link.url, res.url).href;
   } catch {
     return {
       kind: "permanent",
       code: "BAD_DATALINK",
-      message: `DataLink #this access_url is not a URL: ${text(usable[cUrl])}`,
+      message: `DataLink #this access_url is not a URL: ${link.url}`,
     };
   }
   if (!/^https?:$/.test(new URL(url).protocol)) {
@@ -162,10 +119,9 @@ async function followDatalink(res: HttpResponse, contentType: string | undefined
       message: `DataLink #this points to ${url}: only http(s) is followed`,
     };
   }
-  const type = cType < 0 ? "" : text(usable[cType]);
   return {
     kind: "follow",
-    product: type === "" ? { url } : { url, format: type },
+    product: link.contentType === "" ? { url } : { url, format: link.contentType },
     message: `DataLink #this -> ${url}`,
   };
 }
