@@ -191,6 +191,7 @@ async function fetchAll(
       await source.prepare(sharedFetcher.get, stop.signal, { memoryBytes: run.tileCacheBytes });
     const result = await runTasks(ledger, source, client, pacer, writer, realClock, {
       shared: sharedFetcher.get,
+      direct: sharedFetcher.direct,
       outDir,
       layout: spec.layout,
       retries: run.retries,

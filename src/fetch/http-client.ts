@@ -22,7 +22,9 @@ export type FetchErrorCode =
   /** Not a URL, an unsupported scheme (also as a redirect target), or an unusable file:// URL. Permanent. */
   | "BAD_URL"
   /** A file:// URL could not be read for a reason other than absence (permissions, I/O). */
-  | "FILE_READ";
+  | "FILE_READ"
+  /** A 200 body its caller refused (a VOTable reporting QUERY_STATUS=ERROR). Permanent. */
+  | "REFUSED";
 
 /** A failed exchange, with a stable `code` and whether it is worth retrying. */
 export class FetchError extends Error {

@@ -13,6 +13,7 @@ import { PRODUCT_EXTS } from "../obscore/formats.js";
 import type { AtomicWriter } from "../output/write-atomic.js";
 import { FITS_EXT, insideDir, outputRelPath } from "../plan/layout.js";
 import {
+  type DirectGet,
   isProducer,
   type Outcome,
   type ProducerSource,
@@ -67,6 +68,8 @@ export interface RunOptions {
   readonly random?: () => number;
   /** Shared-resource fetcher for producing sources (client-side HiPS). */
   readonly shared?: SharedGet;
+  /** Paced single requests for producing sources (SODA cutouts). */
+  readonly direct?: DirectGet;
 }
 
 /** Result of one run of the task loop. */
@@ -359,8 +362,9 @@ export async function runTasks(
   }
 
   /**
-   * A computed product (client-side HiPS): the source fetches what it needs through the shared
-   * fetcher, which already retries each resource, so a retryable failure here is final for this run.
+   * A computed product (client-side HiPS, SIA): the source fetches what it needs through the shared
+   * fetcher, which already retries each resource, so a thrown fetch failure is final for this run. A
+   * "retryable" outcome (a SODA service said ServiceUnavailable) is tried again with backoff.
    */
   async function runProducerTask(
     t: TaskRow,
@@ -369,13 +373,51 @@ export async function runTasks(
     producer: ProducerSource,
     target: Target,
   ): Promise<void> {
-    if (stop.aborted || opts.shared === undefined) {
-      ledger.complete(t.seq, { kind: "requeue" });
-      return;
+    for (let attempt = 0; ; attempt++) {
+      const r = await produceOnce(t, producer, target, band);
+      if (r === undefined) return; // requeued
+      const { outcome } = r;
+      // A thrown fetch failure was retried by the shared fetcher already: final for this run.
+      const final = attempt >= opts.retries || outcome.kind !== "retryable" || r.thrown;
+      if ((await settle(t, band, path, outcome, attempt, undefined, final)) === "settled") return;
+      if (outcome.kind !== "retryable") return;
+      const delayMs = Math.max(
+        backoffMs(attempt, random, opts.backoffBaseMs, opts.backoffCapMs),
+        outcome.retryAfterMs ?? 0,
+      );
+      settled.retry++;
+      emit({
+        type: "task",
+        id: t.id,
+        band,
+        state: "retry",
+        attempt,
+        code: outcome.code,
+        message: outcome.message,
+        delayMs,
+      });
+      try {
+        await clock.sleep(delayMs, stop);
+      } catch {
+        ledger.complete(t.seq, { kind: "requeue" });
+        return;
+      }
     }
-    let outcome: Outcome;
+  }
+
+  /** One produce() call; undefined when the task was given back (stopping, host down). */
+  async function produceOnce(
+    t: TaskRow,
+    producer: ProducerSource,
+    target: Target,
+    band: string,
+  ): Promise<{ outcome: Outcome; thrown: boolean } | undefined> {
+    if (stop.aborted || opts.shared === undefined || opts.direct === undefined) {
+      ledger.complete(t.seq, { kind: "requeue" });
+      return undefined;
+    }
     try {
-      outcome = await producer.produce(target, band, opts.shared, stop);
+      return { outcome: await producer.produce(target, band, opts.shared, stop, opts.direct), thrown: false };
     } catch (err) {
       // Run-level failures stop the run (the dispatcher requeues the task): a VocutError, or a local
       // write failing (tile cache on a full disk) - recorded per task it would fail every task.
@@ -383,22 +425,22 @@ export async function runTasks(
       if (WRITE_ERRORS.has((err as NodeJS.ErrnoException).code ?? "")) throw diskError(err, opts.outDir);
       if (stop.aborted || opts.abortSignal.aborted) {
         ledger.complete(t.seq, { kind: "requeue" });
-        return;
+        return undefined;
       }
       const down = Object.entries(pacer.snapshot()).filter(([, st]) => st.state === "down");
       if (down.length > 0) {
         for (const [h] of down) hostsDown.add(h);
         localStop.abort();
         ledger.complete(t.seq, { kind: "requeue" });
-        return;
+        return undefined;
       }
       const c = classifyError(err);
       const message = (err as Error).message;
-      outcome = c.retryable
+      const outcome: Outcome = c.retryable
         ? { kind: "retryable", code: c.code, message }
         : { kind: "permanent", code: c.code, message };
+      return { outcome, thrown: true };
     }
-    await settle(t, band, path, outcome, 0, undefined, true);
   }
 
   const inFlight = new Set<Promise<void>>();

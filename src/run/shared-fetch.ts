@@ -8,7 +8,7 @@ import { backoffMs, classifyError, classifyStatus, parseRetryAfter } from "../fe
 import { validateFits } from "../fits/validate.js";
 import type { Ledger } from "../ledger/ledger.js";
 import type { AtomicWriter } from "../output/write-atomic.js";
-import type { SharedGet } from "../sources/source.js";
+import type { DirectGet, SharedGet } from "../sources/source.js";
 
 /** Folder under OUT where shared fetches (HiPS tiles) are cached, named by the SHA-256 of their URL. */
 export const SHARED_CACHE_DIR = ".vocut-cache";
@@ -51,13 +51,50 @@ export class SharedFetcher {
   readonly get: SharedGet = (url, signal, options = {}) => {
     let p = this.inFlight.get(url);
     if (p === undefined) {
-      p = this.load(url, signal, options.fits !== false).finally(() => this.inFlight.delete(url));
+      p = this.load(url, signal, options.fits !== false, options.accept).finally(() =>
+        this.inFlight.delete(url),
+      );
       this.inFlight.set(url, p);
     }
     return p;
   };
 
-  private async load(url: string, signal: AbortSignal, fits: boolean): Promise<Buffer | null> {
+  /** The DirectGet function sources use: one paced request, its host's health reported, nothing kept. */
+  readonly direct: DirectGet = async (url, signal) => {
+    const host = new URL(url).host;
+    try {
+      const res = await this.pacer.schedule(
+        host,
+        () => {
+          this.requests++;
+          return this.client.get(url, { signal });
+        },
+        signal,
+      );
+      const cls = res.status >= 200 && res.status < 300 ? "permanent" : classifyStatus(res.status);
+      if (cls === "retryable") {
+        const retryAfterMs = parseRetryAfter(res.headers["retry-after"], this.clock.now());
+        this.pacer.report(
+          host,
+          res.status === 429 || res.status === 503 ? "throttled" : "failure",
+          retryAfterMs,
+        );
+      } else {
+        this.pacer.report(host, "success");
+      }
+      return res;
+    } catch (err) {
+      if (!signal.aborted) this.pacer.report(host, "failure");
+      throw err;
+    }
+  };
+
+  private async load(
+    url: string,
+    signal: AbortSignal,
+    fits: boolean,
+    accept: ((body: Buffer) => string | undefined) | undefined,
+  ): Promise<Buffer | null> {
     const known = this.ledger.getShared(url);
     if (known?.state === "missing") return null;
     if (known?.state === "done" && known.path) {
@@ -84,7 +121,7 @@ export class SharedFetcher {
         // not cached: fetch below
       }
     }
-    return this.fetch(url, signal, fits);
+    return this.fetch(url, signal, fits, accept);
   }
 
   /** The cache file of a URL: OUT/.vocut-cache/<sha256 of the URL>[.fits]. */
@@ -92,7 +129,12 @@ export class SharedFetcher {
     return join(this.cacheDir, `${createHash("sha256").update(url).digest("hex")}${fits ? ".fits" : ""}`);
   }
 
-  private async fetch(url: string, signal: AbortSignal, fits: boolean): Promise<Buffer | null> {
+  private async fetch(
+    url: string,
+    signal: AbortSignal,
+    fits: boolean,
+    accept: ((body: Buffer) => string | undefined) | undefined,
+  ): Promise<Buffer | null> {
     const host = new URL(url).host;
     for (let attempt = 0; ; attempt++) {
       let res: Awaited<ReturnType<HttpClient["get"]>>;
@@ -117,6 +159,11 @@ export class SharedFetcher {
         continue;
       }
       if (res.status === 200) {
+        const refused = accept?.(res.body);
+        if (refused !== undefined) {
+          this.pacer.report(host, "success");
+          throw new FetchError("REFUSED", `${url}: ${refused}`, false);
+        }
         const v = fits ? validateFits(res.body) : ({ ok: true } as const);
         if (v.ok) {
           this.pacer.report(host, "success");

@@ -72,8 +72,21 @@ export interface RequestSource {
 export type SharedGet = (
   url: string,
   signal: AbortSignal,
-  options?: { fits?: boolean },
+  options?: {
+    fits?: boolean;
+    /**
+     * Check a 200 body before it is kept (e.g. a VOTable with QUERY_STATUS=ERROR): a message refuses it,
+     * and the fetch fails permanently with that message, caching nothing.
+     */
+    accept?: (body: Buffer) => string | undefined;
+  },
 ) => Promise<Buffer | null>;
+
+/**
+ * One paced GET for a product no other task shares (a SODA cutout): no caching, no retries (the task
+ * loop retries a "retryable" outcome). Resolves with any HTTP status; throws FetchError otherwise.
+ */
+export type DirectGet = (url: string, signal: AbortSignal) => Promise<HttpResponse>;
 
 /**
  * A source that computes each product from shared resources (client-side HiPS cutouts: tiles fetched
@@ -93,7 +106,13 @@ export interface ProducerSource {
   /** One line for `plan --dry-run`: what this task will read. Needs prepare(). */
   describeTask(target: Target, band: string): string;
   /** Compute the product. */
-  produce(target: Target, band: string, shared: SharedGet, signal: AbortSignal): Promise<Outcome>;
+  produce(
+    target: Target,
+    band: string,
+    shared: SharedGet,
+    signal: AbortSignal,
+    direct: DirectGet,
+  ): Promise<Outcome>;
 }
 
 /** Any source. */
