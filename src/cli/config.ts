@@ -6,6 +6,8 @@ import type { JobSpec } from "../plan/job-spec.js";
 import { checkLayout } from "../plan/layout.js";
 import { parseShard, type Shard, shardLabel } from "../plan/shard.js";
 import { expandPreset } from "../presets/expand.js";
+import type { SiaBand } from "../sia/query.js";
+import type { SiaConfig } from "../sia/sia-source.js";
 import type { CutoutSourceConfig } from "../sources/create-source.js";
 import { parsePixscale, parseSize } from "../sources/geometry.js";
 import { parseHipsLocations } from "../sources/hips.js";
@@ -87,13 +89,14 @@ export function sourceConfigFrom(raw: RawOptions): CutoutSourceConfig {
   const o: RawOptions = expansion === undefined ? raw : { ...raw, ...expansion };
   const { widthPx, heightPx } = parseSize(o.size ?? DEFAULT_SIZE);
   const geometry = { widthPx, heightPx, pixscaleArcsec: parsePixscale(o.pixscale ?? DEFAULT_PIXSCALE) };
-  const given = [o.hips2fits, o.url, o.hips].filter((v) => v !== undefined).length;
+  const given = [o.hips2fits, o.url, o.hips, o.sia].filter((v) => v !== undefined).length;
   if (given !== 1) {
     throw usageError(
       "NO_SOURCE",
-      "give exactly one source: --preset NAME, --hips2fits IDS, --hips URL|DIR, or --url TEMPLATE --bands LIST",
+      "give exactly one source: --preset NAME, --hips2fits IDS, --hips URL|DIR, --sia URL, or --url TEMPLATE --bands LIST",
     );
   }
+  if (o.sia !== undefined) return siaConfigFrom(o, geometry);
   if (o.hips !== undefined) {
     if (o.interp !== "nearest" && o.interp !== "bilinear")
       throw usageError("BAD_OPTION", `--interp ${o.interp}: nearest or bilinear`);
@@ -135,6 +138,63 @@ export function sourceConfigFrom(raw: RawOptions): CutoutSourceConfig {
   return { kind: "template", template: o.url as string, bands, geometry };
 }
 
+/** `--sia URL` and its options into a SIA job configuration. Throws a usage error. */
+function siaConfigFrom(o: RawOptions, geometry: SiaConfig["geometry"]): SiaConfig {
+  const url = o.sia as string;
+  if (!/^https?:\/\//.test(url)) throw usageError("BAD_SIA", `--sia ${JSON.stringify(url)}: an http(s) URL`);
+  const version =
+    o.siaVersion === "1" ? 1 : o.siaVersion === "2" || o.siaVersion === undefined ? 2 : undefined;
+  if (version === undefined) throw usageError("BAD_OPTION", `--sia-version ${o.siaVersion}: 1 or 2`);
+  const bands: SiaBand[] = [];
+  for (const item of (o.band ?? "")
+    .split(",")
+    .map((x) => x.trim())
+    .filter((x) => x !== "")) {
+    const m = /^([A-Za-z0-9_.+-]+)=([-+0-9.eE]+):([-+0-9.eE]+)$/.exec(item);
+    const lo = Number(m?.[2]);
+    const hi = Number(m?.[3]);
+    if (m === null || !(lo > 0) || !(hi > lo)) {
+      throw usageError(
+        "BAD_BAND",
+        `--band ${JSON.stringify(item)}: label=lo:hi in metres, lo < hi (e.g. H=1.49e-6:1.78e-6)`,
+      );
+    }
+    bands.push({ label: m[1] as string, loM: lo, hiM: hi });
+  }
+  for (const label of o.bands
+    .split(",")
+    .map((x) => x.trim())
+    .filter((x) => x !== "")) {
+    if (!bands.some((b) => b.label === label)) bands.push({ label });
+  }
+  if (new Set(bands.map((b) => b.label)).size !== bands.length)
+    throw usageError("BAD_BAND", "a band is named twice");
+  if (version === 2 && bands.some((b) => b.loM === undefined) && bands.length > 0 && o.band === undefined) {
+    // SIA 2 answers (ObsCore) name no bandpass: a band needs its wavelength window.
+    throw usageError("BAD_BAND", "--sia-version 2 selects bands by wavelength: give --band label=lo:hi,...");
+  }
+  const pick = o.pick ?? "margin";
+  if (pick !== "margin" && pick !== "first")
+    throw usageError("BAD_OPTION", `--pick ${pick}: margin or first`);
+  let maxrec: number | undefined;
+  if (o.maxrec !== undefined) {
+    maxrec = Number(o.maxrec);
+    if (!Number.isInteger(maxrec) || maxrec < 1)
+      throw usageError("BAD_OPTION", `--maxrec ${o.maxrec}: a whole number >= 1`);
+  }
+  return {
+    kind: "sia",
+    version,
+    url,
+    bands,
+    geometry,
+    pick,
+    partial: o.partial !== false,
+    ...(o.collection === undefined ? {} : { collection: o.collection }),
+    ...(maxrec === undefined ? {} : { maxrec }),
+  };
+}
+
 /** Catalog reading options from flags. */
 export function catalogOptionsFrom(o: RawOptions): CatalogOptions {
   const fmt = o.catalogFormat;
@@ -156,7 +216,12 @@ export function jobSpecFrom(
   bandCount?: number,
 ): JobSpec & { readonly source: CutoutSourceConfig } {
   const source = sourceConfigFrom(o);
-  const bands = source.kind === "template" ? source.bands.length : source.hips.length;
+  const bands =
+    source.kind === "template"
+      ? source.bands.length
+      : source.kind === "sia"
+        ? Math.max(1, source.bands.length)
+        : source.hips.length;
   checkLayout(o.layout, bandCount ?? bands);
   return {
     source,

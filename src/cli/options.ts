@@ -90,6 +90,32 @@ export const SOURCE_OPTIONS: readonly OptionSpec[] = [
   },
   {
     group: "source",
+    flags: "--sia <url>",
+    description:
+      "Simple Image Access service (base URL): one query per target, the best image per band, cut locally or by SODA",
+  },
+  { group: "source", flags: "--sia-version <n>", description: "--sia protocol: 1 or 2", defaultValue: "2" },
+  {
+    group: "source",
+    flags: "--band <windows>",
+    description: "--sia bands by wavelength in metres: label=lo:hi,... (e.g. J=1.17e-6:1.33e-6)",
+  },
+  { group: "source", flags: "--collection <name>", description: "--sia 2: COLLECTION to query" },
+  { group: "source", flags: "--maxrec <n>", description: "--sia 2: MAXREC (most images per answer)" },
+  {
+    group: "source",
+    flags: "--pick <rule>",
+    description:
+      "--sia: which image per band: margin (target furthest from the edge) | first (as the service lists them)",
+    defaultValue: "margin",
+  },
+  {
+    group: "source",
+    flags: "--no-partial",
+    description: "--sia: refuse stamps that run off their image (no coverage) instead of padding with NaN",
+  },
+  {
+    group: "source",
     flags: "--bands <list>",
     description: "band labels for --url (or a subset of a --preset's bands), comma-separated",
     defaultValue: "",
@@ -248,6 +274,14 @@ export interface RawOptions {
   url?: string;
   hips?: string;
   interp: string;
+  sia?: string;
+  siaVersion?: string;
+  band?: string;
+  collection?: string;
+  maxrec?: string;
+  pick?: string;
+  /** false with --no-partial. */
+  partial?: boolean;
   tileCacheMb?: string;
   bands: string;
   /** Undefined unless given: see DEFAULT_SIZE. */

@@ -138,7 +138,8 @@ function serviceDescriptors(xml: string): ServiceDescriptor[] {
         else if (a.name === "standardID") m.standardId = a.value ?? "";
       }
     }
-    if (!t.isSelfClosing) stack.push({ name });
+    // saxes reports a closetag for self-closing tags too: one entry per opening tag keeps them paired.
+    stack.push({ name });
   });
   parser.on("closetag", (t) => {
     const top = stack.pop();

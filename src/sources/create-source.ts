@@ -1,4 +1,5 @@
 import { type ProductsConfig, ProductsSource } from "../obscore/products-source.js";
+import { type SiaConfig, SiaSource } from "../sia/sia-source.js";
 import { type HipsConfig, HipsSource } from "./hips.js";
 import { type Hips2fitsConfig, Hips2fitsSource } from "./hips2fits.js";
 import type { Source } from "./source.js";
@@ -8,7 +9,7 @@ import { type TemplateConfig, TemplateSource } from "./template.js";
 export type SourceConfig = CutoutSourceConfig | ProductsConfig;
 
 /** Sources whose products are image stamps with a common geometry. */
-export type CutoutSourceConfig = Hips2fitsConfig | TemplateConfig | HipsConfig;
+export type CutoutSourceConfig = Hips2fitsConfig | TemplateConfig | HipsConfig | SiaConfig;
 
 /** Build a source from its stored configuration. Throws a usage error on invalid settings. */
 export function createSource(config: SourceConfig): Source {
@@ -19,6 +20,8 @@ export function createSource(config: SourceConfig): Source {
       return new TemplateSource(config);
     case "hips":
       return new HipsSource(config);
+    case "sia":
+      return new SiaSource(config);
     case "products":
       return new ProductsSource(config);
   }
