@@ -102,12 +102,12 @@ export const PRESETS: readonly Preset[] = [
   },
   {
     name: "ukidss",
-    title: "UKIDSS LAS Y,J,H,K from the WFCAM Science Archive (needs the SIA source, issue 6)",
+    title: "UKIDSS LAS Y,J,H,K from the WFCAM Science Archive (give its SIA endpoint with --sia)",
     source: {
       kind: "unavailable",
       bands: ["Y", "J", "H", "K"],
       reason:
-        "preset ukidss needs the SIA source (issue 6): UKIDSS images come from the WFCAM Science Archive (SIA, GetImage), and no CDS UKIDSS HiPS for hips2fits could be confirmed",
+        "preset ukidss has no service URL: the WFCAM Science Archive's SIA endpoint could not be confirmed in its documentation (http://wsa.roe.ac.uk/dbaccess.html lists GetImage and VO access). Use --sia URL --sia-version 1 --bands Y,J,H,K --size 64 --pixscale 0.4 with the endpoint from the VO registry, or download the survey once and use --images DIR",
     },
     sizePx: 64,
     pixscaleArcsec: 0.4,

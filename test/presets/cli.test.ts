@@ -96,10 +96,10 @@ describe("vocut plan --dry-run --preset (built CLI, no network)", () => {
     for (const p of PRESETS) expect(r.stderr).toContain(p.name);
   });
 
-  it("ukidss exits 2: it needs the SIA source (issue 6)", async () => {
+  it("ukidss exits 2: no confirmed SIA endpoint", async () => {
     const r = await runCli(["run", writeCatalog(), "--out", join(tmp.dir, "o"), "--preset", "ukidss"]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/preset ukidss needs the SIA source \(issue 6\)/);
+    expect(r.stderr).toMatch(/preset ukidss has no service URL/);
     expect(existsSync(join(tmp.dir, "o"))).toBe(false);
   });
 });
@@ -113,7 +113,7 @@ describe("vocut presets", () => {
     const sdss = lines[0]?.split(/\s{2,}/);
     expect(sdss?.slice(0, 5)).toEqual(["sdss", "hips2fits", "u,g,r,i,z", '0.396"/px', "28px"]);
     expect(lines.find((l) => l.startsWith("legacy"))).toMatch(/template\s+g,r,z\s+0\.262"\/px/);
-    expect(lines.find((l) => l.startsWith("ukidss"))).toMatch(/unavailable.*issue 6/);
+    expect(lines.find((l) => l.startsWith("ukidss"))).toMatch(/unavailable.*--sia/);
   });
 
   it("--json gives every preset with its documentation link", async () => {

@@ -130,9 +130,9 @@ describe("--preset expands to a job spec", () => {
     expect(s.geometry.pixscaleArcsec).toBe(1);
   });
 
-  it("ukidss: exit 2, needs the SIA source (issue 6)", () => {
+  it("ukidss: exit 2, no confirmed SIA endpoint: says how to use --sia", () => {
     const e = usage(() => spec({ preset: "ukidss" }));
-    expect(e.message).toMatch(/needs the SIA source \(issue 6\)/);
+    expect(e.message).toMatch(/has no service URL.*--sia URL --sia-version 1/);
   });
 
   it("every runnable preset builds a source and a request", () => {
