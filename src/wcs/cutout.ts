@@ -2,6 +2,8 @@ import type { Card, FitsHeader } from "../fits/header.js";
 import { encodeImage } from "../fits/image.js";
 import type { CelestialWcs } from "./wcs.js";
 
+export { footprint, type SkyBox } from "./footprint.js";
+export { hduContaining } from "./hdu-containing.js";
 
 /** One image plane as readImage gives it: physical values, NaN for BLANK, x fastest. */
 export interface ImagePlane {
