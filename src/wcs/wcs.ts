@@ -264,6 +264,8 @@ function checkFrame(h: FitsHeader): void {
 /**
  * The pixel -> intermediate world matrix (degrees per pixel) as wcslib chooses it: PCi_j (with CDELTi) if any
  * PC card is present, else CDi_j if any CD card is present, else CDELTi with CROTA2 (Paper II eq. 188).
+ * Missing CDi_j are 0; unlike astropy's cdfix (which invents CD2_2 = 1 for a lone CD1_1) a singular result is
+ * refused by the caller.
  */
 function linear(h: FitsHeader): [number, number, number, number] {
   const keys = (p: string): string[] => [`${p}1_1`, `${p}1_2`, `${p}2_1`, `${p}2_2`];

@@ -24,8 +24,10 @@ interface Vectors {
 type Sky = { raDeg: number; decDeg: number };
 const ref = fixtureJson<Vectors>("vectors.json");
 
-// Worst agreement with astropy seen per header when these tests were written (pixel, degrees), for the report.
-const worst: Record<string, { px: number; deg: number; selfPx: number }> = {};
+// Worst agreement measured when these tests were written: pixel -> world <= 3.5e-14 deg for TAN (all forms),
+// SIN, SIP and galactic, 2e-12 deg for ZPN/NCP, 1.7e-11 deg for slant SIN (astropy's own inverse); world -> pixel
+// <= 5e-11 px except ZPN WFCAM 1.6e-8 px and slant SIN 7e-10 px, where astropy's iterative pixel -> world stops
+// early (our own round trip stays below 1.6e-10 px everywhere).
 
 describe("parseWcs against astropy 5.2.1 all_pix2world / all_world2pix (origin 0)", () => {
   for (const [name, h] of Object.entries(ref.headers)) {
@@ -53,7 +55,6 @@ describe("parseWcs against astropy 5.2.1 all_pix2world / all_world2pix (origin 0
         const r = w.worldToPixel(s.raDeg, s.decDeg);
         selfPx = Math.max(selfPx, Math.abs(r.x - p.x), Math.abs(r.y - p.y));
       }
-      worst[name] = { px, deg, selfPx };
       expect(selfPx).toBeLessThan(1e-9);
       expect(deg).toBeLessThan(1e-9);
       expect(px).toBeLessThan(1e-6);
@@ -66,9 +67,6 @@ describe("parseWcs against astropy 5.2.1 all_pix2world / all_world2pix (origin 0
       }
     });
   }
-  it("reports the worst agreement", () => {
-    console.log(JSON.stringify(worst));
-  });
 });
 
 describe("parseWcs on equivalent and hostile headers", () => {
