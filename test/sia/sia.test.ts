@@ -1,4 +1,7 @@
+import { once } from "node:events";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { readImage } from "../../src/fits/image.js";
@@ -190,6 +193,74 @@ describe("--sia --sia-version 1: query, best image per band, each image fetched 
     const again = await runCli(["retry", out, "--permanent", "--rate", "500", "--quiet"]);
     expect(again.code).toBe(0);
     expect(sia.paths.get("/sia1")).toBe(5);
+  }, 60_000);
+});
+
+describe("--sia on a UKIDSS-like file: four ZPN detectors in one FITS file", () => {
+  it("cuts each target from the detector that contains it (ZPN world -> pixel), none for the gaps", async () => {
+    const mef = readFileSync(join(import.meta.dirname, "../../fixtures/wcs/mef.fits"));
+    const probes = (
+      JSON.parse(readFileSync(join(import.meta.dirname, "../../fixtures/wcs/mef.json"), "utf8")) as {
+        positions: Array<{ ra: number; dec: number; hduIndex: number | null; margin: number | null }>;
+      }
+    ).positions.filter((p) => p.hduIndex === null || (p.margin ?? 0) >= 4); // a 4-px stamp fits
+    const server = createServer((req, res) => {
+      const u = new URL(req.url ?? "/", "http://x");
+      if (u.pathname === "/img/w20051017_00123_st.fit") {
+        res.writeHead(200, { "content-length": mef.length }).end(mef);
+        return;
+      }
+      // SIA 1 with only the required columns: no WCS, so the one image is taken as it comes.
+      const row = `<TR><TD>WFCAM multiframe</TD><TD>53.1</TD><TD>-27.8</TD><TD>2</TD><TD>72 72</TD><TD>0.00333 0.00333</TD><TD>image/fits</TD><TD>http://${req.headers.host}/img/w20051017_00123_st.fit</TD></TR>`;
+      res.writeHead(200, { "content-type": "text/xml" }).end(`<?xml version="1.0"?>
+<VOTABLE version="1.1"><RESOURCE><INFO name="QUERY_STATUS" value="OK"/><TABLE>
+<FIELD name="t" datatype="char" arraysize="*" ucd="VOX:Image_Title"/><FIELD name="ra" datatype="double" ucd="POS_EQ_RA_MAIN"/>
+<FIELD name="dec" datatype="double" ucd="POS_EQ_DEC_MAIN"/><FIELD name="n" datatype="int" ucd="VOX:Image_Naxes"/>
+<FIELD name="naxis" datatype="int" arraysize="*" ucd="VOX:Image_Naxis"/><FIELD name="s" datatype="double" arraysize="*" ucd="VOX:Image_Scale"/>
+<FIELD name="f" datatype="char" arraysize="*" ucd="VOX:Image_Format"/><FIELD name="u" datatype="char" arraysize="*" ucd="VOX:Image_AccessReference"/>
+<DATA><TABLEDATA>${row}</TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>`);
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const cat = join(tmp.dir, "wfcam.csv");
+      writeFileSync(cat, ["id,ra,dec", ...probes.map((p, i) => `p${i},${p.ra},${p.dec}`)].join("\n"));
+      const out = join(tmp.dir, "out");
+      const r = await runCli([
+        "run",
+        cat,
+        "--out",
+        out,
+        "--sia",
+        `http://127.0.0.1:${port}/sia`,
+        "--sia-version",
+        "1",
+        "--size",
+        "4",
+        "--pixscale",
+        "0.4",
+        "--rate",
+        "500",
+        "--quiet",
+      ]);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      probes.forEach((p, i) => {
+        const path = join(out, "image", `p${i}.fits`);
+        if (p.hduIndex === null) {
+          expect(existsSync(path)).toBe(false);
+          return;
+        }
+        const s = readImage(readFileSync(path));
+        // Every pixel of detector k holds k: the stamp came from the detector astropy says contains it.
+        expect([...s.data].every((v) => v === p.hduIndex)).toBe(true);
+        expect(s.header.getNumber("VOHDU")).toBe(p.hduIndex);
+        expect(s.header.getString("CTYPE1")).toBe("RA---ZPN");
+      });
+    } finally {
+      server.close();
+    }
   }, 60_000);
 });
 
