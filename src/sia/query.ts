@@ -63,9 +63,15 @@ export function sia2Url(
   return u.href;
 }
 
-/** The service's QUERY_STATUS=ERROR message when the answer carries one (checked before it is kept). */
+/**
+ * Why an answer must not be kept (the shared fetcher caches what passes): the service's QUERY_STATUS=ERROR
+ * message, or a document that does not end with </VOTABLE> (cut short). Undefined when it may be kept.
+ */
 export function queryError(body: Buffer): string | undefined {
   const text = body.toString("utf8");
+  if (!/<\/(?:[\w-]+:)?VOTABLE>\s*$/i.test(text.slice(-256))) {
+    return "the answer is not a complete VOTable (it does not end with </VOTABLE>)";
+  }
   const m =
     /<INFO\b[^>]*\bname\s*=\s*["']QUERY_STATUS["'][^>]*\bvalue\s*=\s*["']ERROR["'][^>]*?(?:\/>|>([\s\S]*?)<\/INFO>)/i.exec(
       text,

@@ -144,7 +144,8 @@ export class SiaSource implements ProducerSource {
       ...chunks(`from: ${source}`),
     ];
     if (isDatalink(chosen.format)) {
-      const dl = await shared(chosen.url, signal, { fits: false });
+      // Kept once per job like the query; a cut-short or QUERY_STATUS=ERROR document is not kept.
+      const dl = await shared(chosen.url, signal, { fits: false, accept: queryError });
       if (dl === null) return { kind: "permanent", code: "HTTP_404", message: `DataLink ${chosen.url}: 404` };
       let doc: Awaited<ReturnType<typeof parseDatalink>>;
       try {

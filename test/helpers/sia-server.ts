@@ -195,7 +195,10 @@ export interface SiaServer {
   readonly hits: Map<string, number>;
   /** Requests per path only. */
   readonly paths: Map<string, number>;
-  /** Faults still to play per path (first one next): "503", "error" (200 + QUERY_STATUS=ERROR), "bomb". */
+  /**
+   * Faults still to play per path (first one next): "503", "error" (200 + QUERY_STATUS=ERROR), "bomb"
+   * (DataLink entity expansion), "cut" (a VOTable cut short), "huge" (300 kB), "ok" (no fault).
+   */
   readonly faults: Map<string, string[]>;
   close(): Promise<void>;
 }
@@ -223,6 +226,23 @@ export async function startSia(
     const fault = faults.get(u.pathname)?.shift();
     if (fault === "503") {
       send(res, 503, "text/plain", "ServiceUnavailable: try again later");
+      return;
+    }
+    if (fault === "cut") {
+      // A complete HTTP answer whose VOTable stops in the middle of the table.
+      const doc = votable(SIA1_FIELDS, [
+        ["x", 1, 2, 2, "1 1", "1 1", "image/fits", "J", "1 1", "1 1", "1 0 0 1", "http://x/"],
+      ]);
+      send(res, 200, "application/x-votable+xml", doc.slice(0, doc.indexOf("<TD>image/fits")));
+      return;
+    }
+    if (fault === "huge") {
+      send(
+        res,
+        200,
+        "application/x-votable+xml",
+        `<?xml version="1.0"?><VOTABLE><!-- ${"x".repeat(300_000)} -->`,
+      );
       return;
     }
     if (fault === "error") {

@@ -196,6 +196,43 @@ describe("--sia --sia-version 1: query, best image per band, each image fetched 
   }, 60_000);
 });
 
+describe("hostile SIA answers fail their target only", () => {
+  it("a VOTable cut short and one over --max-bytes: those targets fail permanently, the others are done", async () => {
+    sia = await startSia(IMAGES);
+    // Targets are queried in sky order, not catalog order: fail the first two queries, whichever they are.
+    sia.faults.set("/sia1", ["cut", "huge"]);
+    const out = join(tmp.dir, "out");
+    const r = await runCli([
+      "run",
+      catalog(),
+      "--out",
+      out,
+      "--sia",
+      `${sia.base}/sia1`,
+      "--sia-version",
+      "1",
+      "--bands",
+      "J",
+      ...common,
+      "--concurrency",
+      "1",
+      "--max-bytes",
+      "100000",
+    ]);
+    expect(r.code).toBe(4);
+    const st = await statusOf(out);
+    expect(st.byState.failed_permanent).toBe(2);
+    const messages = st.failures.map((f) => `${f.code} ${f.message}`).join("\n");
+    expect(messages).toMatch(/REFUSED .*not a complete VOTable/);
+    expect(messages).toMatch(/TOO_LARGE .*over the limit of 100000/);
+    expect((st.byState.done ?? 0) + (st.byState.no_coverage ?? 0)).toBe(2);
+    // Nothing broken was kept: a retry asks again and completes.
+    const again = await runCli(["retry", out, "--permanent", "--rate", "500", "--quiet"]);
+    expect(again.code).toBe(0);
+    expect(sia.paths.get("/sia1")).toBe(6);
+  }, 60_000);
+});
+
 describe("--sia on a UKIDSS-like file: four ZPN detectors in one FITS file", () => {
   it("cuts each target from the detector that contains it (ZPN world -> pixel), none for the gaps", async () => {
     const mef = readFileSync(join(import.meta.dirname, "../../fixtures/wcs/mef.fits"));
