@@ -352,7 +352,9 @@ describe("vocut run (hips2fits source against a local server)", () => {
   });
 
   it("a second process on a locked ledger exits 6 saying who holds it; SIGTERM drains and exits 5", async () => {
-    const s = await startServer(() => ({ kind: "delay", ms: 1500 }));
+    // Long enough that the first 8 requests are still in flight while a second process starts and the
+    // first is stopped, even on a loaded machine (1.5 s was not: node start-up alone took longer).
+    const s = await startServer(() => ({ kind: "delay", ms: 6000 }));
     const cat = writeCatalog(20);
     const out = join(tmp.dir, "out");
     const args = gRun(cat, out, s.url, "--quiet");
@@ -368,7 +370,7 @@ describe("vocut run (hips2fits source against a local server)", () => {
     const st = await statusOf(out);
     expect(st.byState).toMatchObject({ done: 8, pending: 12, running: 0 });
     expect(st.lock).toBeNull();
-  });
+  }, 60_000);
 
   it("refuses to resume with different job parameters (exit 2)", async () => {
     const s = await startServer();

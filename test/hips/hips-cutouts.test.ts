@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
@@ -283,7 +283,8 @@ describe("vocut run --hips (local folders and HTTP)", () => {
     ];
     const first = await runCli([...args, "--rate", "10", "--max-duration", "1"]);
     expect(first.code).toBe(5);
-    const partial = listFiles(join(out, "r")).length;
+    // On a loaded machine the first second may end before any stamp is written: no "r" folder yet.
+    const partial = existsSync(join(out, "r")) ? listFiles(join(out, "r")).length : 0;
     expect(partial).toBeLessThan(40);
     const second = await runCli([...args, "--rate", "1000"]);
     expect(second.code).toBe(0);
