@@ -90,6 +90,35 @@ export const SOURCE_OPTIONS: readonly OptionSpec[] = [
   },
   {
     group: "source",
+    flags: "--images <dir>",
+    description:
+      "cut stamps from a local survey folder: every FITS image under DIR, indexed by footprint in the ledger",
+  },
+  {
+    group: "source",
+    flags: "--band-key <key>",
+    description:
+      "--images: header keyword naming an image's band, matched to --bands case-insensitively (default FILTER)",
+  },
+  {
+    group: "source",
+    flags: "--pick <rule>",
+    description: "--images: image to cut from: margin (largest margin to the edge) | first (by path)",
+    defaultValue: "margin",
+  },
+  {
+    group: "source",
+    flags: "--coadd <stat>",
+    description:
+      "--images: combine every image containing the target onto the picked one's grid: mean | median",
+  },
+  {
+    group: "source",
+    flags: "--no-partial",
+    description: "--images: only cut stamps that lie wholly on one image (otherwise no_coverage)",
+  },
+  {
+    group: "source",
     flags: "--bands <list>",
     description: "band labels for --url (or a subset of a --preset's bands), comma-separated",
     defaultValue: "",
@@ -141,7 +170,7 @@ export const POLITENESS_OPTIONS: readonly OptionSpec[] = [
   {
     group: "politeness",
     flags: "--tile-cache-mb <n>",
-    description: "--hips: decoded tiles kept in memory, MiB",
+    description: "--hips / --images: decoded tiles or images kept in memory, MiB",
     defaultValue: "256",
   },
   {
@@ -248,6 +277,12 @@ export interface RawOptions {
   url?: string;
   hips?: string;
   interp: string;
+  images?: string;
+  bandKey?: string;
+  pick?: string;
+  coadd?: string;
+  /** false with --no-partial. */
+  partial?: boolean;
   tileCacheMb?: string;
   bands: string;
   /** Undefined unless given: see DEFAULT_SIZE. */
