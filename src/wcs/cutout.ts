@@ -1,0 +1,134 @@
+import type { Card, FitsHeader } from "../fits/header.js";
+import { encodeImage } from "../fits/image.js";
+import type { CelestialWcs } from "./wcs.js";
+
+export { footprint, type SkyBox } from "./footprint.js";
+export { hduContaining } from "./hdu-containing.js";
+
+/** One image plane as readImage gives it: physical values, NaN for BLANK, x fastest. */
+export interface ImagePlane {
+  readonly header: FitsHeader;
+  readonly width: number;
+  readonly height: number;
+  readonly data: Float32Array | Float64Array;
+}
+
+/** What cutout2d made of a request. */
+export type CutoutResult =
+  | {
+      readonly kind: "ok";
+      readonly width: number;
+      readonly height: number;
+      readonly data: Float32Array;
+      /** The stamp's header cards: the original WCS cards (incl. PV/SIP) with CRPIX shifted, so the stamp's world coordinates are the original's. */
+      readonly cards: Card[];
+      /** 0-based pixel of the big image at the stamp's (0,0); partial = the stamp runs off the image (padded with NaN). */
+      readonly x0: number;
+      readonly y0: number;
+      readonly partial: boolean;
+    }
+  | { readonly kind: "no_overlap" }
+  | { readonly kind: "partial_refused" };
+
+/**
+ * Keys that describe the primary celestial WCS of axes 1 and 2 (Paper I-II, SIP), copied into a stamp.
+ * Alternate descriptions (keys ending in A-Z) and other axes are left out: the stamp is a 2-D image.
+ */
+const WCS_KEY =
+  /^(?:(?:CTYPE|CRVAL|CRPIX|CDELT|CUNIT|CROTA)[12]|(?:CD|PC)[12]_[12]|PV[12]_\d{1,2}|(?:A|B|AP|BP)_(?:ORDER|\d{1,2}_\d{1,2})|[AB]_DMAX|LONPOLE|LATPOLE|RADESYS|RADECSYS|EQUINOX|EPOCH|WCSNAME|MJD-OBS|DATE-OBS)$/;
+
+/**
+ * The original header's WCS cards for a stamp whose pixel (0, 0) is the original's (x0, y0): CRPIXi minus the
+ * offset (exactly astropy's `crpix -= origin`, so the same double), WCSAXES = 2, every other card unchanged.
+ */
+export function shiftedWcsCards(header: FitsHeader, x0: number, y0: number): Card[] {
+  const out: Card[] = [{ key: "WCSAXES", value: 2, comment: "number of WCS axes" }];
+  const seen = new Set<string>();
+  for (const c of header.cards) {
+    if (!WCS_KEY.test(c.key) || seen.has(c.key)) continue;
+    seen.add(c.key);
+    if ((c.key === "CRPIX1" || c.key === "CRPIX2") && typeof c.value === "number") {
+      const shift = c.key === "CRPIX1" ? x0 : y0;
+      out.push({ key: c.key, value: c.value - shift, comment: "reference pixel, shifted for the cutout" });
+    } else {
+      out.push(c);
+    }
+  }
+  return out;
+}
+
+/**
+ * A pixel-aligned sub-image like astropy.nddata.Cutout2D(data, SkyCoord(ra, dec), (height, width), wcs,
+ * mode="partial", fill_value=nan) — no resampling; with partial=false, mode="strict" (a stamp running off the
+ * image is "partial_refused"). The stamp spans ceil(x - width/2) .. ceil(x + width/2) - 1 around the
+ * position's pixel (x, y), as astropy's overlap_slices. One deliberate difference: astropy 5.2.1 returns an
+ * all-NaN stamp when the stamp ends exactly at the image's first row or column (its check is `max < 0`, the
+ * upper side uses `min >= size`); here any stamp without a single image pixel is "no_overlap". A position
+ * that cannot be projected (NaN pixel) is "no_overlap" too. Sizes must be positive integers (TypeError).
+ */
+export function cutout2d(
+  img: ImagePlane,
+  wcs: CelestialWcs,
+  raDeg: number,
+  decDeg: number,
+  widthPx: number,
+  heightPx: number,
+  opts: { partial: boolean },
+): CutoutResult {
+  if (!Number.isInteger(widthPx) || widthPx < 1) {
+    throw new TypeError(`widthPx must be a positive integer, got ${widthPx}`);
+  }
+  if (!Number.isInteger(heightPx) || heightPx < 1) {
+    throw new TypeError(`heightPx must be a positive integer, got ${heightPx}`);
+  }
+  if (img.data.length !== img.width * img.height) {
+    throw new TypeError(
+      `img.data has ${img.data.length} values, not width * height = ${img.width * img.height}`,
+    );
+  }
+  const { x, y } = wcs.worldToPixel(raDeg, decDeg);
+  if (!Number.isFinite(x) || !Number.isFinite(y)) return { kind: "no_overlap" };
+  // The same double arithmetic as astropy's overlap_slices, so the same pixels at x.5 (odd) / integer (even).
+  const x0 = Math.ceil(x - widthPx / 2);
+  const x1 = Math.ceil(x + widthPx / 2);
+  const y0 = Math.ceil(y - heightPx / 2);
+  const y1 = Math.ceil(y + heightPx / 2);
+  if (x1 <= 0 || y1 <= 0 || x0 >= img.width || y0 >= img.height) return { kind: "no_overlap" };
+  const partial = x0 < 0 || y0 < 0 || x1 > img.width || y1 > img.height;
+  if (partial && !opts.partial) return { kind: "partial_refused" };
+  const data = new Float32Array(widthPx * heightPx).fill(Number.NaN);
+  const xa = Math.max(0, x0);
+  const xb = Math.min(img.width, x1);
+  for (let yy = Math.max(0, y0); yy < Math.min(img.height, y1); yy++) {
+    const src = yy * img.width;
+    const dst = (yy - y0) * widthPx - x0;
+    for (let xx = xa; xx < xb; xx++) data[dst + xx] = img.data[src + xx] as number;
+  }
+  return {
+    kind: "ok",
+    width: widthPx,
+    height: heightPx,
+    data,
+    cards: shiftedWcsCards(img.header, x0, y0),
+    x0,
+    y0,
+    partial,
+  };
+}
+
+/**
+ * Encode a cutout as a FITS file: a primary HDU with float32 data (BITPIX -32, NaN where the stamp ran off the
+ * image), the WCS cards, then `extraCards` (provenance and the like). Structural keys in `extraCards`
+ * (BITPIX, NAXISn, ...) throw a TypeError, as in encodeImage.
+ */
+export function encodeCutout(
+  c: Extract<CutoutResult, { kind: "ok" }>,
+  extraCards: readonly Card[] = [],
+): Buffer {
+  return encodeImage({
+    bitpix: -32,
+    shape: [c.width, c.height],
+    data: c.data,
+    cards: [...c.cards, ...extraCards],
+  });
+}
