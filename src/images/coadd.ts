@@ -1,4 +1,7 @@
-import type { CelestialWcs } from "./wcs-shim.js";
+import type { CelestialWcs } from "../wcs/wcs.js";
+
+/** The part of a WCS the co-add uses. */
+export type PixelSky = Pick<CelestialWcs, "worldToPixel" | "pixelToWorld">;
 
 /** How the values of several images at one output pixel are combined (NaN ignored). */
 export type CoaddStat = "mean" | "median";
@@ -9,7 +12,7 @@ export interface SampledImage {
   readonly height: number;
   /** Row-major, x fastest, 0-based: (x, y) at data[y * width + x]. */
   readonly data: ArrayLike<number>;
-  readonly wcs: CelestialWcs;
+  readonly wcs: PixelSky;
 }
 
 /**
@@ -49,7 +52,7 @@ export function coaddOnto(
   stamp: { readonly width: number; readonly height: number; readonly data: ArrayLike<number> },
   x0: number,
   y0: number,
-  wcs: CelestialWcs,
+  wcs: PixelSky,
   others: readonly SampledImage[],
   stat: CoaddStat,
 ): Float32Array {
@@ -64,7 +67,7 @@ export function coaddOnto(
       if (!Number.isNaN(own)) values[n++] = own;
       const sky = wcs.pixelToWorld(x0 + i, y0 + j);
       for (const o of others) {
-        const p = o.wcs.worldToPixel(sky.ra, sky.dec);
+        const p = o.wcs.worldToPixel(sky.raDeg, sky.decDeg);
         const v = bilinear(o, p.x, p.y);
         if (!Number.isNaN(v)) values[n++] = v;
       }

@@ -3,7 +3,8 @@ import { join, relative, sep } from "node:path";
 import { dataBytesOf, padded } from "../fits/hdu.js";
 import { BLOCK_BYTES, CARD_BYTES, type FitsHeader, parseHeader } from "../fits/header.js";
 import type { ImageIndexStore, IndexedImageInput } from "../ledger/image-index.js";
-import { footprint, parseWcs } from "./wcs-shim.js";
+import { footprint } from "../wcs/footprint.js";
+import { parseWcs } from "../wcs/wcs.js";
 
 /** File names taken as FITS images (case-insensitive). Compressed files (.fits.gz, .fz) are not read. */
 const FITS_NAME = /\.(fits|fit|fts)$/i;

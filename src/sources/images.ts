@@ -2,14 +2,15 @@ import { promises as fs } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import type { Target } from "../catalog/types.js";
 import { inputError, usageError } from "../errors.js";
-import { type Card, type FitsHeader, formatCard, parseHeader } from "../fits/header.js";
-import { decodePixels, encodeImage } from "../fits/image.js";
+import { type Card, type FitsHeader, parseHeader } from "../fits/header.js";
+import { decodePixels } from "../fits/image.js";
 import { ang2pixNest } from "../healpix/index.js";
 import { type CoaddStat, coaddOnto, type SampledImage } from "../images/coadd.js";
 import { updateImageIndex } from "../images/scan-images.js";
-import { type CelestialWcs, cutout2d, parseWcs } from "../images/wcs-shim.js";
 import type { ImageIndexStore, IndexedImage } from "../ledger/image-index.js";
 import { VERSION } from "../version.js";
+import { cutout2d, encodeCutout } from "../wcs/cutout.js";
+import { type CelestialWcs, parseWcs } from "../wcs/wcs.js";
 import type { Outcome, PrepareOptions, ProducerSource } from "./source.js";
 
 /** Serialisable configuration of a local-images job (`--images DIR`, stored in the ledger). */
@@ -304,12 +305,8 @@ export class ImagesSource implements ProducerSource {
       }
       data = coaddOnto(cut, cut.x0, cut.y0, chosen.wcs, others, this.config.coadd);
     }
-    const body = encodeImage({
-      bitpix: -32,
-      shape: [cut.width, cut.height],
-      data,
-      cards: [...writable(cut.cards), ...this.provenance(band, used, cut.partial)],
-    });
+    // encodeCutout writes the picked image's WCS cards (CRPIX shifted) and the provenance after them.
+    const body = encodeCutout({ ...cut, data }, this.provenance(band, used, cut.partial));
     return { kind: "done", body };
   }
 
@@ -343,22 +340,6 @@ export class ImagesSource implements ProducerSource {
 /** 'relative/path.fits[hdu]', as VOIMGn records an input (HDU index 0-based, as astropy's hdul[i]). */
 export function imageName(image: { readonly path: string; readonly hdu: number }): string {
   return `${image.path}[${image.hdu}]`;
-}
-
-/** Keys the stamp's provenance sets itself: copies from the image header are dropped. */
-const OWN_KEYS = /^(BAND|VOINPUTS|VOIMG\d+|VOPICK|VOCOADD|VOPARTL|ORIGIN)$/;
-
-/** The image's cards that this FITS writer can write again (long CONTINUE strings, HIERARCH are left out). */
-function writable(cards: readonly Card[]): Card[] {
-  return cards.filter((c) => {
-    if (OWN_KEYS.test(c.key)) return false;
-    try {
-      formatCard(c);
-      return true;
-    } catch {
-      return false;
-    }
-  });
 }
 
 /** Whether the whole stamp lies on the image (astropy overlap_slices with mode="strict"). */

@@ -79,7 +79,7 @@ describe("co-add sampling", () => {
     width: 2,
     height: 2,
     data: [1, 2, 3, 4],
-    wcs: { worldToPixel: () => ({ x: 0, y: 0 }), pixelToWorld: () => ({ ra: 0, dec: 0 }) },
+    wcs: { worldToPixel: () => ({ x: 0, y: 0 }), pixelToWorld: () => ({ raDeg: 0, decDeg: 0 }) },
   };
   it("is bilinear inside, edge-extended on the outer half pixel, NaN beyond (as reproject)", () => {
     expect(bilinear(img, 0.5, 0.5)).toBe(2.5);
