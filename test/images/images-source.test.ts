@@ -1,4 +1,4 @@
-import { cpSync, readFileSync, rmSync, statSync, utimesSync } from "node:fs";
+import { cpSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -57,12 +57,12 @@ function ledgerRows<T>(sql: string): T[] {
   }
 }
 
-function taskStates(): Map<string, { state: string; message: string | null }> {
+function taskStates(labels = ["J", "H"]): Map<string, { state: string; message: string | null }> {
   const rows = ledgerRows<{ id: string; band: number; state: string; message: string | null }>(
     `SELECT g.id AS id, t.band_index AS band, t.state AS state, t.error_message AS message
        FROM task t JOIN target g ON g.row = t.target_row`,
   );
-  return new Map(rows.map((r) => [`${r.band === 0 ? "J" : "H"}/${r.id}`, r]));
+  return new Map(rows.map((r) => [`${labels[r.band]}/${r.id}`, r]));
 }
 
 /** The stamp's values as astropy would read them: null for NaN. */
@@ -292,9 +292,31 @@ describe("vocut run --images DIR", () => {
   it("without --bands, one band named image takes every image", async () => {
     const r = await runCli(["run", CATALOG, "--images", survey, "--size", "8", "--out", out]);
     expect(r.code).toBe(0);
-    const states = taskStates();
+    const states = taskStates(["image"]);
     expect(states.size).toBe(9);
+    expect(states.get("image/nowhere")?.state).toBe("no_coverage");
     // The pole target lies only on the H image: with no band split it is found.
     expect(stamp("image", "pole").header.get("VOIMG1")).toBe("pole.fits[0]");
+  });
+});
+
+describe("vocut run --images over a UKIDSS-like file (ZPN, four detectors, empty primary)", () => {
+  it("finds the detector holding each position, as the wcs fixtures' astropy reference says", async () => {
+    const wcsFix = resolve(import.meta.dirname, "../../fixtures/wcs");
+    const ref = JSON.parse(readFileSync(join(wcsFix, "mef.json"), "utf8")) as {
+      positions: Array<{ ra: number; dec: number; hduIndex: number | null }>;
+    };
+    cpSync(join(wcsFix, "mef.fits"), join(survey, "..", "zpn", "mef.fits"));
+    const cat = join(t.dir, "zpn.csv");
+    writeFileSync(cat, `id,ra,dec\n${ref.positions.map((p, i) => `p${i},${p.ra},${p.dec}`).join("\n")}\n`);
+    const r = await runCli(["run", cat, "--images", join(t.dir, "zpn"), "--size", "8", "--out", out]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("4 image HDU(s)");
+    const states = taskStates(["image"]);
+    ref.positions.forEach((p, i) => {
+      const st = states.get(`image/p${i}`);
+      if (p.hduIndex === null) expect(st?.state, `p${i}`).toBe("no_coverage");
+      else expect(stamp("image", `p${i}`).header.get("VOIMG1"), `p${i}`).toBe(`mef.fits[${p.hduIndex}]`);
+    });
   });
 });
