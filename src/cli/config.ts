@@ -12,6 +12,7 @@ import type { CutoutSourceConfig } from "../sources/create-source.js";
 import { parsePixscale, parseSize } from "../sources/geometry.js";
 import { parseHipsLocations } from "../sources/hips.js";
 import { HIPS2FITS_MIRROR_URL, HIPS2FITS_URL, parseHipsList } from "../sources/hips2fits.js";
+import { imagesConfigFrom } from "../sources/images.js";
 import { DEFAULT_PIXSCALE, DEFAULT_SIZE, type RawOptions } from "./options.js";
 
 /** Default ledger file name inside the output folder. */
@@ -89,14 +90,22 @@ export function sourceConfigFrom(raw: RawOptions): CutoutSourceConfig {
   const o: RawOptions = expansion === undefined ? raw : { ...raw, ...expansion };
   const { widthPx, heightPx } = parseSize(o.size ?? DEFAULT_SIZE);
   const geometry = { widthPx, heightPx, pixscaleArcsec: parsePixscale(o.pixscale ?? DEFAULT_PIXSCALE) };
-  const given = [o.hips2fits, o.url, o.hips, o.sia].filter((v) => v !== undefined).length;
+  const given = [o.hips2fits, o.url, o.hips, o.sia, o.images].filter((v) => v !== undefined).length;
   if (given !== 1) {
     throw usageError(
       "NO_SOURCE",
-      "give exactly one source: --preset NAME, --hips2fits IDS, --hips URL|DIR, --sia URL, or --url TEMPLATE --bands LIST",
+      "give exactly one source: --preset NAME, --hips2fits IDS, --hips URL|DIR, --sia URL, --url TEMPLATE --bands LIST, or --images DIR",
     );
   }
   if (o.sia !== undefined) return siaConfigFrom(o, geometry);
+  if (o.images !== undefined) {
+    if (o.pixscale !== undefined)
+      throw usageError(
+        "BAD_OPTION",
+        "--pixscale does not apply to --images: stamps keep the images' own pixels",
+      );
+    return imagesConfigFrom({ ...o, images: o.images, widthPx, heightPx });
+  }
   if (o.hips !== undefined) {
     if (o.interp !== "nearest" && o.interp !== "bilinear")
       throw usageError("BAD_OPTION", `--interp ${o.interp}: nearest or bilinear`);
@@ -217,7 +226,7 @@ export function jobSpecFrom(
 ): JobSpec & { readonly source: CutoutSourceConfig } {
   const source = sourceConfigFrom(o);
   const bands =
-    source.kind === "template"
+    source.kind === "template" || source.kind === "images"
       ? source.bands.length
       : source.kind === "sia"
         ? Math.max(1, source.bands.length)

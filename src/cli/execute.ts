@@ -188,7 +188,11 @@ async function fetchAll(
   });
   try {
     if (isProducer(source))
-      await source.prepare(sharedFetcher.get, stop.signal, { memoryBytes: run.tileCacheBytes });
+      await source.prepare(sharedFetcher.get, stop.signal, {
+        memoryBytes: run.tileCacheBytes,
+        imageIndex: ledger.imageIndex(),
+        info: (m) => reporter.info(m),
+      });
     const result = await runTasks(ledger, source, client, pacer, writer, realClock, {
       shared: sharedFetcher.get,
       direct: sharedFetcher.direct,

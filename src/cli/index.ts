@@ -4,6 +4,7 @@ import { readCatalog } from "../catalog/read-catalog.js";
 import { EXIT_CODE_HELP, ExitCode, usageError, VocutError } from "../errors.js";
 import { exportCommand } from "../export/command.js";
 import { createHttpClient } from "../fetch/http-client.js";
+import { ImageIndexStore } from "../ledger/image-index.js";
 import { obscoreCommand } from "../obscore/command.js";
 import { dryRunPlan, where } from "../plan/plan-job.js";
 import { presetsCommand } from "../presets/command.js";
@@ -145,12 +146,16 @@ async function prepareForDryRun(source: ProducerSource): Promise<void> {
     maxRedirects: 5,
   });
   try {
-    await source.prepare(async (url, signal) => {
-      const res = await client.get(url, { signal });
-      if (res.status === 404) return null;
-      if (res.status !== 200) throw new Error(`${url}: HTTP ${res.status}`);
-      return res.body;
-    }, new AbortController().signal);
+    await source.prepare(
+      async (url, signal) => {
+        const res = await client.get(url, { signal });
+        if (res.status === 404) return null;
+        if (res.status !== 200) throw new Error(`${url}: HTTP ${res.status}`);
+        return res.body;
+      },
+      new AbortController().signal,
+      { imageIndex: ImageIndexStore.inMemory(), info: (m) => process.stderr.write(`${m}\n`) },
+    );
   } finally {
     await client.close();
   }

@@ -104,15 +104,34 @@ export const SOURCE_OPTIONS: readonly OptionSpec[] = [
   { group: "source", flags: "--maxrec <n>", description: "--sia 2: MAXREC (most images per answer)" },
   {
     group: "source",
+    flags: "--images <dir>",
+    description:
+      "cut stamps from a local survey folder: every FITS image under DIR, indexed by footprint in the ledger",
+  },
+  {
+    group: "source",
+    flags: "--band-key <key>",
+    description:
+      "--images: header keyword naming an image's band, matched to --bands case-insensitively (default FILTER)",
+  },
+  {
+    group: "source",
     flags: "--pick <rule>",
     description:
-      "--sia: which image per band: margin (target furthest from the edge) | first (as the service lists them)",
+      "--sia, --images: which image per band: margin (target furthest from the edge) | first (as the service lists them; by path)",
     defaultValue: "margin",
   },
   {
     group: "source",
+    flags: "--coadd <stat>",
+    description:
+      "--images: combine every image containing the target onto the picked one's grid: mean | median",
+  },
+  {
+    group: "source",
     flags: "--no-partial",
-    description: "--sia: refuse stamps that run off their image (no coverage) instead of padding with NaN",
+    description:
+      "--sia, --images: refuse stamps that run off their image (no coverage) instead of padding with NaN",
   },
   {
     group: "source",
@@ -167,7 +186,7 @@ export const POLITENESS_OPTIONS: readonly OptionSpec[] = [
   {
     group: "politeness",
     flags: "--tile-cache-mb <n>",
-    description: "--hips: decoded tiles kept in memory, MiB",
+    description: "--hips / --images: decoded tiles or images kept in memory, MiB",
     defaultValue: "256",
   },
   {
@@ -279,7 +298,10 @@ export interface RawOptions {
   band?: string;
   collection?: string;
   maxrec?: string;
+  images?: string;
+  bandKey?: string;
   pick?: string;
+  coadd?: string;
   /** false with --no-partial. */
   partial?: boolean;
   tileCacheMb?: string;

@@ -59,12 +59,30 @@ export function readImage(buf: Buffer, hduIndex?: number): FitsImage {
   const axes: number[] = [];
   for (let i = 1; i <= naxis; i++) axes.push(header.getNumber(`NAXIS${i}`) ?? 0);
   const n = axes.reduce((a, b) => a * b, 1);
+  const out = new Float64Array(n);
+  decodePixels(header, new DataView(buf.buffer, buf.byteOffset + hdu.dataOffset, hdu.dataBytes), out);
+  const image: FitsImage = {
+    width: axes[0] ?? 1,
+    height: axes[1] ?? 1,
+    bitpix,
+    header,
+    data: out,
+  };
+  return naxis >= 3 ? { ...image, depth: axes.slice(2).reduce((a, b) => a * b, 1) } : image;
+}
+
+/**
+ * Decode `out.length` stored values of an image HDU's data (big-endian, at the start of `view`) into
+ * physical values: BSCALE/BZERO applied (incl. unsigned conventions), BLANK -> NaN for integer BITPIX.
+ * A Float32Array output halves memory for large survey images. Throws FitsError for a bad BZERO.
+ */
+export function decodePixels(header: FitsHeader, view: DataView, out: Float64Array | Float32Array): void {
+  const bitpix = header.getNumber("BITPIX") as Bitpix;
+  const n = out.length;
   const bscale = header.getNumber("BSCALE") ?? 1;
   const bzero = numberOrBigint(header, "BZERO", 0);
   const blankValue = bitpix > 0 ? header.get("BLANK") : undefined;
   const blank = typeof blankValue === "number" || typeof blankValue === "bigint" ? blankValue : undefined;
-  const view = new DataView(buf.buffer, buf.byteOffset + hdu.dataOffset, hdu.dataBytes);
-  const out = new Float64Array(n);
   if (bitpix === 64) {
     decodeInt64(view, out, bscale, bzero, blank === undefined ? undefined : BigInt(blank));
   } else {
@@ -84,14 +102,6 @@ export function readImage(buf: Buffer, hduIndex?: number): FitsImage {
       }
     }
   }
-  const image: FitsImage = {
-    width: axes[0] ?? 1,
-    height: axes[1] ?? 1,
-    bitpix,
-    header,
-    data: out,
-  };
-  return naxis >= 3 ? { ...image, depth: axes.slice(2).reduce((a, b) => a * b, 1) } : image;
 }
 
 function reader(view: DataView, bitpix: Exclude<Bitpix, 64>): (offset: number) => number {
@@ -111,7 +121,7 @@ function reader(view: DataView, bitpix: Exclude<Bitpix, 64>): (offset: number) =
 
 function decodeInt64(
   view: DataView,
-  out: Float64Array,
+  out: Float64Array | Float32Array,
   bscale: number,
   bzero: number | bigint,
   blank: bigint | undefined,

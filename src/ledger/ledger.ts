@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { ExitCode, usageError, VocutError } from "../errors.js";
+import { ImageIndexStore } from "./image-index.js";
 import { LEDGER_MIGRATIONS, LEDGER_SCHEMA, LEDGER_SCHEMA_VERSION } from "./schema.js";
 
 /** Task states, as stored in the ledger. */
@@ -147,6 +148,7 @@ export class Ledger {
   private closed = false;
   private readonly stmt;
   private readonly insertTasksStmt = new Map<number, Database.Statement>();
+  private imageStore: ImageIndexStore | undefined;
 
   private constructor(path: string, db: Database.Database, options: LedgerOpenOptions) {
     this.path = path;
@@ -565,6 +567,12 @@ export class Ledger {
       f.sha256 ?? null,
       Date.now(),
     );
+  }
+
+  /** The local image index of `--images` jobs: the only part of the ledger a producing source may use. */
+  imageIndex(): ImageIndexStore {
+    this.imageStore ??= new ImageIndexStore(this.db);
+    return this.imageStore;
   }
 
   /** Task counts by state, overall and per band index. */

@@ -1,16 +1,52 @@
 /** Current ledger schema version (PRAGMA user_version). Bump with a migration when the schema changes. */
-export const LEDGER_SCHEMA_VERSION = 2;
+export const LEDGER_SCHEMA_VERSION = 3;
+
+/**
+ * The local image index of `--images DIR` jobs (schema v3): every FITS file seen under DIR with its size and
+ * mtime (an unchanged file is never read again), every image HDU with its header (the WCS is parsed from it
+ * without opening the file), and an R*Tree of sky boxes (RA/Dec degrees; two boxes for a footprint across
+ * RA = 0, RA 0..360 for one around a pole). `reads` counts how often a file's headers were read.
+ */
+export const IMAGE_INDEX_SCHEMA = `
+CREATE TABLE IF NOT EXISTS image_file (
+  path       TEXT PRIMARY KEY,
+  size       INTEGER NOT NULL,
+  mtime_ms   REAL NOT NULL,
+  reads      INTEGER NOT NULL DEFAULT 0,
+  -- Why the file holds no indexed image (not FITS, no celestial WCS), NULL when it was indexed.
+  problem    TEXT,
+  indexed_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS image (
+  id      INTEGER PRIMARY KEY,
+  path    TEXT NOT NULL REFERENCES image_file(path),
+  hdu     INTEGER NOT NULL,
+  -- The band keyword's value, trimmed and lower-cased (NULL when absent), for case-insensitive matching.
+  band    TEXT,
+  width   INTEGER NOT NULL,
+  height  INTEGER NOT NULL,
+  -- The HDU's header as 80-character cards without END: enough to rebuild its WCS.
+  header  TEXT NOT NULL,
+  -- Byte offset and length of the data in the file: a stamp reads only this HDU.
+  data_offset INTEGER NOT NULL,
+  data_bytes  INTEGER NOT NULL,
+  UNIQUE (path, hdu)
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS image_box USING rtree(id, min_ra, max_ra, min_dec, max_dec, +image_id INTEGER);
+`;
 
 /**
  * Migrations from each older version to the next, run in order inside one transaction. v1 -> v2: product
- * URL and format per target (ObsCore product jobs); ADD COLUMN does not rewrite the table.
+ * URL and format per target (ObsCore product jobs); ADD COLUMN does not rewrite the table. v2 -> v3: the
+ * local image index (IMAGE_INDEX_SCHEMA).
  */
 export const LEDGER_MIGRATIONS: Readonly<Record<number, string>> = {
   1: "ALTER TABLE target ADD COLUMN url TEXT; ALTER TABLE target ADD COLUMN format TEXT;",
+  2: IMAGE_INDEX_SCHEMA,
 };
 
 /**
- * Schema v2. Tasks do not store URLs or paths: both are rebuilt purely from the job parameters and the
+ * Schema v3. Tasks do not store URLs or paths: both are rebuilt purely from the job parameters and the
  * target, which keeps a 5-million-task ledger small. `task.seq = target_row * band_count + band_index`
  * gives catalog order and a stable key.
  */
@@ -70,4 +106,4 @@ CREATE TABLE shared_fetch (
   sha256     TEXT,
   updated_at INTEGER NOT NULL
 );
-`;
+${IMAGE_INDEX_SCHEMA}`;

@@ -2,6 +2,7 @@ import { type ProductsConfig, ProductsSource } from "../obscore/products-source.
 import { type SiaConfig, SiaSource } from "../sia/sia-source.js";
 import { type HipsConfig, HipsSource } from "./hips.js";
 import { type Hips2fitsConfig, Hips2fitsSource } from "./hips2fits.js";
+import { type ImagesConfig, ImagesSource } from "./images.js";
 import type { Source } from "./source.js";
 import { type TemplateConfig, TemplateSource } from "./template.js";
 
@@ -9,7 +10,7 @@ import { type TemplateConfig, TemplateSource } from "./template.js";
 export type SourceConfig = CutoutSourceConfig | ProductsConfig;
 
 /** Sources whose products are image stamps with a common geometry. */
-export type CutoutSourceConfig = Hips2fitsConfig | TemplateConfig | HipsConfig | SiaConfig;
+export type CutoutSourceConfig = Hips2fitsConfig | TemplateConfig | HipsConfig | SiaConfig | ImagesConfig;
 
 /** Build a source from its stored configuration. Throws a usage error on invalid settings. */
 export function createSource(config: SourceConfig): Source {
@@ -24,5 +25,7 @@ export function createSource(config: SourceConfig): Source {
       return new SiaSource(config);
     case "products":
       return new ProductsSource(config);
+    case "images":
+      return new ImagesSource(config);
   }
 }

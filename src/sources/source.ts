@@ -1,5 +1,6 @@
 import type { ProductRef, Target } from "../catalog/types.js";
 import type { HttpResponse } from "../fetch/http-client.js";
+import type { ImageIndexStore } from "../ledger/image-index.js";
 
 /** Output stamp geometry shared by every source. */
 export interface Geometry {
@@ -82,6 +83,19 @@ export type SharedGet = (
   },
 ) => Promise<Buffer | null>;
 
+/** What a producing source may use while it prepares. */
+export interface PrepareOptions {
+  /** Bound of its in-memory cache (decoded tiles or images), bytes. */
+  readonly memoryBytes?: number;
+  /**
+   * The job ledger's image index (`--images`: files indexed once, re-read only when they change); a dry
+   * run passes a throw-away one in memory.
+   */
+  readonly imageIndex?: ImageIndexStore;
+  /** One-line progress notes for the user. */
+  readonly info?: (message: string) => void;
+}
+
 /**
  * One paced GET for a product no other task shares (a SODA cutout): no caching, no retries (the task
  * loop retries a "retryable" outcome). Resolves with any HTTP status; throws FetchError otherwise.
@@ -97,10 +111,10 @@ export interface ProducerSource {
   readonly bands: readonly string[];
   describe(): Readonly<Record<string, unknown>>;
   /**
-   * Load what the source needs before any task (e.g. HiPS properties); `memoryBytes` bounds its
-   * in-memory cache. Throws VocutError.
+   * Load what the source needs before any task (HiPS properties; the image index); `memoryBytes` bounds
+   * its in-memory cache. Throws VocutError.
    */
-  prepare(shared: SharedGet, signal: AbortSignal, options?: { memoryBytes?: number }): Promise<void>;
+  prepare(shared: SharedGet, signal: AbortSignal, options?: PrepareOptions): Promise<void>;
   /** Processing-order key of a target (neighbours share resources). */
   sortKey(target: Target): number;
   /** One line for `plan --dry-run`: what this task will read. Needs prepare(). */

@@ -8,6 +8,7 @@ import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { createHttpClient } from "../../src/fetch/http-client.js";
 import { Ledger } from "../../src/ledger/ledger.js";
+import { LEDGER_SCHEMA_VERSION } from "../../src/ledger/schema.js";
 import { checkProduct, isDatalink, isFitsFormat, productExt } from "../../src/obscore/formats.js";
 import { tempDir } from "../helpers/cli.js";
 
@@ -116,7 +117,7 @@ describe("ledger schema migration", () => {
       expect(task).toMatchObject({ id: "a", raDeg: 1, decDeg: 2, url: null, format: null });
       again.close();
       const check = new Database(path);
-      expect(check.pragma("user_version", { simple: true })).toBe(2);
+      expect(check.pragma("user_version", { simple: true })).toBe(LEDGER_SCHEMA_VERSION);
       check.close();
     } finally {
       t.cleanup();
