@@ -37,6 +37,8 @@ export interface RunConfig {
   readonly json: boolean;
   /** Memory for decoded HiPS tiles, bytes (--tile-cache-mb). */
   readonly tileCacheBytes: number;
+  /** Disk for shared downloads in OUT/.vocut-cache, bytes (--cache-gb). */
+  readonly cacheBytes: number;
 }
 
 function positive(flag: string, text: string, opts: { integer?: boolean; min?: number } = {}): number {
@@ -68,6 +70,7 @@ export function runConfigFrom(o: RawOptions): RunConfig {
     breakerMaxOpens: positive("--give-up-after", o.giveUpAfter, { integer: true, min: 1 }),
     quiet: o.quiet === true,
     tileCacheBytes: positive("--tile-cache-mb", o.tileCacheMb ?? "256") * 2 ** 20,
+    cacheBytes: positive("--cache-gb", o.cacheGb ?? "20") * 2 ** 30,
     json: o.json === true,
     ...(o.maxDuration === undefined
       ? {}

@@ -185,6 +185,7 @@ async function fetchAll(
     retries: run.retries,
     backoffBaseMs: DEFAULTS.backoffBaseMs,
     backoffCapMs: DEFAULTS.backoffCapMs,
+    cacheLimitBytes: run.cacheBytes,
   });
   try {
     if (isProducer(source))

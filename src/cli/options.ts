@@ -191,6 +191,13 @@ export const POLITENESS_OPTIONS: readonly OptionSpec[] = [
   },
   {
     group: "politeness",
+    flags: "--cache-gb <n>",
+    description:
+      "most GiB of shared downloads (HiPS tiles, survey images, SIA answers) kept in OUT/.vocut-cache; the least recently used go first",
+    defaultValue: "20",
+  },
+  {
+    group: "politeness",
     flags: "--concurrency <n>",
     description: "requests in flight per host",
     defaultValue: "4",
@@ -305,6 +312,7 @@ export interface RawOptions {
   /** false with --no-partial. */
   partial?: boolean;
   tileCacheMb?: string;
+  cacheGb?: string;
   bands: string;
   /** Undefined unless given: see DEFAULT_SIZE. */
   size?: string;

@@ -569,6 +569,20 @@ export class Ledger {
     );
   }
 
+  /** Shared fetches kept on disk, least recently recorded first (for a bounded cache). */
+  sharedOnDisk(): Array<{ key: string; path: string; bytes: number }> {
+    return this.db
+      .prepare(
+        "SELECT key, path, bytes FROM shared_fetch WHERE state = 'done' AND path IS NOT NULL ORDER BY updated_at, rowid",
+      )
+      .all() as Array<{ key: string; path: string; bytes: number }>;
+  }
+
+  /** Forget a shared fetch (its cache file was deleted): a later ask fetches it again. */
+  deleteShared(key: string): void {
+    this.db.prepare("DELETE FROM shared_fetch WHERE key = ?").run(key);
+  }
+
   /** The local image index of `--images` jobs: the only part of the ledger a producing source may use. */
   imageIndex(): ImageIndexStore {
     this.imageStore ??= new ImageIndexStore(this.db);

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { unlinkSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Clock } from "../fetch/clock.js";
@@ -19,6 +20,11 @@ export interface SharedFetchOptions {
   readonly backoffBaseMs: number;
   readonly backoffCapMs: number;
   readonly random?: () => number;
+  /**
+   * Most bytes kept in OUT/.vocut-cache (--cache-gb); beyond it the least recently used files are deleted
+   * and forgotten (asked again if a later task needs them). Undefined: no bound.
+   */
+  readonly cacheLimitBytes?: number;
 }
 
 /**
@@ -32,8 +38,13 @@ export class SharedFetcher {
   requests = 0;
   /** Resources found in the folder's cache without a record in this ledger (fetched by another shard). */
   adopted = 0;
+  /** Cache files deleted to stay under the limit. */
+  evicted = 0;
   private readonly inFlight = new Map<string, Promise<Buffer | null>>();
   private readonly cacheDir: string;
+  /** Files in the cache, least recently used first (only with a limit). */
+  private readonly onDisk = new Map<string, { path: string; bytes: number }>();
+  private cacheBytes = 0;
 
   constructor(
     private readonly ledger: Ledger,
@@ -45,6 +56,41 @@ export class SharedFetcher {
     private readonly options: SharedFetchOptions,
   ) {
     this.cacheDir = join(outDir, SHARED_CACHE_DIR);
+    if (options.cacheLimitBytes !== undefined) {
+      for (const e of ledger.sharedOnDisk()) {
+        this.onDisk.set(e.key, { path: e.path, bytes: e.bytes });
+        this.cacheBytes += e.bytes;
+      }
+      this.evict(undefined);
+    }
+  }
+
+  /** Mark a cache file as just used (and count it when new), then keep the cache under its limit. */
+  private touch(key: string, path: string, bytes: number): void {
+    if (this.options.cacheLimitBytes === undefined) return;
+    const old = this.onDisk.get(key);
+    if (old !== undefined) this.onDisk.delete(key);
+    else this.cacheBytes += bytes;
+    this.onDisk.set(key, { path, bytes });
+    this.evict(key);
+  }
+
+  private evict(keep: string | undefined): void {
+    const limit = this.options.cacheLimitBytes;
+    if (limit === undefined) return;
+    for (const [key, e] of this.onDisk) {
+      if (this.cacheBytes <= limit) break;
+      if (key === keep) continue;
+      try {
+        unlinkSync(e.path);
+      } catch {
+        // already gone: forget it all the same
+      }
+      this.ledger.deleteShared(key);
+      this.onDisk.delete(key);
+      this.cacheBytes -= e.bytes;
+      this.evicted++;
+    }
   }
 
   /** The SharedGet function sources use. */
@@ -100,7 +146,10 @@ export class SharedFetcher {
     if (known?.state === "done" && known.path) {
       try {
         const buf = await readFile(known.path);
-        if (createHash("sha256").update(buf).digest("hex") === known.sha256) return buf;
+        if (createHash("sha256").update(buf).digest("hex") === known.sha256) {
+          this.touch(url, known.path, buf.length);
+          return buf;
+        }
       } catch {
         // cache file gone or unreadable: fetch again below
       }
@@ -114,6 +163,7 @@ export class SharedFetcher {
         if (validateFits(buf).ok) {
           const sha256 = createHash("sha256").update(buf).digest("hex");
           this.ledger.putShared({ key: url, url, state: "done", path, bytes: buf.length, sha256 });
+          this.touch(url, path, buf.length);
           this.adopted++;
           return buf;
         }
@@ -171,6 +221,7 @@ export class SharedFetcher {
           const { bytes, sha256 } = await this.writer.write(path, res.body);
           this.writer.syncDirs();
           this.ledger.putShared({ key: url, url, state: "done", path, bytes, sha256 });
+          this.touch(url, path, bytes);
           return res.body;
         }
         this.pacer.report(host, "failure");

@@ -228,6 +228,10 @@ export async function startSia(
       send(res, 503, "text/plain", "ServiceUnavailable: try again later");
       return;
     }
+    if (fault === "usage") {
+      send(res, 422, "text/plain", "UsageError: CIRCLE radius larger than the service allows");
+      return;
+    }
     if (fault === "cut") {
       // A complete HTTP answer whose VOTable stops in the middle of the table.
       const doc = votable(SIA1_FIELDS, [

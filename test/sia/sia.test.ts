@@ -1,8 +1,9 @@
 import { once } from "node:events";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { readImage } from "../../src/fits/image.js";
 import { parseTanWcs, tanWorldToPixel } from "../../src/fits/wcs.js";
@@ -141,6 +142,41 @@ describe("--sia --sia-version 1: query, best image per band, each image fetched 
       expect(sia.hits).toEqual(before);
     }, 60_000);
   }
+
+  it("--cache-gb bounds OUT/.vocut-cache: the least recently used downloads are deleted and forgotten", async () => {
+    sia = await startSia(IMAGES);
+    const out = join(tmp.dir, "out");
+    const limit = 100_000; // bytes: two of the 49 kB images
+    const r = await runCli([
+      "run",
+      catalog(),
+      "--out",
+      out,
+      "--sia",
+      `${sia.base}/sia1`,
+      "--sia-version",
+      "1",
+      "--bands",
+      "J,H",
+      ...common,
+      "--cache-gb",
+      String(limit / 2 ** 30),
+    ]);
+    expect(r.code).toBe(0);
+    const cache = join(out, ".vocut-cache");
+    const sizes = readdirSync(cache).map((f) => statSync(join(cache, f)).size);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(limit);
+    // What was deleted is forgotten by the ledger too (a later need fetches it again).
+    const db = new Database(join(out, "vocut.db"), { readonly: true });
+    const kept = db.prepare("SELECT count(*) AS n FROM shared_fetch WHERE state = 'done'").get() as {
+      n: number;
+    };
+    db.close();
+    expect(kept.n).toBe(sizes.length);
+    // The stamps are as without a bound.
+    checkStamp(join(out, "J", "overlap.fits"), byName("fieldB_J"), ...OVERLAP);
+    checkStamp(join(out, "H", "inA.fits"), byName("fieldA_H"), ...IN_A);
+  }, 60_000);
 
   it("--pick first takes the service's first image; --no-partial refuses a stamp running off its image", async () => {
     sia = await startSia(IMAGES);
@@ -339,6 +375,28 @@ describe("--sia --sia-version 2: ObsCore answers, DataLink (behind a 302), SODA 
     ]);
     // Each DataLink document read once per job, though several targets share an image.
     for (const img of IMAGES) expect(sia.hits.get(`/links?ID=${img.name}`) ?? 0).toBeLessThanOrEqual(1);
+  }, 60_000);
+
+  it("a SODA UsageError (422, text) is a permanent failure of that stamp, not retried", async () => {
+    sia = await startSia(IMAGES);
+    sia.faults.set("/soda", ["usage"]);
+    const out = join(tmp.dir, "out");
+    const r = await runCli([
+      "run",
+      catalog(),
+      "--out",
+      out,
+      "--sia",
+      `${sia.base}/sia2`,
+      ...bands,
+      ...common,
+    ]);
+    expect(r.code).toBe(4);
+    const st = await statusOf(out);
+    expect(st.byState).toMatchObject({ done: 5, failed_permanent: 1, no_coverage: 2 });
+    expect(st.failures[0]?.code).toBe("SODA_USAGE");
+    expect(st.failures[0]?.message).toMatch(/SODA 422: UsageError: CIRCLE radius/);
+    expect(sia.paths.get("/soda")).toBe(6);
   }, 60_000);
 
   it("a hostile DataLink document (entity expansion) fails only the stamps that need it", async () => {
