@@ -335,29 +335,44 @@ export async function runTasks(
       const path = pathFor(ext);
       if ((await settle(t, band, path, outcome, attempt, url, attempt >= opts.retries)) === "settled") return;
       if (outcome.kind !== "retryable") return;
-      // Full-jitter backoff, but never sooner than the server asked for.
-      const delayMs = Math.max(
-        backoffMs(attempt, random, opts.backoffBaseMs, opts.backoffCapMs),
-        outcome.retryAfterMs ?? 0,
-      );
-      settled.retry++;
-      emit({
-        type: "task",
-        id: t.id,
-        band,
-        state: "retry",
-        attempt,
-        url,
-        code: outcome.code,
-        message: outcome.message,
-        delayMs,
-        ...(outcome.status === undefined ? {} : { status: outcome.status }),
-      });
-      try {
-        await clock.sleep(delayMs, stop);
-      } catch {
-        // stopped while waiting: the loop head requeues the task
-      }
+      // Stopped while waiting: the loop head requeues the task.
+      await backOff(t, band, attempt, outcome, url);
+    }
+  }
+
+  /**
+   * Wait before another try: full-jitter backoff, but never sooner than the server asked for. Emits the
+   * "retry" event. Resolves false when the run was stopped during the wait.
+   */
+  async function backOff(
+    t: TaskRow,
+    band: string,
+    attempt: number,
+    outcome: Extract<Outcome, { kind: "retryable" }>,
+    url: string | undefined,
+  ): Promise<boolean> {
+    const delayMs = Math.max(
+      backoffMs(attempt, random, opts.backoffBaseMs, opts.backoffCapMs),
+      outcome.retryAfterMs ?? 0,
+    );
+    settled.retry++;
+    emit({
+      type: "task",
+      id: t.id,
+      band,
+      state: "retry",
+      attempt,
+      ...(url === undefined ? {} : { url }),
+      code: outcome.code,
+      message: outcome.message,
+      delayMs,
+      ...(outcome.status === undefined ? {} : { status: outcome.status }),
+    });
+    try {
+      await clock.sleep(delayMs, stop);
+      return true;
+    } catch {
+      return false;
     }
   }
 
@@ -381,24 +396,7 @@ export async function runTasks(
       const final = attempt >= opts.retries || outcome.kind !== "retryable" || r.thrown;
       if ((await settle(t, band, path, outcome, attempt, undefined, final)) === "settled") return;
       if (outcome.kind !== "retryable") return;
-      const delayMs = Math.max(
-        backoffMs(attempt, random, opts.backoffBaseMs, opts.backoffCapMs),
-        outcome.retryAfterMs ?? 0,
-      );
-      settled.retry++;
-      emit({
-        type: "task",
-        id: t.id,
-        band,
-        state: "retry",
-        attempt,
-        code: outcome.code,
-        message: outcome.message,
-        delayMs,
-      });
-      try {
-        await clock.sleep(delayMs, stop);
-      } catch {
+      if (!(await backOff(t, band, attempt, outcome, undefined))) {
         ledger.complete(t.seq, { kind: "requeue" });
         return;
       }

@@ -339,21 +339,23 @@ describe("--sia on a UKIDSS-like file: four ZPN detectors in one FITS file", () 
 
 describe("--sia --sia-version 2: ObsCore answers, DataLink (behind a 302), SODA cutouts", () => {
   const bands = ["--band", "J=1.1e-6:1.4e-6,H=1.5e-6:1.8e-6"];
+  /** `vocut run` of the test catalog against the SIA 2 service, J and H by wavelength. */
+  const sia2Run = (out: string) => [
+    "run",
+    catalog(),
+    "--out",
+    out,
+    "--sia",
+    `${sia?.base}/sia2`,
+    ...bands,
+    ...common,
+  ];
 
   it("asks SODA for a circle covering each stamp and cuts it to the exact size: the same pixels as from whole images", async () => {
     sia = await startSia(IMAGES);
     sia.faults.set("/soda", ["503"]); // ServiceUnavailable once: retried
     const out = join(tmp.dir, "out");
-    const r = await runCli([
-      "run",
-      catalog(),
-      "--out",
-      out,
-      "--sia",
-      `${sia.base}/sia2`,
-      ...bands,
-      ...common,
-    ]);
+    const r = await runCli(sia2Run(out));
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     for (const band of ["J", "H"] as const) {
@@ -381,16 +383,7 @@ describe("--sia --sia-version 2: ObsCore answers, DataLink (behind a 302), SODA 
     sia = await startSia(IMAGES);
     sia.faults.set("/soda", ["usage"]);
     const out = join(tmp.dir, "out");
-    const r = await runCli([
-      "run",
-      catalog(),
-      "--out",
-      out,
-      "--sia",
-      `${sia.base}/sia2`,
-      ...bands,
-      ...common,
-    ]);
+    const r = await runCli(sia2Run(out));
     expect(r.code).toBe(4);
     const st = await statusOf(out);
     expect(st.byState).toMatchObject({ done: 5, failed_permanent: 1, no_coverage: 2 });
@@ -403,16 +396,7 @@ describe("--sia --sia-version 2: ObsCore answers, DataLink (behind a 302), SODA 
     sia = await startSia(IMAGES);
     sia.faults.set("/links", ["bomb"]);
     const out = join(tmp.dir, "out");
-    const r = await runCli([
-      "run",
-      catalog(),
-      "--out",
-      out,
-      "--sia",
-      `${sia.base}/sia2`,
-      ...bands,
-      ...common,
-    ]);
+    const r = await runCli(sia2Run(out));
     expect(r.code).toBe(4);
     const st = await statusOf(out);
     expect(st.failures.length).toBeGreaterThan(0);
