@@ -103,6 +103,21 @@ async function statusOf(out: string) {
   };
 }
 
+/** `vocut run` of the test catalog against the SIA 1 service for these bands, plus extra flags. */
+const sia1Run = (out: string, bands: string, ...extra: string[]) => [
+  "run",
+  catalog(),
+  "--out",
+  out,
+  "--sia",
+  `${sia?.base}/sia1`,
+  "--sia-version",
+  "1",
+  "--bands",
+  bands,
+  ...extra,
+];
+
 const common = ["--size", String(SIZE), "--pixscale", "1", "--rate", "500", "--concurrency", "4", "--quiet"];
 
 describe("--sia --sia-version 1: query, best image per band, each image fetched once, cut locally", () => {
@@ -110,19 +125,7 @@ describe("--sia --sia-version 1: query, best image per band, each image fetched 
     it(`cuts every stamp pixel-aligned from the right image (${binary ? "BINARY" : "TABLEDATA"} answers); resume asks nothing`, async () => {
       sia = await startSia(IMAGES, { binary });
       const out = join(tmp.dir, "out");
-      const args = [
-        "run",
-        catalog(),
-        "--out",
-        out,
-        "--sia",
-        `${sia.base}/sia1`,
-        "--sia-version",
-        "1",
-        "--bands",
-        "J,H",
-        ...common,
-      ];
+      const args = sia1Run(out, "J,H", ...common);
       const r = await runCli(args);
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
@@ -147,21 +150,7 @@ describe("--sia --sia-version 1: query, best image per band, each image fetched 
     sia = await startSia(IMAGES);
     const out = join(tmp.dir, "out");
     const limit = 100_000; // bytes: two of the 49 kB images
-    const r = await runCli([
-      "run",
-      catalog(),
-      "--out",
-      out,
-      "--sia",
-      `${sia.base}/sia1`,
-      "--sia-version",
-      "1",
-      "--bands",
-      "J,H",
-      ...common,
-      "--cache-gb",
-      String(limit / 2 ** 30),
-    ]);
+    const r = await runCli(sia1Run(out, "J,H", ...common, "--cache-gb", String(limit / 2 ** 30)));
     expect(r.code).toBe(0);
     const cache = join(out, ".vocut-cache");
     const sizes = readdirSync(cache).map((f) => statSync(join(cache, f)).size);
@@ -181,22 +170,7 @@ describe("--sia --sia-version 1: query, best image per band, each image fetched 
   it("--pick first takes the service's first image; --no-partial refuses a stamp running off its image", async () => {
     sia = await startSia(IMAGES);
     const out = join(tmp.dir, "out");
-    const r = await runCli([
-      "run",
-      catalog(),
-      "--out",
-      out,
-      "--sia",
-      `${sia.base}/sia1`,
-      "--sia-version",
-      "1",
-      "--bands",
-      "J",
-      "--pick",
-      "first",
-      "--no-partial",
-      ...common,
-    ]);
+    const r = await runCli(sia1Run(out, "J", "--pick", "first", "--no-partial", ...common));
     expect(r.code).toBe(0);
     checkStamp(join(out, "J", "overlap.fits"), byName("fieldA_J"), ...OVERLAP);
     expect(existsSync(join(out, "J", "edge.fits"))).toBe(false);
@@ -208,19 +182,7 @@ describe("--sia --sia-version 1: query, best image per band, each image fetched 
     sia = await startSia(IMAGES);
     sia.faults.set("/sia1", ["error"]);
     const out = join(tmp.dir, "out");
-    const args = [
-      "run",
-      catalog(),
-      "--out",
-      out,
-      "--sia",
-      `${sia.base}/sia1`,
-      "--sia-version",
-      "1",
-      "--bands",
-      "J",
-      ...common,
-    ];
+    const args = sia1Run(out, "J", ...common);
     const r = await runCli(args);
     expect(r.code).toBe(4);
     const st = await statusOf(out);
@@ -238,23 +200,7 @@ describe("hostile SIA answers fail their target only", () => {
     // Targets are queried in sky order, not catalog order: fail the first two queries, whichever they are.
     sia.faults.set("/sia1", ["cut", "huge"]);
     const out = join(tmp.dir, "out");
-    const r = await runCli([
-      "run",
-      catalog(),
-      "--out",
-      out,
-      "--sia",
-      `${sia.base}/sia1`,
-      "--sia-version",
-      "1",
-      "--bands",
-      "J",
-      ...common,
-      "--concurrency",
-      "1",
-      "--max-bytes",
-      "100000",
-    ]);
+    const r = await runCli(sia1Run(out, "J", ...common, "--concurrency", "1", "--max-bytes", "100000"));
     expect(r.code).toBe(4);
     const st = await statusOf(out);
     expect(st.byState.failed_permanent).toBe(2);
