@@ -70,7 +70,7 @@ export async function execute(p: ExecuteParams): Promise<ExitCode> {
     // Shards share the output folder but not their temp files: each cleans only its own on start.
     const writer = new AtomicWriter(
       outDir,
-      spec.shard === undefined ? undefined : `${TEMP_DIR_NAME}-${shardLabel(spec.shard)}`,
+      spec.shard === undefined ? {} : { tempName: `${TEMP_DIR_NAME}-${shardLabel(spec.shard)}` },
     );
     writerRef.w = writer;
     writer.prepare();

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import {
   close,
   closeSync,
+  constants as fsConstants,
   fsync,
   fsyncSync,
   mkdirSync,
@@ -13,6 +14,7 @@ import {
   write,
 } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 
 // Callback fs wrapped once: cheaper than fs/promises FileHandles (measured ~30 us less CPU per file).
@@ -22,27 +24,42 @@ const fsyncP = promisify(fsync);
 const closeP = promisify(close);
 const renameP = promisify(rename);
 
-import { dirname, join } from "node:path";
+/** O_DSYNC where the platform has it (Linux, macOS; not Windows), else undefined. */
+const O_DSYNC: number | undefined = fsConstants.O_DSYNC;
 
 /** Folder under the output folder holding in-progress files; on the same file system, so rename is atomic. */
 export const TEMP_DIR_NAME = ".vocut-tmp";
 
 /**
- * Writes products durably: body -> temp file -> fsync -> rename into place. Directory entries are
+ * Writes products durably: body -> temp file (O_DSYNC, or fsync) -> rename into place. Directory entries are
  * made durable in batches by `syncDirs()` (one fsync per touched folder), which the ledger calls before
  * committing a batch of "done" rows: a file is never recorded as done before its rename is on disk.
  */
 export class AtomicWriter {
   readonly outDir: string;
   readonly tempDir: string;
+  /** True when temp files are opened O_DSYNC, so each write returns durable and no fsync call follows. */
+  readonly dsync: boolean;
+  private readonly openFlags: number;
   private readonly dirtyDirs = new Set<string>();
   private readonly knownDirs = new Set<string>();
   private counter = 0;
 
-  /** `tempName`: the temp folder's name inside outDir (default TEMP_DIR_NAME; one per shard). */
-  constructor(outDir: string, tempName: string = TEMP_DIR_NAME) {
+  /**
+   * `options.tempName`: the temp folder's name inside outDir (default TEMP_DIR_NAME; one per shard).
+   * `options.dsync` (default: where the platform has O_DSYNC) opens temp files O_DSYNC instead of
+   * calling fsync after writing: the same guarantee as fdatasync (data and size on disk, which is all a
+   * reader needs) in one trip through libuv's thread pool fewer per file. `dsync: true` where O_DSYNC
+   * does not exist throws a TypeError.
+   */
+  constructor(outDir: string, options: { readonly dsync?: boolean; readonly tempName?: string } = {}) {
+    if (options.dsync === true && O_DSYNC === undefined)
+      throw new TypeError("options.dsync: O_DSYNC is not available on this platform");
     this.outDir = outDir;
-    this.tempDir = join(outDir, tempName);
+    this.tempDir = join(outDir, options.tempName ?? TEMP_DIR_NAME);
+    this.dsync = options.dsync ?? O_DSYNC !== undefined;
+    const { O_WRONLY, O_CREAT, O_TRUNC } = fsConstants;
+    this.openFlags = O_WRONLY | O_CREAT | O_TRUNC | (this.dsync ? (O_DSYNC ?? 0) : 0);
   }
 
   /** Remove temp files left by a killed run and create the temp folder. Call only while holding the lock. */
@@ -73,12 +90,12 @@ export class AtomicWriter {
       this.knownDirs.add(dir);
     }
     const tmp = join(this.tempDir, `${process.pid}-${++this.counter}.part`);
-    const fd = await openP(tmp, "w", 0o644);
+    const fd = await openP(tmp, this.openFlags, 0o644);
     let closed = false;
     try {
       let off = 0;
       while (off < body.length) off += (await writeP(fd, body, off, body.length - off, off)).bytesWritten;
-      await fsyncP(fd);
+      if (!this.dsync) await fsyncP(fd);
       closed = true;
       await closeP(fd);
     } catch (err) {
@@ -86,7 +103,12 @@ export class AtomicWriter {
       await rm(tmp, { force: true });
       throw err;
     }
-    await renameP(tmp, finalPath);
+    try {
+      await renameP(tmp, finalPath);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
     this.dirtyDirs.add(dir);
     return { bytes: body.length, sha256 };
   }
