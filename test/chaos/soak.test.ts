@@ -8,6 +8,7 @@ import { validateFits } from "../../src/fits/validate.js";
 import { tanPixelToWorld } from "../../src/fits/wcs.js";
 import { type CliResult, delay, listFiles, runCli, startCli, tempDir, waitFor } from "../helpers/cli.js";
 import { CutoutServer, type Fault, skyValue } from "../helpers/cutout-server.js";
+import { seeded } from "../helpers/prng.js";
 
 /**
  * Chaos soak (issue 5, part 1): a server that misbehaves at random (429 with Retry-After, 503, reset,
@@ -28,18 +29,6 @@ const CONCURRENCY = 4;
 const MAX_IN_FLIGHT = CONCURRENCY * 2 + 2;
 const KILLS = 12;
 const SIZE_PX = 16;
-
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A uniform number in [0, 1) that depends only on the seed and the text. */
 function hashUnit(seed: number, text: string): number {
@@ -78,7 +67,7 @@ afterEach(async () => {
 
 it("chaos soak: random faults and SIGKILLs; every task done once, right content, no temp files, repeats bounded by the work in flight", async () => {
   console.log(`chaos soak seed ${SEED} (replay: VOCUT_SOAK_SEED=${SEED} npx vitest run test/chaos)`);
-  const rand = prng(SEED);
+  const rand = seeded(SEED);
 
   // Product of a request: "band|id", from the ra/dec/hips the server was asked for.
   const productOf = new Map<string, string>();
