@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readImage } from "../../src/fits/image.js";
 import { validateFits } from "../../src/fits/validate.js";
+import { isControl } from "../../src/plan/plan-job.js";
 import { safeId } from "../../src/plan/safe-name.js";
 import { type CliResult, listFiles, runCli, startCli, tempDir, waitFor } from "../helpers/cli.js";
 import { CutoutServer, type Fault } from "../helpers/cutout-server.js";
@@ -182,6 +183,37 @@ const CASES: readonly HostileCase[] = [
     expect(existsSync("/tmp/vocut-hostile-absolute")).toBe(false),
   ),
   idCase("ids with control characters (tab, ESC, DEL, BEL, CR, newline, \\x01)", ID_CONTROL),
+  {
+    name: "ids with control characters in `plan --dry-run` (one escaped line per request, no raw ESC)",
+    rows: idRows(ID_CONTROL),
+    command: (ctx, cat) =>
+      runCli([
+        "plan",
+        cat,
+        "--out",
+        ctx.out,
+        "--hips2fits",
+        HIPS,
+        "--hips2fits-url",
+        ctx.server.url,
+        "--dry-run",
+      ]),
+    exit: 0,
+    stderr: /^$/,
+    done: [],
+    after: (ctx, r) => {
+      const lines = r.stdout.trimEnd().split("\n");
+      expect(lines).toHaveLength(GOOD.length + ID_CONTROL.length);
+      for (const line of lines) {
+        expect(line.split("\t"), JSON.stringify(line)).toHaveLength(4);
+        expect([...line].filter((ch) => ch !== "\t" && isControl(ch.codePointAt(0) ?? 0))).toEqual([]);
+      }
+      const esc = lines.find((l) => l.startsWith("g\tesc\\u001b[31mred\t"));
+      expect(esc?.split("\t")[3]).toBe(`g/${safeId("esc\u001b[31mred")}.fits`);
+      expect(r.stdout).toContain("\tnew\\nline\t");
+      expect(existsSync(ctx.out)).toBe(false);
+    },
+  },
   {
     name: "an id with a NUL byte in the first 4 KiB: the file is taken for binary data and refused",
     catalog: (ctx) =>
