@@ -249,16 +249,21 @@ export class Ledger {
       db.pragma("cache_size = -65536");
       const version = db.pragma("user_version", { simple: true }) as number;
       if (version === 0) {
-        const tables = db.prepare("SELECT count(*) AS n FROM sqlite_master").get() as { n: number };
-        if (tables.n > 0) {
-          throw new VocutError(
-            "LEDGER_FOREIGN",
-            `${path} is an SQLite file but not a vocut ledger`,
-            ExitCode.Input,
-          );
-        }
-        db.exec(LEDGER_SCHEMA);
-        db.pragma(`user_version = ${LEDGER_SCHEMA_VERSION}`);
+        // One transaction: a process killed half-way leaves an empty file, not a half-made schema that
+        // every later run would refuse as foreign. IMMEDIATE and re-read: two first runs create it once.
+        db.transaction(() => {
+          if ((db.pragma("user_version", { simple: true }) as number) !== 0) return;
+          const tables = db.prepare("SELECT count(*) AS n FROM sqlite_master").get() as { n: number };
+          if (tables.n > 0) {
+            throw new VocutError(
+              "LEDGER_FOREIGN",
+              `${path} is an SQLite file but not a vocut ledger`,
+              ExitCode.Input,
+            );
+          }
+          db.exec(LEDGER_SCHEMA);
+          db.pragma(`user_version = ${LEDGER_SCHEMA_VERSION}`);
+        }).immediate();
       } else if (version > LEDGER_SCHEMA_VERSION) {
         throw new VocutError(
           "LEDGER_NEWER",
