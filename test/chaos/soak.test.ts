@@ -131,6 +131,10 @@ it("chaos soak: random faults and SIGKILLs; every task done once, right content,
     // host up end with exit 5 (it is simply run again).
     "--pause",
     "0.5",
+    // Under this many faults the host's rate sinks towards the AIMD floor and recovers only after runs of
+    // successes; a run that stops after 8 s (exit 5) and is started again begins at full rate.
+    "--max-duration",
+    "8",
     "--quiet",
   ];
 
