@@ -13,6 +13,8 @@ export type Fault =
   | { kind: "json200" }
   | { kind: "stall" }
   | { kind: "delay"; ms: number }
+  /** Answer normally once `open` resolves (a test decides when, instead of a timer). */
+  | { kind: "gate"; open: Promise<void> }
   /** A redirect (302 unless given) to `location` (absolute or relative). */
   | { kind: "redirect"; location: string; status?: number }
   /** A 200 body of `bytes` bytes: with a Content-Length saying so, or chunked (undeclared). */
@@ -210,6 +212,7 @@ export class CutoutServer {
       res.end(body);
     };
     if (fault?.kind === "delay") setTimeout(send, fault.ms);
+    else if (fault?.kind === "gate") void fault.open.then(send);
     else send();
   }
 

@@ -177,6 +177,12 @@ function mountTmpfs(dir: string, sizeKiB: number): boolean {
   }
 }
 
+/** Opened by the "second process" case once the second run has been refused. */
+let openGate = (): void => {};
+const gate = new Promise<void>((resolve) => {
+  openGate = resolve;
+});
+
 const CASES: readonly HostileCase[] = [
   idCase("ids with ../ (and Windows ..\\) path parts", ID_ESCAPES),
   idCase("ids that are absolute paths", ID_ABSOLUTE, () =>
@@ -504,15 +510,17 @@ const CASES: readonly HostileCase[] = [
   },
   {
     name: "a second process on the same ledger",
-    allFault: { kind: "delay", ms: 1500 },
+    // The first run's requests wait at the server until the second run has been refused.
+    allFault: { kind: "gate", open: gate },
     command: async (ctx, cat) => {
       const first = startCli(runArgs(ctx, cat, "--quiet"));
       await waitFor(() => ctx.server.requests.length >= 1, 60_000);
       const second = await runCli(runArgs(ctx, cat));
+      openGate();
       expect(second.stderr).toMatch(new RegExp(`in use by pid ${first.child.pid} on `));
       // The first run is not disturbed: it finishes the job.
       const r1 = await first.done;
-      expect(r1.code).toBe(0);
+      expect(r1.code, r1.stderr).toBe(0);
       return second;
     },
     exit: 6,
