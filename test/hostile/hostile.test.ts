@@ -64,7 +64,10 @@ interface HostileCase {
   readonly status?: RegExp;
   /** Good targets whose files must be present and valid (default: all of GOOD); none when the run refused. */
   readonly done?: readonly string[];
-  /** Ledger counts by state; undefined = no ledger may exist (the run refused before creating one). */
+  /**
+   * Ledger counts by state (states with 0 left out). Undefined: not checked; a catalog the run refused
+   * with no `done` and no `command` must then have left no OUT at all.
+   */
   readonly ledger?: Readonly<Record<string, number>>;
   /** Further proof. */
   readonly after?: (ctx: Ctx, r: CliResult) => Promise<void> | void;
