@@ -43,6 +43,34 @@ export interface ExecuteParams {
  * Returns the exit code; run-level failures are thrown as VocutError after the ledger is left consistent.
  */
 export async function execute(p: ExecuteParams): Promise<ExitCode> {
+  try {
+    return await executeJob(p);
+  } catch (err) {
+    throw ledgerWriteError(err, resolve(p.ledgerFile));
+  }
+}
+
+/**
+ * SQLite's "disk full" and I/O errors while writing the ledger are run-level failures like a full output
+ * disk (exit 5, run again once there is space), not internal errors. Other errors pass through.
+ */
+function ledgerWriteError(err: unknown, ledgerFile: string): unknown {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (err instanceof VocutError || typeof code !== "string") return err;
+  const full = code === "SQLITE_FULL" || code === "ENOSPC" || code === "EDQUOT";
+  if (!full && !code.startsWith("SQLITE_IOERR")) return err;
+  const hint = full
+    ? "the disk is full: free space and run the same command again"
+    : "check the disk and run again";
+  return new VocutError(
+    "LEDGER_WRITE",
+    `cannot write the ledger ${ledgerFile} (${code}): ${hint}; the ledger is intact`,
+    ExitCode.RetryLater,
+    { cause: err },
+  );
+}
+
+async function executeJob(p: ExecuteParams): Promise<ExitCode> {
   const reporter = new Reporter({ quiet: p.run.quiet, json: p.run.json });
   const ledgerFile = resolve(p.ledgerFile);
   let outDir = p.outDir === undefined ? undefined : resolve(p.outDir);
@@ -114,9 +142,17 @@ export async function execute(p: ExecuteParams): Promise<ExitCode> {
       return await fetchAll(ledger, spec, source, writer, outDir, run, reporter);
     }
     return await fetchAll(ledger, spec, source, writer, outDir, p.run, reporter);
+  } catch (err) {
+    reporter.stop();
+    try {
+      ledger.close();
+    } catch {
+      // A failed last commit (disk full) must not hide the error that stopped the run.
+    }
+    throw err;
   } finally {
     reporter.stop();
-    ledger.close();
+    ledger.close(); // closed already after an error; otherwise a failed last commit is thrown here
   }
 }
 
@@ -172,12 +208,16 @@ async function fetchAll(
     realClock,
   );
   const heartbeat = setInterval(() => {
-    ledger.recordProgress({
-      pid: process.pid,
-      ratePerSec: reporter.currentRate(),
-      status: reporter.statusLine(),
-      hosts: pacer.snapshot(),
-    });
+    try {
+      ledger.recordProgress({
+        pid: process.pid,
+        ratePerSec: reporter.currentRate(),
+        status: reporter.statusLine(),
+        hosts: pacer.snapshot(),
+      });
+    } catch {
+      // A missed progress note (disk full) is harmless: the next ledger commit reports the failure.
+    }
   }, HEARTBEAT_MS);
   heartbeat.unref();
   const t0 = Date.now();

@@ -6,7 +6,7 @@ import { exportCommand } from "../export/command.js";
 import { createHttpClient } from "../fetch/http-client.js";
 import { ImageIndexStore } from "../ledger/image-index.js";
 import { obscoreCommand } from "../obscore/command.js";
-import { dryRunPlan, where } from "../plan/plan-job.js";
+import { dryRunPlan, tsvField, where } from "../plan/plan-job.js";
 import { presetsCommand } from "../presets/command.js";
 import { previewCommand } from "../preview/command.js";
 import { createSource } from "../sources/create-source.js";
@@ -80,7 +80,7 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
         process.stdout.write(
           o.json === true
             ? `${JSON.stringify({ row: r.row, id: r.id, band: r.band, url: r.what, out: r.out })}\n`
-            : `${r.band}\t${r.id}\t${r.what}\t${r.out}\n`,
+            : `${r.band}\t${tsvField(r.id)}\t${r.what}\t${r.out}\n`,
         );
       }
       setExit(skipped > 0 && o.strict === true ? ExitCode.Input : ExitCode.Ok);

@@ -160,6 +160,9 @@ export class HostPacer {
     let started = false;
     const run = h.limit(async () => {
       await this.admit(h, signal);
+      // An abort between the token and this line already told the caller "not started" (onAbort below):
+      // fn must not run then (a token can reach a waiter while the same abort is being dispatched).
+      if (signal?.aborted) throw abortError(signal);
       started = true;
       h.inFlight++;
       let isProbe = false;

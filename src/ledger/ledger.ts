@@ -143,6 +143,8 @@ export class Ledger {
   private readonly batchMs: number;
   private readonly beforeCommit: (() => void) | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
+  /** A commit that failed in complete() or its timer (disk full): thrown by the next flush() or claim(). */
+  private flushError: unknown;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private locked = false;
   private closed = false;
@@ -258,19 +260,26 @@ export class Ledger {
       db.pragma("cache_size = -65536");
       const version = db.pragma("user_version", { simple: true }) as number;
       if (version === 0) {
-        const tables = db.prepare("SELECT count(*) AS n FROM sqlite_master").get() as { n: number };
-        if (tables.n > 0) {
-          throw new VocutError(
-            "LEDGER_FOREIGN",
-            `${path} is an SQLite file but not a vocut ledger`,
-            ExitCode.Input,
-          );
-        }
-        db.exec(LEDGER_SCHEMA);
-        db.pragma(`user_version = ${LEDGER_SCHEMA_VERSION}`);
+        // One transaction: a process killed half-way leaves an empty file, not a half-made schema that
+        // every later run would refuse as foreign. IMMEDIATE and re-read: two first runs create it once.
+        db.transaction(() => {
+          if ((db.pragma("user_version", { simple: true }) as number) !== 0) return;
+          const tables = db.prepare("SELECT count(*) AS n FROM sqlite_master").get() as { n: number };
+          if (tables.n > 0) {
+            throw new VocutError(
+              "LEDGER_FOREIGN",
+              `${path} is an SQLite file but not a vocut ledger`,
+              ExitCode.Input,
+            );
+          }
+          db.exec(LEDGER_SCHEMA);
+          db.pragma(`user_version = ${LEDGER_SCHEMA_VERSION}`);
+        }).immediate();
       } else if (version < LEDGER_SCHEMA_VERSION) {
         db.transaction(() => {
-          for (let v = version; v < LEDGER_SCHEMA_VERSION; v++) {
+          // Re-read inside the IMMEDIATE transaction: another process may have migrated meanwhile.
+          const now = db.pragma("user_version", { simple: true }) as number;
+          for (let v = now; v < LEDGER_SCHEMA_VERSION; v++) {
             const step = LEDGER_MIGRATIONS[v];
             if (step === undefined) throw new Error(`no migration from ledger schema ${v}`);
             db.exec(step);
@@ -321,7 +330,11 @@ export class Ledger {
     }
     this.locked = true;
     this.heartbeatTimer = setInterval(() => {
-      if (!this.closed) this.stmt.heartbeat.run(Date.now(), me.pid, me.host);
+      try {
+        if (!this.closed) this.stmt.heartbeat.run(Date.now(), me.pid, me.host);
+      } catch {
+        // A missed heartbeat (disk full) is harmless: the next commit reports the failure.
+      }
     }, HEARTBEAT_MS);
     this.heartbeatTimer.unref();
   }
@@ -498,6 +511,7 @@ export class Ledger {
 
   /** Page out up to `limit` pending tasks in plan order and mark them running (one commit). */
   claim(limit: number): TaskRow[] {
+    if (this.flushError !== undefined) throw this.flushError;
     return this.db.transaction(() => {
       const rows = this.stmt.claim.all(limit);
       const now = Date.now();
@@ -508,18 +522,29 @@ export class Ledger {
 
   /**
    * Buffer a task's final state; committed with the next batch (every `batchSize` completions or
-   * `batchMs`). A "done" completion must only be given once the file is renamed into place.
+   * `batchMs`). A "done" completion must only be given once the file is renamed into place. Never
+   * throws: a failed commit (disk full) is kept and thrown by the next flush() or claim(); its rows stay
+   * "running", so the next run requeues them and finds their files, as after a kill.
    */
   complete(seq: number, c: Completion): void {
     this.pendingCompletions.push({ seq, c, at: Date.now() });
-    if (this.pendingCompletions.length >= this.batchSize) this.flush();
+    if (this.pendingCompletions.length >= this.batchSize) this.flushKeepingError();
     else if (this.flushTimer === undefined) {
-      this.flushTimer = setTimeout(() => this.flush(), this.batchMs);
+      this.flushTimer = setTimeout(() => this.flushKeepingError(), this.batchMs);
+    }
+  }
+
+  private flushKeepingError(): void {
+    try {
+      this.flush();
+    } catch (err) {
+      this.flushError ??= err;
     }
   }
 
   /** Commit buffered completions now (after `beforeCommit` has made their files durable). */
   flush(): void {
+    if (this.flushError !== undefined) throw this.flushError;
     if (this.flushTimer !== undefined) {
       clearTimeout(this.flushTimer);
       this.flushTimer = undefined;
@@ -658,13 +683,22 @@ export class Ledger {
     this.setMeta("progress", { at: Date.now(), ...(progress as object) });
   }
 
-  /** Flush, release the lock and close. Safe to call twice. */
+  /** Flush, release the lock and close. Safe to call twice. Throws a failed last commit after closing. */
   close(): void {
     if (this.closed) return;
-    this.flush();
-    if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer);
-    if (this.locked) this.stmt.releaseLock.run(process.pid, hostname());
-    this.closed = true;
-    this.db.close();
+    try {
+      this.flush();
+    } finally {
+      // Closed even when the last commit fails (disk full), which is then thrown.
+      if (this.heartbeatTimer !== undefined) clearInterval(this.heartbeatTimer);
+      if (this.flushTimer !== undefined) clearTimeout(this.flushTimer);
+      try {
+        if (this.locked) this.stmt.releaseLock.run(process.pid, hostname());
+      } catch {
+        // Left behind, the lock names a dead process: the next run on this host takes it over.
+      }
+      this.closed = true;
+      this.db.close();
+    }
   }
 }

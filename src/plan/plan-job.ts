@@ -113,6 +113,30 @@ export function where(s: { row: number; line?: number }): string {
   return s.line !== undefined ? `line ${s.line} (row ${s.row})` : `row ${s.row}`;
 }
 
+/**
+ * A catalog id as one field of a `plan --dry-run` line: backslash, tab, newline, carriage return and other
+ * control characters (C0, DEL, C1) escaped as \\, \t, \n, \r and \u00XX, so that a hostile id can neither
+ * break the tab-separated line nor send escape sequences to the terminal. Ordinary ids are unchanged.
+ */
+export function tsvField(text: string): string {
+  let out = "";
+  for (const c of text) {
+    const code = c.codePointAt(0) ?? 0;
+    if (c === "\\") out += "\\\\";
+    else if (c === "\t") out += "\\t";
+    else if (c === "\n") out += "\\n";
+    else if (c === "\r") out += "\\r";
+    else if (isControl(code)) out += `\\u${code.toString(16).padStart(4, "0")}`;
+    else out += c;
+  }
+  return out;
+}
+
+/** C0 controls, DEL and C1 controls. */
+export function isControl(codePoint: number): boolean {
+  return codePoint < 0x20 || (codePoint >= 0x7f && codePoint <= 0x9f);
+}
+
 /** One planned request as `plan --dry-run` prints it. */
 export interface PlannedRequest {
   readonly row: number;

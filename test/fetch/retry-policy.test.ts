@@ -2,18 +2,7 @@ import { describe, expect, it } from "vitest";
 import { DEFAULTS } from "../../src/fetch/defaults.js";
 import { FetchError } from "../../src/fetch/http-client.js";
 import { backoffMs, classifyError, classifyStatus, parseRetryAfter } from "../../src/fetch/retry-policy.js";
-
-/** A small seeded PRNG (mulberry32) so the jitter test is reproducible. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded } from "../helpers/prng.js";
 
 describe("parseRetryAfter", () => {
   const now = Date.parse("2026-11-25T10:00:00Z");

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import { gzipSync } from "node:zlib";
 import { encodeImage } from "../../src/fits/image.js";
 import { parseTanWcs, tanPixelToWorld, tanWcsCards } from "../../src/fits/wcs.js";
 
@@ -11,7 +12,18 @@ export type Fault =
   | { kind: "html200" }
   | { kind: "json200" }
   | { kind: "stall" }
-  | { kind: "delay"; ms: number };
+  | { kind: "delay"; ms: number }
+  /** Answer normally once `open` resolves (a test decides when, instead of a timer). */
+  | { kind: "gate"; open: Promise<void> }
+  /** A redirect (302 unless given) to `location` (absolute or relative). */
+  | { kind: "redirect"; location: string; status?: number }
+  /** A 200 body of `bytes` bytes: with a Content-Length saying so, or chunked (undeclared). */
+  | { kind: "oversize"; bytes: number; declared: boolean }
+  /**
+   * `Content-Encoding: gzip` whatever the request said: a body that inflates to `inflatedBytes` zero
+   * bytes (concatenated gzip members of 1 MiB each, so the bomb is cheap to build).
+   */
+  | { kind: "gzipBomb"; inflatedBytes: number };
 
 /** One request as the server saw it. */
 export interface SeenRequest {
@@ -21,6 +33,7 @@ export interface SeenRequest {
   readonly key: string;
   readonly fault?: Fault["kind"];
   readonly userAgent?: string;
+  readonly acceptEncoding?: string;
 }
 
 export interface CutoutServerOptions {
@@ -96,6 +109,7 @@ export class CutoutServer {
     const key = requestKey(q);
     const fault = this.options.fault?.(n, q, key);
     const ua = req.headers["user-agent"];
+    const ae = req.headers["accept-encoding"];
     this.requests.push({
       n,
       at: Date.now(),
@@ -103,6 +117,7 @@ export class CutoutServer {
       key,
       ...(fault ? { fault: fault.kind } : {}),
       ...(ua ? { userAgent: ua } : {}),
+      ...(ae ? { acceptEncoding: ae } : {}),
     });
     const answer = (): void => this.answer(q, fault, req, res);
     const latency = this.options.latencyMs ?? 0;
@@ -137,6 +152,44 @@ export class CutoutServer {
       );
       return;
     }
+    if (fault?.kind === "redirect") {
+      res.writeHead(fault.status ?? 302, { location: fault.location });
+      res.end();
+      return;
+    }
+    if (fault?.kind === "oversize") {
+      const headers: Record<string, string> = { "content-type": "application/fits" };
+      if (fault.declared) headers["content-length"] = String(fault.bytes);
+      res.writeHead(200, headers);
+      const chunk = Buffer.alloc(64 * 1024, 0x20);
+      let left = fault.bytes;
+      // Honour backpressure, and stop as soon as the client hangs up.
+      const pump = (): void => {
+        while (left > 0 && !res.destroyed) {
+          const n = Math.min(left, chunk.length);
+          left -= n;
+          if (!res.write(chunk.subarray(0, n))) {
+            res.once("drain", pump);
+            return;
+          }
+        }
+        if (!res.destroyed) res.end();
+      };
+      pump();
+      return;
+    }
+    if (fault?.kind === "gzipBomb") {
+      const member = gzipSync(Buffer.alloc(2 ** 20));
+      const parts = Math.ceil(fault.inflatedBytes / 2 ** 20);
+      const body = Buffer.concat(Array.from({ length: parts }, () => member));
+      res.writeHead(200, {
+        "content-type": "application/fits",
+        "content-encoding": "gzip",
+        "content-length": String(body.length),
+      });
+      res.end(body);
+      return;
+    }
     if (fault?.kind === "json200") {
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ title: "Oops", description: "not an image" }));
@@ -159,6 +212,7 @@ export class CutoutServer {
       res.end(body);
     };
     if (fault?.kind === "delay") setTimeout(send, fault.ms);
+    else if (fault?.kind === "gate") void fault.open.then(send);
     else send();
   }
 
