@@ -152,6 +152,7 @@ async function executeJob(p: ExecuteParams): Promise<ExitCode> {
     throw err;
   } finally {
     reporter.stop();
+    writerRef.w?.close();
     ledger.close(); // closed already after an error; otherwise a failed last commit is thrown here
   }
 }

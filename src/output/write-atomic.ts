@@ -10,12 +10,14 @@ import {
   openSync,
   readdirSync,
   rename,
+  renameSync,
   rmSync,
   write,
 } from "node:fs";
 import { mkdir, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
+import { GroupSync } from "./group-sync.js";
 
 // Callback fs wrapped once: cheaper than fs/promises FileHandles (measured ~30 us less CPU per file).
 const openP = promisify(open);
@@ -23,6 +25,34 @@ const writeP = promisify(write);
 const fsyncP = promisify(fsync);
 const closeP = promisify(close);
 const renameP = promisify(rename);
+
+/** A grouped write waiting for its group's sync. */
+interface Staged {
+  readonly tmp: string;
+  readonly finalPath: string;
+  readonly dir: string;
+  readonly bytes: number;
+  readonly sha256: string;
+  readonly resolve: (r: { bytes: number; sha256: string }) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+/**
+ * Group limits of writeGrouped(). At ~800 stamps/s a 200 ms group holds ~160 files: one syncfs (~2.5 ms
+ * of CPU) instead of 160 fsyncs (~130 us each). A kill loses at most one group's answers (asked again).
+ */
+export const GROUP_FILES = 512;
+export const GROUP_BYTES = 64 * 1024 * 1024;
+export const GROUP_MS = 200;
+
+async function fsyncPath(path: string): Promise<void> {
+  const fd = await openP(path, "r+");
+  try {
+    await fsyncP(fd);
+  } finally {
+    await closeP(fd);
+  }
+}
 
 /** O_DSYNC where the platform has it (Linux, macOS; not Windows), else undefined. */
 const O_DSYNC: number | undefined = fsConstants.O_DSYNC;
@@ -41,21 +71,34 @@ export class AtomicWriter {
   /** True when temp files are opened O_DSYNC, so each write returns durable and no fsync call follows. */
   readonly dsync: boolean;
   private readonly openFlags: number;
+  private readonly plainFlags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC;
   private readonly dirtyDirs = new Set<string>();
   private readonly knownDirs = new Set<string>();
   private counter = 0;
+  private readonly groupSync: GroupSync;
+  private staged: Staged[] = [];
+  private stagedBytes = 0;
+  private groupTimer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private kickAgain = false;
+  /** Temp files being written by writeGrouped(), not yet in a group. */
+  private readonly writing = new Set<Promise<void>>();
 
   /**
    * `options.tempName`: the temp folder's name inside outDir (default TEMP_DIR_NAME; one per shard).
    * `options.dsync` (default: where the platform has O_DSYNC) opens temp files O_DSYNC instead of
    * calling fsync after writing: the same guarantee as fdatasync (data and size on disk, which is all a
    * reader needs) in one trip through libuv's thread pool fewer per file. `dsync: true` where O_DSYNC
-   * does not exist throws a TypeError.
+   * does not exist throws a TypeError. `options.groupSync`: how writeGrouped() syncs a group (tests).
    */
-  constructor(outDir: string, options: { readonly dsync?: boolean; readonly tempName?: string } = {}) {
+  constructor(
+    outDir: string,
+    options: { readonly dsync?: boolean; readonly tempName?: string; readonly groupSync?: GroupSync } = {},
+  ) {
     if (options.dsync === true && O_DSYNC === undefined)
       throw new TypeError("options.dsync: O_DSYNC is not available on this platform");
     this.outDir = outDir;
+    this.groupSync = options.groupSync ?? new GroupSync();
     this.tempDir = join(outDir, options.tempName ?? TEMP_DIR_NAME);
     this.dsync = options.dsync ?? O_DSYNC !== undefined;
     const { O_WRONLY, O_CREAT, O_TRUNC } = fsConstants;
@@ -111,6 +154,125 @@ export class AtomicWriter {
     }
     this.dirtyDirs.add(dir);
     return { bytes: body.length, sha256 };
+  }
+
+  /**
+   * Like write(), but durable in groups: the body goes to a temp file at once (page cache only, no
+   * sync) and the promise resolves when the file is at `finalPath` and durable. A group is made durable
+   * by one syncfs of the output's file system (GroupSync; per-file fsync where that is unavailable),
+   * then renamed into place, when it holds GROUP_FILES files or GROUP_BYTES bytes, or GROUP_MS after its
+   * first file, or on drain(). Same order as write(): durable data -> rename -> folder fsync by
+   * syncDirs() -> ledger commit, so a file at its final path is always whole; a kill before the group
+   * sync loses only that group's temp files (removed by prepare()), whose tasks are asked again.
+   * Once the temp file is written no body is held: a waiting file costs only its paths and sums.
+   */
+  async writeGrouped(finalPath: string, body: Buffer): Promise<{ bytes: number; sha256: string }> {
+    const sha256 = createHash("sha256").update(body).digest("hex");
+    const dir = dirname(finalPath);
+    if (!this.knownDirs.has(dir)) {
+      mkdirSync(dir, { recursive: true });
+      this.knownDirs.add(dir);
+    }
+    const tmp = join(this.tempDir, `${process.pid}-${++this.counter}.part`);
+    const writing = this.writeTemp(tmp, body);
+    this.writing.add(writing);
+    try {
+      await writing;
+    } finally {
+      this.writing.delete(writing);
+    }
+    return new Promise((resolve, reject) => {
+      this.staged.push({ tmp, finalPath, dir, bytes: body.length, sha256, resolve, reject });
+      this.stagedBytes += body.length;
+      if (this.staged.length >= GROUP_FILES || this.stagedBytes >= GROUP_BYTES) this.kick();
+      else this.groupTimer ??= setTimeout(() => this.kick(), GROUP_MS);
+    });
+  }
+
+  /**
+   * Body -> temp file, without sync, through the thread pool: creating a file took 0.2-0.4 ms here on
+   * a busy ext4 (milliseconds on cluster file systems), time the event loop would otherwise stand still.
+   */
+  private async writeTemp(tmp: string, body: Buffer): Promise<void> {
+    const fd = await openP(tmp, this.plainFlags, 0o644);
+    let closed = false;
+    try {
+      let off = 0;
+      while (off < body.length) off += (await writeP(fd, body, off, body.length - off, off)).bytesWritten;
+      closed = true;
+      await closeP(fd);
+    } catch (err) {
+      if (!closed) await closeP(fd).catch(() => {});
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  /** Files waiting for their group sync. */
+  get waiting(): number {
+    return this.staged.length;
+  }
+
+  /** Make every grouped write so far durable and in place; resolves when their promises have settled. */
+  async drain(): Promise<void> {
+    while (this.writing.size > 0 || this.staged.length > 0 || this.flushing !== undefined) {
+      await Promise.allSettled([...this.writing]);
+      this.kick();
+      await this.flushing;
+    }
+  }
+
+  /** Stop the sync helper (after drain()). */
+  close(): void {
+    this.groupSync.close();
+  }
+
+  private kick(): void {
+    if (this.groupTimer !== undefined) {
+      clearTimeout(this.groupTimer);
+      this.groupTimer = undefined;
+    }
+    if (this.flushing !== undefined) {
+      this.kickAgain = true;
+      return;
+    }
+    this.flushing = (async () => {
+      do {
+        this.kickAgain = false;
+        const group = this.staged;
+        this.staged = [];
+        this.stagedBytes = 0;
+        if (group.length > 0) await this.commitGroup(group);
+      } while (this.kickAgain);
+      this.flushing = undefined;
+      if (this.staged.length > 0) this.groupTimer ??= setTimeout(() => this.kick(), GROUP_MS);
+    })();
+  }
+
+  private async commitGroup(group: readonly Staged[]): Promise<void> {
+    try {
+      if (!(await this.groupSync.sync(this.tempDir))) {
+        // No syncfs here: fsync each file, all at once in the thread pool.
+        await Promise.all(group.map((g) => fsyncPath(g.tmp)));
+      }
+    } catch (err) {
+      for (const g of group) {
+        rmSync(g.tmp, { force: true });
+        g.reject(err);
+      }
+      return;
+    }
+    for (const g of group) {
+      try {
+        renameSync(g.tmp, g.finalPath);
+      } catch (err) {
+        rmSync(g.tmp, { force: true });
+        g.reject(err);
+        continue;
+      }
+      this.dirtyDirs.add(g.dir);
+      g.resolve({ bytes: g.bytes, sha256: g.sha256 });
+    }
   }
 
   /** fsync every folder that received a rename since the last call, so the renames survive a power cut. */

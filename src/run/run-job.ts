@@ -10,7 +10,7 @@ import { backoffMs, classifyError } from "../fetch/retry-policy.js";
 import { validateFits } from "../fits/validate.js";
 import type { Ledger, LedgerCounts, TaskRow } from "../ledger/ledger.js";
 import { PRODUCT_EXTS } from "../obscore/formats.js";
-import type { AtomicWriter } from "../output/write-atomic.js";
+import { type AtomicWriter, GROUP_FILES } from "../output/write-atomic.js";
 import { FITS_EXT, insideDir, outputRelPath } from "../plan/layout.js";
 import {
   type DirectGet,
@@ -115,6 +115,8 @@ export async function runTasks(
   };
   let requests = 0;
   let fatal: unknown;
+  /** Written files waiting for their group sync before "done" is recorded. */
+  const grouped = new Set<Promise<void>>();
   const hostsDown = new Set<string>();
   const localStop = new AbortController();
   const stop = AbortSignal.any([opts.stopSignal, localStop.signal]);
@@ -161,18 +163,24 @@ export async function runTasks(
     const urlField = url === undefined ? {} : { url };
     switch (outcome.kind) {
       case "done": {
-        let written: { bytes: number; sha256: string };
-        try {
-          written = await writer.write(path, outcome.body);
-        } catch (err) {
-          fatal ??= diskError(err, path);
-          localStop.abort();
-          ledger.complete(t.seq, { kind: "requeue" });
-          return "settled";
-        }
-        ledger.complete(t.seq, { kind: "done", ...written, httpStatus: 200 });
-        settled.done++;
-        emit({ type: "task", id: t.id, band, state: "done", attempt, ...urlField, path });
+        // The file becomes durable with its group (AtomicWriter.writeGrouped); the task's slot is free
+        // meanwhile, and "done" is recorded only once the file is durable and in place.
+        const durable = writer.writeGrouped(path, outcome.body).then(
+          (written) => {
+            ledger.complete(t.seq, { kind: "done", ...written, httpStatus: 200 });
+            settled.done++;
+            emit({ type: "task", id: t.id, band, state: "done", attempt, ...urlField, path });
+          },
+          (err: unknown) => {
+            fatal ??= diskError(err, path);
+            localStop.abort();
+            ledger.complete(t.seq, { kind: "requeue" });
+          },
+        );
+        grouped.add(durable);
+        void durable.finally(() => grouped.delete(durable));
+        // Bounded: past a full group of files waiting, a task waits for its own.
+        if (writer.waiting >= MAX_WAITING_WRITES) await durable;
         return "settled";
       }
       case "no_coverage":
@@ -463,6 +471,8 @@ export async function runTasks(
     }
   } finally {
     await Promise.allSettled([...inFlight]);
+    await writer.drain();
+    await Promise.allSettled([...grouped]);
     // Claimed but never started: back to pending.
     for (const t of buffer) ledger.complete(t.seq, { kind: "requeue" });
     ledger.flush();
@@ -486,6 +496,9 @@ export async function runTasks(
     ...(stoppedBy === undefined ? {} : { stoppedBy }),
   };
 }
+
+/** Files written but not yet durable, past which a task waits for its own group sync. */
+const MAX_WAITING_WRITES = GROUP_FILES;
 
 /** DataLink documents followed in a row for one product before giving up. */
 const MAX_FOLLOWS = 3;

@@ -25,8 +25,6 @@ const SEED = /^\d+$/.test(process.env.VOCUT_SOAK_SEED ?? "")
 const TARGETS = 100;
 const BANDS = ["g", "r"] as const;
 const CONCURRENCY = 4;
-/** Tasks the task loop keeps in progress at once (src/cli/execute.ts: concurrency x 2 + 2). */
-const MAX_IN_FLIGHT = CONCURRENCY * 2 + 2;
 const KILLS = 12;
 const SIZE_PX = 16;
 
@@ -261,7 +259,8 @@ it("chaos soak: random faults and SIGKILLs; every task done once, right content,
   }
 
   // Repeats: a second successful answer for the same product. Only work in flight at a kill (answered
-  // but not yet renamed into place) can be asked for again.
+  // but not yet renamed into place, incl. files waiting for their group sync) can be asked for again:
+  // every repeat answers a product whose earlier answer a kill lost.
   let repeats = 0;
   for (const n of successes.values()) repeats += n - 1;
   expect(successes.size).toBe(tasks);
@@ -270,8 +269,8 @@ it("chaos soak: random faults and SIGKILLs; every task done once, right content,
   console.log(
     `chaos soak seed ${SEED}: ${s.requests.length} requests for ${tasks} tasks, ${faultTotal} faults (${faultText}), ` +
       `${kills} kills in ${runs} runs (exits ${exits.join(",")}), ${repeats} repeats ` +
-      `(${lostAtKills} answers lost in flight at kills; bound ${kills * MAX_IN_FLIGHT}), ${seconds.toFixed(1)} s`,
+      `(${lostAtKills} answers lost in flight at kills), ${seconds.toFixed(1)} s`,
   );
   expect(kills).toBeGreaterThanOrEqual(KILLS - 2);
-  expect(repeats).toBeLessThanOrEqual(kills * MAX_IN_FLIGHT);
+  expect(repeats).toBeLessThanOrEqual(lostAtKills);
 }, 300_000);

@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto";
-import { constants, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { constants, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { GroupSync } from "../../src/output/group-sync.js";
 import { AtomicWriter, TEMP_DIR_NAME } from "../../src/output/write-atomic.js";
 import { tempDir } from "../helpers/cli.js";
 
@@ -66,5 +67,88 @@ describe("AtomicWriter", () => {
     writeFileSync(join(dir, "123-2.part"), "half");
     expect(new AtomicWriter(tmp.dir).prepare()).toBe(2);
     expect(readdirSync(dir)).toEqual([]);
+  });
+
+  describe("writeGrouped", () => {
+    const sha = (b: Buffer): string => createHash("sha256").update(b).digest("hex");
+    const until = async (ok: () => boolean): Promise<void> => {
+      while (!ok()) await new Promise((r) => setTimeout(r, 1));
+    };
+
+    it("keeps files out of their final paths until the group is synced, then renames them all", async () => {
+      const w = new AtomicWriter(tmp.dir);
+      w.prepare();
+      const bodies = Array.from({ length: 30 }, (_, i) => Buffer.alloc(3000 + i * 511, i + 1));
+      const paths = bodies.map((_, i) => join(tmp.dir, `b${i % 2}`, `f${i}.fits`));
+      const results = bodies.map((b, i) => w.writeGrouped(paths[i] as string, b));
+      // Every temp file written, none renamed: the group waits for its sync (GROUP_MS or drain()).
+      await until(() => w.waiting === bodies.length);
+      expect(paths.filter((p) => existsSync(p))).toEqual([]);
+      expect(readdirSync(w.tempDir)).toHaveLength(bodies.length);
+      await w.drain();
+      expect(await Promise.all(results)).toEqual(bodies.map((b) => ({ bytes: b.length, sha256: sha(b) })));
+      bodies.forEach((b, i) => {
+        expect(readFileSync(paths[i] as string).equals(b)).toBe(true);
+      });
+      expect(readdirSync(w.tempDir)).toEqual([]);
+      expect(w.waiting).toBe(0);
+      w.syncDirs();
+      w.close();
+    });
+
+    it("syncs a group on its own after a short wait, without drain()", async () => {
+      const w = new AtomicWriter(tmp.dir);
+      w.prepare();
+      const path = join(tmp.dir, "x", "one.fits");
+      await expect(w.writeGrouped(path, Buffer.from("one"))).resolves.toEqual({
+        bytes: 3,
+        sha256: sha(Buffer.from("one")),
+      });
+      expect(readFileSync(path, "utf8")).toBe("one");
+      w.close();
+    });
+
+    it.runIf(process.platform === "linux")("uses syncfs through one helper on Linux", async () => {
+      const g = new GroupSync();
+      await expect(g.sync(tmp.dir)).resolves.toBe(true);
+      await expect(g.sync(tmp.dir)).resolves.toBe(true);
+      expect(g.unavailable).toBe(false);
+      g.close();
+    });
+
+    for (const [what, options] of [
+      ["the sync command fails (a sync without -f)", { syncCommand: "false" }],
+      ["the helper cannot start", { shell: "/nonexistent/no-such-shell" }],
+    ] as const) {
+      it(`falls back to an fsync per file when ${what}`, async () => {
+        const g = new GroupSync(options);
+        const w = new AtomicWriter(tmp.dir, { groupSync: g });
+        w.prepare();
+        const bodies = Array.from({ length: 12 }, (_, i) => Buffer.alloc(2000, i));
+        const results = bodies.map((b, i) => w.writeGrouped(join(tmp.dir, `g${i}.fits`), b));
+        await w.drain();
+        expect(await Promise.all(results)).toEqual(bodies.map((b) => ({ bytes: b.length, sha256: sha(b) })));
+        bodies.forEach((b, i) => {
+          expect(readFileSync(join(tmp.dir, `g${i}.fits`)).equals(b)).toBe(true);
+        });
+        expect(g.unavailable).toBe(true);
+        expect(readdirSync(w.tempDir)).toEqual([]);
+        w.close();
+      });
+    }
+
+    it("rejects only the file whose rename fails, removes its temp file, and keeps the rest", async () => {
+      const w = new AtomicWriter(tmp.dir);
+      w.prepare();
+      mkdirSync(join(tmp.dir, "blocked.fits", "inside"), { recursive: true });
+      const bad = w.writeGrouped(join(tmp.dir, "blocked.fits"), Buffer.alloc(10));
+      const good = w.writeGrouped(join(tmp.dir, "fine.fits"), Buffer.alloc(10, 1));
+      const badResult = expect(bad).rejects.toThrow();
+      await w.drain();
+      await badResult;
+      await expect(good).resolves.toMatchObject({ bytes: 10 });
+      expect(readdirSync(w.tempDir)).toEqual([]);
+      w.close();
+    });
   });
 });
