@@ -10,6 +10,14 @@ interface Waiter {
 /** Token counts within this of a whole token are whole: keeps 0.2 s * 5/s from being 0.9999999. */
 const EPSILON = 1e-9;
 
+/**
+ * The bucket holds at least this many seconds of tokens. Wake-ups are timers (>= 1 ms, often later)
+ * on a millisecond clock, so a bucket of one token let no more than one request go per tick: about
+ * 770 req/s here whatever the rate (measured: 5,000 files from nginx took 6.5 s at --rate 1e6, of
+ * which 5 s waiting for timers). 4 ms of tokens changes nothing below 250 req/s.
+ */
+const TICK_SLACK_S = 0.004;
+
 function checkRate(ratePerSec: number): void {
   if (!(ratePerSec > 0) || !Number.isFinite(ratePerSec))
     throw new TypeError(`ratePerSec must be a finite number > 0, got ${ratePerSec}`);
@@ -80,7 +88,7 @@ export class TokenBucket {
     this.refill();
     this.rate = ratePerSec;
     this.size = burst;
-    this.tokens = Math.min(this.tokens, burst);
+    this.tokens = Math.min(this.tokens, this.capacity);
     this.pump();
   }
 
@@ -139,10 +147,15 @@ export class TokenBucket {
     });
   }
 
+  /** Tokens the bucket can hold: the burst, or 4 ms worth at a high rate. */
+  private get capacity(): number {
+    return Math.max(this.size, this.rate * TICK_SLACK_S);
+  }
+
   private refill(): void {
     const now = this.clock.now();
     if (now > this.last) {
-      this.tokens = Math.min(this.size, this.tokens + ((now - this.last) / 1000) * this.rate);
+      this.tokens = Math.min(this.capacity, this.tokens + ((now - this.last) / 1000) * this.rate);
       this.last = now;
     }
   }

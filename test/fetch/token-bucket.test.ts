@@ -25,6 +25,16 @@ describe("TokenBucket (virtual time, no sleeping)", () => {
     ]);
   });
 
+  it("a high rate is not capped at one token per clock tick (4 ms of tokens held at 10,000/s, burst 1)", async () => {
+    const clock = new VirtualClock();
+    const times = await grantTimes(new TokenBucket(10_000, 1, clock), clock, 100, 1_000);
+    // 99 tokens after the first at 10/ms: the last goes at ~10 ms (it was 99 ms, one per 1 ms wake-up).
+    expect(times.at(-1)).toBeGreaterThanOrEqual(9);
+    expect(times.at(-1)).toBeLessThanOrEqual(11);
+    // Never more than the rate allows since the start, plus the burst.
+    for (const [i, t] of times.entries()) expect(i).toBeLessThanOrEqual(1 + t * 10 + 1e-9);
+  });
+
   it("refills up to the burst while idle, and not beyond", async () => {
     const clock = new VirtualClock();
     const bucket = new TokenBucket(2, 3, clock);
