@@ -44,6 +44,8 @@ interface Staged {
 export const GROUP_FILES = 512;
 export const GROUP_BYTES = 64 * 1024 * 1024;
 export const GROUP_MS = 200;
+/** Groups smaller than this are made durable by an fsync per file rather than one syncfs. */
+export const SYNCFS_MIN_FILES = 16;
 
 async function fsyncPath(path: string): Promise<void> {
   const fd = await openP(path, "r+");
@@ -241,8 +243,10 @@ export class AtomicWriter {
 
   private async commitGroup(group: readonly Staged[]): Promise<void> {
     try {
-      if (!(await this.groupSync.sync(this.tempDir))) {
-        // No syncfs here: fsync each file, all at once in the thread pool.
+      // A small group (a slow or rate-limited job) fsyncs its files: syncfs flushes every dirty page of
+      // the file system, other users' too on a shared node, which pays off only for many files at once.
+      if (group.length < SYNCFS_MIN_FILES || !(await this.groupSync.sync(this.tempDir))) {
+        // fsync each file, all at once in the thread pool.
         await Promise.all(group.map((g) => fsyncPath(g.tmp)));
       }
     } catch (err) {

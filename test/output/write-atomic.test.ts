@@ -3,7 +3,7 @@ import { constants, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { GroupSync } from "../../src/output/group-sync.js";
-import { AtomicWriter, TEMP_DIR_NAME } from "../../src/output/write-atomic.js";
+import { AtomicWriter, SYNCFS_MIN_FILES, TEMP_DIR_NAME } from "../../src/output/write-atomic.js";
 import { tempDir } from "../helpers/cli.js";
 
 let tmp: ReturnType<typeof tempDir>;
@@ -96,6 +96,21 @@ describe("AtomicWriter", () => {
       w.close();
     });
 
+    it("fsyncs a small group instead of calling syncfs", async () => {
+      // A helper that would fail every call: a small group never asks it.
+      const g = new GroupSync({ syncCommand: "false" });
+      const w = new AtomicWriter(tmp.dir, { groupSync: g });
+      w.prepare();
+      const small = Array.from({ length: SYNCFS_MIN_FILES - 1 }, (_, i) =>
+        w.writeGrouped(join(tmp.dir, `s${i}.fits`), Buffer.alloc(100, i)),
+      );
+      await w.drain();
+      await Promise.all(small);
+      expect(g.unavailable).toBe(false);
+      expect(readdirSync(tmp.dir).filter((f) => f.endsWith(".fits"))).toHaveLength(SYNCFS_MIN_FILES - 1);
+      w.close();
+    });
+
     it("syncs a group on its own after a short wait, without drain()", async () => {
       const w = new AtomicWriter(tmp.dir);
       w.prepare();
@@ -124,7 +139,7 @@ describe("AtomicWriter", () => {
         const g = new GroupSync(options);
         const w = new AtomicWriter(tmp.dir, { groupSync: g });
         w.prepare();
-        const bodies = Array.from({ length: 12 }, (_, i) => Buffer.alloc(2000, i));
+        const bodies = Array.from({ length: SYNCFS_MIN_FILES + 4 }, (_, i) => Buffer.alloc(2000, i));
         const results = bodies.map((b, i) => w.writeGrouped(join(tmp.dir, `g${i}.fits`), b));
         await w.drain();
         expect(await Promise.all(results)).toEqual(bodies.map((b) => ({ bytes: b.length, sha256: sha(b) })));
