@@ -89,7 +89,7 @@ export const PRESETS: readonly Preset[] = [
     sizePx: 64,
     pixscaleArcsec: 1.8,
     docs: "https://third.ucllnl.org/first/cutouthelp.html",
-    note: '1.8"/px from the FIRST cutout help. The FIRST cutout server (https://third.ucllnl.org/cgi-bin/firstcutout) takes RA in hours and ImageSize in arcmin and returns unresampled pixels, which a URL template cannot express, hence hips2fits. The HiPS ID was not checked against the CDS HiPS list: try one object first.',
+    note: '1.8"/px from the FIRST cutout help. The FIRST cutout server (https://third.ucllnl.org/cgi-bin/firstcutout) takes RA in hours and ImageSize in arcmin and returns unresampled pixels, which a URL template cannot express, hence hips2fits. The HiPS ID is unverified: it is not in a 2020 copy of the list of HiPS hips2fits serves (the enum of lloydevans/hips2fits-js, which has CDS/P/NVSS, SUMSS, VLSSr and WENSS but no FIRST), and the current list (https://aladin.cds.unistra.fr/hips/list) could not be read here; try one object first, and if hips2fits refuses the ID use --hips2fits with one from that list. The cutout server itself wants a POST form (RA, Equinox, ImageSize, ImageType; astroquery.image_cutouts.first), which vocut cannot send.',
   },
   {
     name: "2mass",
