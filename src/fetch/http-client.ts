@@ -84,6 +84,8 @@ export interface HttpClient {
   close(): Promise<void>;
 }
 
+/** 2xx bodies declared larger than this are copied into one preallocated buffer as they arrive. */
+const PREALLOCATE_FROM = 256 * 1024;
 /** Error and redirect bodies are only read this far: enough for a message, not a way to fill memory. */
 const MAX_ERROR_BODY = 64 * 1024;
 const REDIRECTS: ReadonlySet<number> = new Set([301, 302, 303, 307, 308]);
@@ -169,10 +171,27 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     }
     const limit = ok ? maxBytes : MAX_ERROR_BODY;
     const chunks: Buffer[] = [];
+    // A large body of known length is copied into one buffer as it arrives: collecting the chunks and
+    // joining them at the end held the body twice (a 300 MiB product peaked at 680 MiB of RSS).
+    const whole =
+      ok && declared !== undefined && declared > PREALLOCATE_FROM ? Buffer.allocUnsafe(declared) : undefined;
     let size = 0;
     let cut = false;
     try {
       for await (const chunk of res.body as AsyncIterable<Buffer>) {
+        if (whole !== undefined) {
+          if (size + chunk.length > whole.length) {
+            res.body.destroy();
+            throw new FetchError(
+              "TRUNCATED",
+              `${url.href}: the server sent more than the ${declared} bytes it declared`,
+              true,
+            );
+          }
+          chunk.copy(whole, size);
+          size += chunk.length;
+          continue;
+        }
         if (size + chunk.length > limit) {
           if (ok) {
             res.body.destroy();
@@ -211,7 +230,12 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       url: url.href,
       status,
       headers: h,
-      body: chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size),
+      body:
+        whole !== undefined
+          ? whole.subarray(0, size)
+          : chunks.length === 1
+            ? (chunks[0] as Buffer)
+            : Buffer.concat(chunks, size),
     };
   }
 

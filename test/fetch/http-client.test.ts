@@ -216,6 +216,48 @@ describe("http client (undici request on one keep-alive Agent)", () => {
     }
   });
 
+  it("a large body of declared length arrives byte-exact in one buffer; cut short it is TRUNCATED; overstated never overfills", async () => {
+    const big = Buffer.alloc(3 * 1024 * 1024);
+    for (let i = 0; i < big.length; i += 4) big.writeUInt32LE((i * 2654435761) >>> 0, i);
+    const served: Array<Promise<{ sent: number; finished: boolean }>> = [];
+    const base = await serve((req, res) => {
+      if (req.url === "/lying") {
+        res.writeHead(200, { "content-length": String(1024 * 1024) });
+        served.push(endless(res, 50_000_000));
+        return;
+      }
+      res.writeHead(200, { "content-length": String(big.length) });
+      // Many small writes, so the client sees many chunks.
+      const end = req.url === "/short" ? big.length / 3 : big.length;
+      let at = 0;
+      const pump = (): void => {
+        while (at < end) {
+          const next = Math.min(at + 16_384, end);
+          const more = res.write(big.subarray(at, next));
+          at = next;
+          if (!more) {
+            res.once("drain", pump);
+            return;
+          }
+        }
+        if (req.url === "/short") req.socket.destroy();
+        else res.end();
+      };
+      pump();
+    });
+    const c = makeClient({ maxBytes: 64 * 1024 * 1024 });
+    const r = await c.get(`${base}/whole`);
+    expect(r.body.length).toBe(big.length);
+    expect(r.body.equals(big)).toBe(true);
+    const e = await failure(c.get(`${base}/short`));
+    expect([e.code, e.retryable]).toEqual(["TRUNCATED", true]);
+    const lying = await c.get(`${base}/lying`).then(
+      (res) => res.body.length,
+      (err: FetchError) => err.code,
+    );
+    expect([1024 * 1024, "CONNECTION", "TRUNCATED"]).toContain(lying);
+  });
+
   it("detects a chunked body that ends without its last chunk as TRUNCATED", async () => {
     const base = await serve((req, res) => {
       res.writeHead(200);
