@@ -13,6 +13,14 @@ import { parseWcs } from "../wcs/wcs.js";
  */
 const FITS_NAME = /\.(fits|fit|fts|fz)$/i;
 
+/** Why a file without any image HDU (plain or tile-compressed) is skipped. */
+const NO_IMAGE = "no 2-D image HDU, plain or tile-compressed";
+/**
+ * What vocut said of such files before it read tile-compressed images: an unchanged file still recorded with
+ * it is read again (once), since it may hold compressed images (WSA's UKIDSS .fit files do).
+ */
+const NO_IMAGE_BEFORE_TILES = "no 2-D image HDU";
+
 /** One HDU's header as read from a file, with where its data is. */
 export interface HeaderHdu {
   readonly index: number;
@@ -110,7 +118,12 @@ export async function updateImageIndex(
     signal?.throwIfAborted();
     const k = known.get(f.path);
     known.delete(f.path);
-    if (k !== undefined && k.size === f.size && k.mtimeMs === f.mtimeMs) {
+    if (
+      k !== undefined &&
+      k.size === f.size &&
+      k.mtimeMs === f.mtimeMs &&
+      k.problem !== NO_IMAGE_BEFORE_TILES
+    ) {
       if (k.problem !== null) problems.push({ path: f.path, problem: k.problem });
       continue;
     }
@@ -191,7 +204,7 @@ async function indexFile(
   const why: string[] = [];
   if (unsupported.length > 0) why.push(`unsupported compressed image (${unsupported.join("; ")})`);
   if (skipped.length > 0) why.push(`no usable celestial WCS (${skipped.join("; ")})`);
-  return { images, problem: why.length > 0 ? why.join("; ") : "no 2-D image HDU" };
+  return { images, problem: why.length > 0 ? why.join("; ") : NO_IMAGE };
 }
 
 function bandOf(header: FitsHeader, primary: FitsHeader | undefined, key: string): string | null {

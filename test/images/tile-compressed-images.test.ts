@@ -1,7 +1,9 @@
-import { copyFileSync, cpSync, readFileSync } from "node:fs";
+import { copyFileSync, cpSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { readImage } from "../../src/fits/image.js";
+import { updateImageIndex } from "../../src/images/scan-images.js";
+import { ImageIndexStore } from "../../src/ledger/image-index.js";
 import { decodePlanes, planeContaining } from "../../src/sia/local-cut.js";
 import { listFiles, runCli, tempDir } from "../helpers/cli.js";
 
@@ -88,5 +90,29 @@ describe("SIA local cuts (decodePlanes) over tile-compressed files", () => {
     expect(() => decodePlanes(readFileSync(join(DIR, "int16_hcompress.fits")))).toThrow(
       /HDU 1 \(ZCMPTYPE = 'HCOMPRESS_1'\): this tile compression is not supported/,
     );
+  });
+});
+
+describe("an index written before vocut read tile-compressed images", () => {
+  it("reads again, once, an unchanged file recorded as 'no 2-D image HDU'", async () => {
+    const dir = join(t.dir, "survey");
+    mkdirSync(dir);
+    copyFileSync(
+      resolve(import.meta.dirname, "../../fixtures/fits/tilecomp/mef.fits"),
+      join(dir, "wfcam.fit"),
+    );
+    copyFileSync(
+      resolve(import.meta.dirname, "../../fixtures/fits/tilecomp/int16_hcompress.fits"),
+      join(dir, "h.fit"),
+    );
+    const st = statSync(join(dir, "wfcam.fit"));
+    const store = ImageIndexStore.inMemory();
+    // What the previous version stored for it.
+    store.putFile({ path: "wfcam.fit", size: st.size, mtimeMs: st.mtimeMs }, [], "no 2-D image HDU");
+    const first = await updateImageIndex(store, dir, null);
+    expect([first.read, first.images]).toEqual([2, 2]);
+    const second = await updateImageIndex(store, dir, null);
+    expect([second.read, second.images]).toEqual([0, 2]);
+    expect(second.problems.map((p) => p.path)).toEqual(["h.fit"]);
   });
 });
