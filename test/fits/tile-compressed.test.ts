@@ -282,6 +282,99 @@ describe("hand-built tiles", () => {
   });
 });
 
+/** Per-row cells of a hand-built compressed table: variable-length byte arrays (P) or one fixed value. */
+type Column =
+  | { name: string; tform: `1P${"B" | "E" | "J"}`; cells: Buffer[] }
+  | { name: string; tform: "1D" | "1J"; cells: number[] };
+
+/** A tile-compressed table with any columns (fallback columns, per-tile ZSCALE/ZZERO/ZBLANK). */
+function buildTable(cards: Card[], columns: Column[], nRows: number): { header: FitsHeader; data: Buffer } {
+  const heapParts: Buffer[] = [];
+  let heapAt = 0;
+  const rowBytes = columns.reduce((a, c) => a + (c.tform.startsWith("1P") ? 8 : c.tform === "1D" ? 8 : 4), 0);
+  const rows = Buffer.alloc(rowBytes * nRows);
+  for (let r = 0; r < nRows; r++) {
+    let o = r * rowBytes;
+    for (const c of columns) {
+      if (c.tform.startsWith("1P")) {
+        const cell = c.cells[r] as Buffer;
+        const size = c.tform === "1PB" ? 1 : 4;
+        rows.writeInt32BE(cell.length / size, o);
+        rows.writeInt32BE(heapAt, o + 4);
+        heapParts.push(cell);
+        heapAt += cell.length;
+        o += 8;
+      } else if (c.tform === "1D") {
+        rows.writeDoubleBE(c.cells[r] as number, o);
+        o += 8;
+      } else {
+        rows.writeInt32BE(c.cells[r] as number, o);
+        o += 4;
+      }
+    }
+  }
+  const all: Card[] = [
+    { key: "XTENSION", value: "BINTABLE" },
+    { key: "BITPIX", value: 8 },
+    { key: "NAXIS", value: 2 },
+    { key: "NAXIS1", value: rowBytes },
+    { key: "NAXIS2", value: nRows },
+    { key: "PCOUNT", value: heapAt },
+    { key: "GCOUNT", value: 1 },
+    { key: "TFIELDS", value: columns.length },
+    ...columns.flatMap((c, i) => [
+      { key: `TTYPE${i + 1}`, value: c.name },
+      { key: `TFORM${i + 1}`, value: c.tform },
+    ]),
+    { key: "ZIMAGE", value: true },
+    ...cards,
+  ];
+  return { header: parseHeader(encodeHeader(all), 0).header, data: Buffer.concat([rows, ...heapParts]) };
+}
+
+describe("quantized tiles with per-tile columns and an UNCOMPRESSED_DATA fallback", () => {
+  it("NOCOMPRESS int32 tiles, ZSCALE/ZZERO/ZBLANK columns, a float tile stored as it is", () => {
+    const int32be = (v: number[]): Buffer => {
+      const b = Buffer.alloc(4 * v.length);
+      v.forEach((x, i) => {
+        b.writeInt32BE(x, 4 * i);
+      });
+      return b;
+    };
+    const float32be = (v: number[]): Buffer => {
+      const b = Buffer.alloc(4 * v.length);
+      v.forEach((x, i) => {
+        b.writeFloatBE(x, 4 * i);
+      });
+      return b;
+    };
+    // 3 x 2 image, tiles of 2 x 2: tile 1 is x 0-1 (quantized), tile 2 is x 2 (stored as floats).
+    const { header, data } = buildTable(
+      [
+        { key: "ZBITPIX", value: -32 },
+        { key: "ZNAXIS", value: 2 },
+        { key: "ZNAXIS1", value: 3 },
+        { key: "ZNAXIS2", value: 2 },
+        { key: "ZTILE1", value: 2 },
+        { key: "ZTILE2", value: 2 },
+        { key: "ZCMPTYPE", value: "NOCOMPRESS" },
+        { key: "ZQUANTIZ", value: "NO_DITHER" },
+      ],
+      [
+        { name: "COMPRESSED_DATA", tform: "1PB", cells: [int32be([10, -7, 99, 12]), Buffer.alloc(0)] },
+        { name: "UNCOMPRESSED_DATA", tform: "1PE", cells: [Buffer.alloc(0), float32be([1.5, -2.25])] },
+        { name: "ZSCALE", tform: "1D", cells: [0.5, 1] },
+        { name: "ZZERO", tform: "1D", cells: [100, 0] },
+        { name: "ZBLANK", tform: "1J", cells: [99, -2147483647] },
+      ],
+      2,
+    );
+    const img = decompressImage(header, data, 1);
+    // Row y = 0: 10 * 0.5 + 100, -7 * 0.5 + 100, 1.5; row y = 1: ZBLANK -> NaN, 12 * 0.5 + 100, -2.25.
+    expect(Array.from(img.data)).toEqual([105, 96.5, 1.5, Number.NaN, 106, -2.25]);
+  });
+});
+
 describe("hostile bytes in a real RICE_1 file", () => {
   const buf = readFileSync(join(DIR, "int16_rice.fits"));
   const hdu = listHdus(buf)[1];
