@@ -265,9 +265,12 @@ export class ImagesSource implements ProducerSource {
       try {
         decompressImage(compressed, buf, image.hdu, out);
       } catch (err) {
-        // A corrupt tile fails the tasks cut from this image, not the run.
+        // A corrupt tile fails the tasks cut from this image, not the run, and permanently: a local file
+        // does not mend itself (classifyError honours `retryable`; TRUNCATED would otherwise be retried).
         if (!(err instanceof FitsError)) throw err;
-        throw new FitsError(err.code, `${path}: ${err.message}`, { cause: err });
+        throw Object.assign(new FitsError(err.code, `${path}: ${err.message}`, { cause: err }), {
+          retryable: false,
+        });
       }
     } else decodePixels(header, new DataView(buf.buffer, buf.byteOffset, buf.length), out);
     this.imageLoads++;

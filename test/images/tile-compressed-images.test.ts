@@ -1,7 +1,7 @@
-import { copyFileSync, cpSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { copyFileSync, cpSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { readImage } from "../../src/fits/image.js";
+import { listHdus, readImage } from "../../src/fits/image.js";
 import { updateImageIndex } from "../../src/images/scan-images.js";
 import { ImageIndexStore } from "../../src/ledger/image-index.js";
 import { decodePlanes, planeContaining } from "../../src/sia/local-cut.js";
@@ -114,5 +114,30 @@ describe("an index written before vocut read tile-compressed images", () => {
     const second = await updateImageIndex(store, dir, null);
     expect([second.read, second.images]).toEqual([0, 2]);
     expect(second.problems.map((p) => p.path)).toEqual(["h.fit"]);
+  });
+});
+
+describe("a corrupt tile in an indexed file", () => {
+  it("fails the stamps cut from that image permanently, with the path and tile, and the others are cut", async () => {
+    const dir = join(t.dir, "corrupt");
+    cpSync(join(FIX, "packed"), dir, { recursive: true });
+    // Zero most of r1's heap: the header (and so the index) is intact, tile 1's Rice stream is not.
+    const p = join(dir, "r1.fits.fz");
+    const b = readFileSync(p);
+    const start = listHdus(b)[1]?.dataOffset ?? 0;
+    b.fill(0, start + 12 * 8 + 10, start + 12 * 8 + 400);
+    writeFileSync(p, b);
+    const out = join(t.dir, "out");
+    const r = await run(dir, out);
+    expect(r.code).toBe(4); // finished with permanent failures
+    const st = await runCli(["status", out]);
+    expect(st.stdout).toMatch(
+      /"c1": failed_permanent after 1 attempt\(s\): TRUNCATED .*r1\.fits\.fz: HDU 1 \(ZCMPTYPE = 'RICE_1'\) tile 1: the Rice stream ends/,
+    );
+    expect(
+      listFiles(out)
+        .filter((f) => f.endsWith(".fits"))
+        .sort(),
+    ).toEqual(["image/c2.fits", "image/c3.fits"]);
   });
 });
