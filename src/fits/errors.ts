@@ -28,7 +28,9 @@ export type FitsErrorCode =
   /** Bytes after the last HDU that are not another extension. */
   | "TRAILING_GARBAGE"
   /** No HDU of the requested kind (image, table) at that index. */
-  | "NO_SUCH_HDU";
+  | "NO_SUCH_HDU"
+  /** Valid FITS that vocut does not decode (PLIO_1 or HCOMPRESS_1 tile compression, a compressed cube). */
+  | "UNSUPPORTED";
 
 /** A FITS parsing or validation failure with a stable string `code` (see {@link FitsErrorCode}). */
 export class FitsError extends Error {

@@ -2,12 +2,24 @@ import { type Dirent, promises as fs } from "node:fs";
 import { join, relative, sep } from "node:path";
 import { dataBytesOf, padded } from "../fits/hdu.js";
 import { BLOCK_BYTES, CARD_BYTES, type FitsHeader, parseHeader } from "../fits/header.js";
+import { imageHeaderOf, isTileCompressed, tileParams } from "../fits/tile-compressed.js";
 import type { ImageIndexStore, IndexedImageInput } from "../ledger/image-index.js";
 import { footprint } from "../wcs/footprint.js";
 import { parseWcs } from "../wcs/wcs.js";
 
-/** File names taken as FITS images (case-insensitive). Compressed files (.fits.gz, .fz) are not read. */
-const FITS_NAME = /\.(fits|fit|fts)$/i;
+/**
+ * File names taken as FITS images (case-insensitive): .fits, .fit, .fts, and fpack's .fz (x.fits.fz), whose
+ * tile-compressed HDUs are read. Gzipped files (.fits.gz) are not read.
+ */
+const FITS_NAME = /\.(fits|fit|fts|fz)$/i;
+
+/** Why a file without any image HDU (plain or tile-compressed) is skipped. */
+const NO_IMAGE = "no 2-D image HDU, plain or tile-compressed";
+/**
+ * What vocut said of such files before it read tile-compressed images: an unchanged file still recorded with
+ * it is read again (once), since it may hold compressed images (WSA's UKIDSS .fit files do).
+ */
+const NO_IMAGE_BEFORE_TILES = "no 2-D image HDU";
 
 /** One HDU's header as read from a file, with where its data is. */
 export interface HeaderHdu {
@@ -106,7 +118,12 @@ export async function updateImageIndex(
     signal?.throwIfAborted();
     const k = known.get(f.path);
     known.delete(f.path);
-    if (k !== undefined && k.size === f.size && k.mtimeMs === f.mtimeMs) {
+    if (
+      k !== undefined &&
+      k.size === f.size &&
+      k.mtimeMs === f.mtimeMs &&
+      k.problem !== NO_IMAGE_BEFORE_TILES
+    ) {
       if (k.problem !== null) problems.push({ path: f.path, problem: k.problem });
       continue;
     }
@@ -142,37 +159,52 @@ async function indexFile(
   const primary = hdus[0]?.header;
   const images: IndexedImageInput[] = [];
   const skipped: string[] = [];
+  const unsupported: string[] = [];
   for (const h of hdus) {
     const xt = h.index === 0 ? "IMAGE" : h.header.get("XTENSION");
-    const naxis = h.header.getNumber("NAXIS") ?? 0;
-    if (xt !== "IMAGE" || naxis < 2 || h.dataBytes === 0) continue;
-    const width = h.header.getNumber("NAXIS1") ?? 0;
-    const height = h.header.getNumber("NAXIS2") ?? 0;
+    // A tile-compressed image (fpack, CompImageHDU) is indexed by its uncompressed-equivalent header; the
+    // stored header stays the BINTABLE's (ZIMAGE = T tells the loader to decompress the whole data unit).
+    const compressed = xt === "BINTABLE" && isTileCompressed(h.header);
+    let header = h.header;
+    if (compressed) {
+      try {
+        tileParams(h.header, h.index);
+        header = imageHeaderOf(h.header, h.index);
+      } catch (err) {
+        unsupported.push((err as Error).message);
+        continue;
+      }
+    } else if (xt !== "IMAGE") continue;
+    const naxis = header.getNumber("NAXIS") ?? 0;
+    if (naxis < 2 || h.dataBytes === 0) continue;
+    const width = header.getNumber("NAXIS1") ?? 0;
+    const height = header.getNumber("NAXIS2") ?? 0;
     let boxes: IndexedImageInput["boxes"];
     try {
-      parseWcs(h.header);
-      boxes = footprint(h.header).boxes;
+      parseWcs(header);
+      boxes = footprint(header).boxes;
     } catch (err) {
       skipped.push(`HDU ${h.index}: ${(err as Error).message}`);
       continue;
     }
     images.push({
       hdu: h.index,
-      band: bandKey === null ? null : bandOf(h.header, primary, bandKey),
+      band: bandKey === null ? null : bandOf(header, primary, bandKey),
       width,
       height,
       header: h.text,
       dataOffset: h.dataOffset,
-      // Only NAXIS1 x NAXIS2 values are read: the first plane of a cube.
-      dataBytes: (Math.abs(h.header.getNumber("BITPIX") ?? 8) / 8) * width * height,
+      // Only NAXIS1 x NAXIS2 values are read: the first plane of a cube. A compressed image needs its whole
+      // data unit (table and heap).
+      dataBytes: compressed ? h.dataBytes : (Math.abs(header.getNumber("BITPIX") ?? 8) / 8) * width * height,
       boxes,
     });
   }
   if (images.length > 0) return { images, problem: null };
-  return {
-    images,
-    problem: skipped.length > 0 ? `no usable celestial WCS (${skipped.join("; ")})` : "no 2-D image HDU",
-  };
+  const why: string[] = [];
+  if (unsupported.length > 0) why.push(`unsupported compressed image (${unsupported.join("; ")})`);
+  if (skipped.length > 0) why.push(`no usable celestial WCS (${skipped.join("; ")})`);
+  return { images, problem: why.length > 0 ? why.join("; ") : NO_IMAGE };
 }
 
 function bandOf(header: FitsHeader, primary: FitsHeader | undefined, key: string): string | null {

@@ -1,5 +1,7 @@
+import { FitsError } from "../fits/errors.js";
 import type { Card } from "../fits/header.js";
 import { listHdus, readImage } from "../fits/image.js";
+import { decompressImage, imageHeaderOf, isTileCompressed, tileParams } from "../fits/tile-compressed.js";
 import { cutout2d, encodeCutout } from "../wcs/cutout.js";
 import { type CelestialWcs, parseWcs } from "../wcs/wcs.js";
 
@@ -24,22 +26,54 @@ export type LocalCut =
   | { readonly kind: "no_overlap" }
   | { readonly kind: "partial_refused" };
 
-/** The 2-D image HDUs of a file with a celestial WCS vocut can use, decoded. Throws on a broken file. */
+/**
+ * The 2-D image HDUs of a file with a celestial WCS vocut can use, decoded; tile-compressed images (fpack,
+ * as CASU/WSA serve UKIDSS and VISTA) are decompressed. Throws on a broken file, and FitsError UNSUPPORTED
+ * when the only images are compressed in a way vocut does not read (PLIO_1, HCOMPRESS_1).
+ */
 export function decodePlanes(buf: Buffer): DecodedPlane[] {
   const out: DecodedPlane[] = [];
+  let unsupported: FitsError | undefined;
   for (const h of listHdus(buf)) {
-    if (h.type !== "PRIMARY" && h.type !== "IMAGE") continue;
-    if ((h.header.getNumber("NAXIS") ?? 0) < 2) continue;
+    const compressed = h.type === "BINTABLE" && isTileCompressed(h.header);
+    if (h.type !== "PRIMARY" && h.type !== "IMAGE" && !compressed) continue;
+    let header = h.header;
+    if (compressed) {
+      try {
+        tileParams(h.header, h.index);
+      } catch (err) {
+        if (err instanceof FitsError && err.code === "UNSUPPORTED") {
+          unsupported ??= err;
+          continue;
+        }
+        throw err;
+      }
+      header = imageHeaderOf(h.header, h.index);
+    }
+    if ((header.getNumber("NAXIS") ?? 0) < 2) continue;
     let wcs: CelestialWcs;
     try {
-      wcs = parseWcs(h.header);
+      wcs = parseWcs(header);
     } catch {
       continue; // no celestial WCS here (an empty primary, a weight map): not a candidate
+    }
+    if (compressed) {
+      const img = decompressImage(h.header, buf.subarray(h.dataOffset, h.dataOffset + h.dataBytes), h.index);
+      out.push({
+        hdu: h.index,
+        width: img.width,
+        height: img.height,
+        data: img.data as Float64Array,
+        header,
+        wcs,
+      });
+      continue;
     }
     const img = readImage(buf, h.index);
     if ((img.depth ?? 1) !== 1) continue;
     out.push({ hdu: h.index, width: img.width, height: img.height, data: img.data, header: h.header, wcs });
   }
+  if (out.length === 0 && unsupported !== undefined) throw unsupported;
   return out;
 }
 

@@ -2,8 +2,10 @@ import { promises as fs } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import type { Target } from "../catalog/types.js";
 import { inputError, usageError } from "../errors.js";
+import { FitsError } from "../fits/errors.js";
 import { type Card, type FitsHeader, parseHeader } from "../fits/header.js";
 import { decodePixels } from "../fits/image.js";
+import { decompressImage, imageHeaderOf, isTileCompressed } from "../fits/tile-compressed.js";
 import { ang2pixNest } from "../healpix/index.js";
 import { type CoaddStat, coaddOnto, type SampledImage } from "../images/coadd.js";
 import { updateImageIndex } from "../images/scan-images.js";
@@ -87,6 +89,13 @@ export function imagesConfigFrom(o: {
   };
 }
 
+/** An indexed image's WCS and header; `compressed` is the BINTABLE header of a tile-compressed HDU. */
+interface ImageHeaders {
+  readonly wcs: CelestialWcs;
+  readonly header: FitsHeader;
+  readonly compressed?: FitsHeader;
+}
+
 /** An image containing the target, with where the target falls on it. */
 interface Hit {
   readonly image: IndexedImage;
@@ -109,7 +118,7 @@ export class ImagesSource implements ProducerSource {
   readonly bands: readonly string[];
   private readonly config: ImagesConfig;
   private index: ImageIndexStore | undefined;
-  private readonly wcsCache = new Map<number, { wcs: CelestialWcs; header: FitsHeader }>();
+  private readonly wcsCache = new Map<number, ImageHeaders>();
   private readonly pixels = new Map<number, Float32Array>();
   private readonly loading = new Map<number, Promise<Float32Array>>();
   private pixelBytes = 0;
@@ -169,11 +178,18 @@ export class ImagesSource implements ProducerSource {
     return this.index;
   }
 
-  private wcsOf(image: IndexedImage): { wcs: CelestialWcs; header: FitsHeader } {
+  private wcsOf(image: IndexedImage): ImageHeaders {
     let w = this.wcsCache.get(image.id);
     if (w === undefined) {
-      const header = headerFromText(this.store().header(image.id));
-      w = { wcs: parseWcs(header), header };
+      const stored = headerFromText(this.store().header(image.id));
+      // A tile-compressed HDU is stored with its BINTABLE header (ZIMAGE = T): WCS and stamps use the
+      // uncompressed-equivalent header, the loader the table's.
+      const compressed = isTileCompressed(stored) ? stored : undefined;
+      const header = compressed === undefined ? stored : imageHeaderOf(stored, image.hdu);
+      w =
+        compressed === undefined
+          ? { wcs: parseWcs(header), header }
+          : { wcs: parseWcs(header), header, compressed };
       if (this.wcsCache.size >= WCS_CACHE) this.wcsCache.delete(this.wcsCache.keys().next().value as number);
       this.wcsCache.set(image.id, w);
     }
@@ -244,7 +260,19 @@ export class ImagesSource implements ProducerSource {
       await fh.close();
     }
     const out = new Float32Array(image.width * image.height);
-    decodePixels(header, new DataView(buf.buffer, buf.byteOffset, buf.length), out);
+    const compressed = this.wcsOf(image).compressed;
+    if (compressed !== undefined) {
+      try {
+        decompressImage(compressed, buf, image.hdu, out);
+      } catch (err) {
+        // A corrupt tile fails the tasks cut from this image, not the run, and permanently: a local file
+        // does not mend itself (classifyError honours `retryable`; TRUNCATED would otherwise be retried).
+        if (!(err instanceof FitsError)) throw err;
+        throw Object.assign(new FitsError(err.code, `${path}: ${err.message}`, { cause: err }), {
+          retryable: false,
+        });
+      }
+    } else decodePixels(header, new DataView(buf.buffer, buf.byteOffset, buf.length), out);
     this.imageLoads++;
     return out;
   }
