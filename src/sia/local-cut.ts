@@ -2,7 +2,7 @@ import { FitsError } from "../fits/errors.js";
 import type { Card } from "../fits/header.js";
 import { listHdus, readImage } from "../fits/image.js";
 import { decompressImage, imageHeaderOf, isTileCompressed, tileParams } from "../fits/tile-compressed.js";
-import { cutout2d, encodeCutout } from "../wcs/cutout.js";
+import { cutout2d, encodeCutout, headerCarryOver } from "../wcs/cutout.js";
 import { type CelestialWcs, parseWcs } from "../wcs/wcs.js";
 
 /**
@@ -108,5 +108,7 @@ export function cutPlane(
 ): LocalCut {
   const r = cutout2d(p, p.wcs, raDeg, decDeg, w, h, { partial });
   if (r.kind !== "ok") return r;
-  return { kind: "ok", body: encodeCutout(r, extra), partial: r.partial };
+  // The image's own cards that still hold for the stamp (zero point, exposure, filter...), then `extra`.
+  const kept = headerCarryOver(p.header, new Set(extra.map((c) => c.key)));
+  return { kind: "ok", body: encodeCutout(r, [...kept, ...extra]), partial: r.partial };
 }

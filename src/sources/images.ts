@@ -11,7 +11,7 @@ import { type CoaddStat, coaddOnto, type SampledImage } from "../images/coadd.js
 import { updateImageIndex } from "../images/scan-images.js";
 import type { ImageIndexStore, IndexedImage } from "../ledger/image-index.js";
 import { VERSION } from "../version.js";
-import { cutout2d, encodeCutout } from "../wcs/cutout.js";
+import { cutout2d, encodeCutout, headerCarryOver } from "../wcs/cutout.js";
 import { type CelestialWcs, parseWcs } from "../wcs/wcs.js";
 import type { Outcome, PrepareOptions, ProducerSource } from "./source.js";
 
@@ -333,8 +333,11 @@ export class ImagesSource implements ProducerSource {
       }
       data = coaddOnto(cut, cut.x0, cut.y0, chosen.wcs, others, this.config.coadd);
     }
-    // encodeCutout writes the picked image's WCS cards (CRPIX shifted) and the provenance after them.
-    const body = encodeCutout({ ...cut, data }, this.provenance(band, used, cut.partial));
+    // encodeCutout writes the picked image's WCS cards (CRPIX shifted), then the rest of its header that
+    // still holds for the stamp (zero point, exposure, filter...), then the provenance.
+    const provenance = this.provenance(band, used, cut.partial);
+    const kept = headerCarryOver(chosen.header, new Set(provenance.map((c) => c.key)));
+    const body = encodeCutout({ ...cut, data }, [...kept, ...provenance]);
     return { kind: "done", body };
   }
 

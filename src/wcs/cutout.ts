@@ -1,4 +1,4 @@
-import type { Card, FitsHeader } from "../fits/header.js";
+import { type Card, type FitsHeader, formatCard } from "../fits/header.js";
 import { encodeImage } from "../fits/image.js";
 import type { CelestialWcs } from "./wcs.js";
 
@@ -53,6 +53,40 @@ export function shiftedWcsCards(header: FitsHeader, x0: number, y0: number): Car
     } else {
       out.push(c);
     }
+  }
+  return out;
+}
+
+/**
+ * Keys of an image header that no longer hold for a float32 stamp cut out of it: the data's structure and
+ * scaling (the stamp holds physical values, NaN for blanks), checksums and data ranges of the whole image,
+ * the source HDU's name (the stamp's provenance cards name file and HDU), tile compression and binary-table
+ * keys, alternate or 3rd-axis WCS (the stamp is 2-D, its WCS is written by shiftedWcsCards).
+ */
+const STALE_KEY =
+  /^(?:SIMPLE|XTENSION|BITPIX|NAXIS\d*|PCOUNT|GCOUNT|EXTEND|GROUPS|END|BSCALE|BZERO|BLANK|CHECKSUM|DATASUM|DATAMIN|DATAMAX|INHERIT|EXTNAME|EXTVER|EXTLEVEL|ZIMAGE|ZSIMPLE|ZTENSION|ZEXTEND|ZBLOCKED|ZPCOUNT|ZGCOUNT|ZHECKSUM|ZDATASUM|ZBITPIX|ZNAXIS\d*|ZTILE\d+|ZCMPTYPE|ZNAME\d+|ZVAL\d+|ZMASKCMP|ZQUANTIZ|ZDITHER0|ZSCALE|ZZERO|ZBLANK|TFIELDS|THEAP|T(?:TYPE|FORM|UNIT|SCAL|ZERO|NULL|DISP|DIM)\d+|WCSAXES|(?:CTYPE|CRVAL|CRPIX|CDELT|CUNIT|CROTA|CRDER|CSYER)\d+[A-Z]?|(?:CD|PC|PV|PS)\d+_\d+[A-Z]?|(?:A|B|AP|BP)_(?:ORDER|\d{1,2}_\d{1,2})|[AB]_DMAX|(?:LONPOLE|LATPOLE|RADESYS|RADECSYS|EQUINOX|EPOCH|WCSNAME|MJD-OBS|DATE-OBS)[A-Z]?)$/;
+
+/**
+ * The cards of the image's header worth keeping in a stamp cut from it: everything but STALE_KEY and the
+ * commentary cards (COMMENT, HISTORY and blank keys, often hundreds of lines for a 28x28 stamp), in their
+ * order, first occurrence of each key. A card that cannot be written back in fixed format (a long-string
+ * CONTINUE value, a HIERARCH key) is left out rather than altered. Astropy's Cutout2D keeps no header at
+ * all; survey users need the photometric zero point, exposure time, filter and seeing of the image a stamp
+ * came from, so they stay.
+ */
+export function headerCarryOver(header: FitsHeader, skip: ReadonlySet<string> = new Set()): Card[] {
+  const out: Card[] = [];
+  const seen = new Set<string>();
+  for (const c of header.cards) {
+    if (c.key === "" || c.key === "COMMENT" || c.key === "HISTORY" || c.key === "CONTINUE") continue;
+    if (seen.has(c.key) || skip.has(c.key) || STALE_KEY.test(c.key)) continue;
+    seen.add(c.key);
+    try {
+      formatCard(c);
+    } catch {
+      continue;
+    }
+    out.push(c);
   }
   return out;
 }

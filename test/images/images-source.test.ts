@@ -110,6 +110,13 @@ describe("vocut run --images DIR", () => {
         // The image's own cards travel with the stamp; its integer scaling does not.
         expect(img.header.get("CTYPE1")).toBe("RA---TAN");
         expect(img.header.has("BSCALE")).toBe(false);
+        // So do its other keywords (filter, exposure), read from the HDU the stamp was cut from.
+        const [file, hdu] = /^(.*)\[(\d+)\]$/.exec(want.image)?.slice(1) ?? [];
+        const source = readImage(readFileSync(join(FIX, "survey", file as string)), Number(hdu)).header;
+        for (const key of ["FILTER", "EXPTIME"]) {
+          expect(img.header.get(key), `${label}/${target.id} ${key}`).toEqual(source.get(key));
+        }
+        expect(img.header.has("CHECKSUM")).toBe(false);
         done++;
       }
     }
