@@ -78,6 +78,7 @@ export class AtomicWriter {
   private readonly knownDirs = new Set<string>();
   private counter = 0;
   private readonly groupSync: GroupSync;
+  private readonly makeDurable: (tmps: readonly string[]) => Promise<void>;
   private staged: Staged[] = [];
   private stagedBytes = 0;
   private groupTimer: NodeJS.Timeout | undefined;
@@ -92,15 +93,23 @@ export class AtomicWriter {
    * calling fsync after writing: the same guarantee as fdatasync (data and size on disk, which is all a
    * reader needs) in one trip through libuv's thread pool fewer per file. `dsync: true` where O_DSYNC
    * does not exist throws a TypeError. `options.groupSync`: how writeGrouped() syncs a group (tests).
+   * `options.makeDurable` replaces the whole durability step of a group (tests give it a duration they
+   * control; it rejects to fail the group).
    */
   constructor(
     outDir: string,
-    options: { readonly dsync?: boolean; readonly tempName?: string; readonly groupSync?: GroupSync } = {},
+    options: {
+      readonly dsync?: boolean;
+      readonly tempName?: string;
+      readonly groupSync?: GroupSync;
+      readonly makeDurable?: (tmps: readonly string[]) => Promise<void>;
+    } = {},
   ) {
     if (options.dsync === true && O_DSYNC === undefined)
       throw new TypeError("options.dsync: O_DSYNC is not available on this platform");
     this.outDir = outDir;
     this.groupSync = options.groupSync ?? new GroupSync();
+    this.makeDurable = options.makeDurable ?? ((tmps) => this.syncFiles(tmps));
     this.tempDir = join(outDir, options.tempName ?? TEMP_DIR_NAME);
     this.dsync = options.dsync ?? O_DSYNC !== undefined;
     const { O_WRONLY, O_CREAT, O_TRUNC } = fsConstants;
@@ -205,6 +214,11 @@ export class AtomicWriter {
     return this.staged.length;
   }
 
+  /** Grouped writes whose temp file is still being written (not yet waiting for a group). */
+  get writingTemp(): number {
+    return this.writing.size;
+  }
+
   /** Make every grouped write so far durable and in place; resolves when their promises have settled. */
   async drain(): Promise<void> {
     while (this.writing.size > 0 || this.staged.length > 0 || this.flushing !== undefined) {
@@ -219,36 +233,71 @@ export class AtomicWriter {
     this.groupSync.close();
   }
 
+  /**
+   * Start a flush of the staged files unless one runs (then ask it for another pass). `flushing` is
+   * cleared only in a `.finally()` attached after the assignment: an async function whose body never
+   * awaits settles synchronously, and clearing the field from inside it (as this code once did) ran
+   * before the caller stored the promise, leaving a settled promise in `flushing` for ever. Every later
+   * kick() then only set `kickAgain`, nothing was flushed again, and drain() spun on the settled promise.
+   */
   private kick(): void {
-    if (this.groupTimer !== undefined) {
-      clearTimeout(this.groupTimer);
-      this.groupTimer = undefined;
-    }
+    this.clearGroupTimer();
     if (this.flushing !== undefined) {
       this.kickAgain = true;
       return;
     }
-    this.flushing = (async () => {
-      do {
-        this.kickAgain = false;
-        const group = this.staged;
-        this.staged = [];
-        this.stagedBytes = 0;
-        if (group.length > 0) await this.commitGroup(group);
-      } while (this.kickAgain);
-      this.flushing = undefined;
-      if (this.staged.length > 0) this.groupTimer ??= setTimeout(() => this.kick(), GROUP_MS);
-    })();
+    if (this.staged.length === 0) return;
+    const run = this.flushLoop().finally(() => {
+      if (this.flushing === run) this.flushing = undefined;
+      this.afterFlush();
+    });
+    this.flushing = run;
+  }
+
+  /** Flush groups until no pass was asked for while the last one synced. Never rejects. */
+  private async flushLoop(): Promise<void> {
+    do {
+      this.kickAgain = false;
+      // The files taken now are what any armed group timer was guarding: left armed, it would fire
+      // later on an empty queue.
+      this.clearGroupTimer();
+      const group = this.staged;
+      this.staged = [];
+      this.stagedBytes = 0;
+      if (group.length > 0) await this.commitGroup(group);
+    } while (this.kickAgain);
+  }
+
+  /** After a flush: files staged meanwhile are flushed now if a pass was asked for, else within GROUP_MS. */
+  private afterFlush(): void {
+    if (this.staged.length === 0) return;
+    if (this.kickAgain || this.staged.length >= GROUP_FILES || this.stagedBytes >= GROUP_BYTES) {
+      this.kickAgain = false;
+      this.kick();
+    } else {
+      this.groupTimer ??= setTimeout(() => this.kick(), GROUP_MS);
+    }
+  }
+
+  private clearGroupTimer(): void {
+    if (this.groupTimer !== undefined) {
+      clearTimeout(this.groupTimer);
+      this.groupTimer = undefined;
+    }
+  }
+
+  /** Data of every file durable: one syncfs for a big group, else an fsync per file. */
+  private async syncFiles(tmps: readonly string[]): Promise<void> {
+    // A small group (a slow or rate-limited job) fsyncs its files: syncfs flushes every dirty page of
+    // the file system, other users' too on a shared node, which pays off only for many files at once.
+    if (tmps.length >= SYNCFS_MIN_FILES && (await this.groupSync.sync(this.tempDir))) return;
+    // fsync each file, all at once in the thread pool.
+    await Promise.all(tmps.map((t) => fsyncPath(t)));
   }
 
   private async commitGroup(group: readonly Staged[]): Promise<void> {
     try {
-      // A small group (a slow or rate-limited job) fsyncs its files: syncfs flushes every dirty page of
-      // the file system, other users' too on a shared node, which pays off only for many files at once.
-      if (group.length < SYNCFS_MIN_FILES || !(await this.groupSync.sync(this.tempDir))) {
-        // fsync each file, all at once in the thread pool.
-        await Promise.all(group.map((g) => fsyncPath(g.tmp)));
-      }
+      await this.makeDurable(group.map((g) => g.tmp));
     } catch (err) {
       for (const g of group) {
         rmSync(g.tmp, { force: true });
