@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+// The layer check (docs/ARCHITECTURE.md): every relative import in src/ must run down the layers.
+// Prints each upward import as "file -> target (layer a imports layer b)" and exits 1 when there is one
+// that is not in KNOWN below, or when a KNOWN entry no longer occurs (so the list only shrinks).
+// Run by `npm run lint`.
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join, normalize, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const src = join(root, "src");
+
+/**
+ * Layer of each top-level folder of src/ (files directly in src/ are layer 0). A file may import its own
+ * folder and any lower layer; peers in one layer may import each other only where PEERS says so.
+ */
+const LAYER = {
+  sky: 1,
+  healpix: 1,
+  fits: 1,
+  wcs: 2,
+  votable: 2,
+  catalog: 2,
+  fetch: 2,
+  output: 2,
+  ledger: 3,
+  // Protocol code of the kinds of source (to move under sources/<kind>/, issue 11).
+  hips: 4,
+  sia: 4,
+  images: 4,
+  obscore: 4,
+  sources: 5,
+  plan: 6,
+  presets: 6,
+  run: 7,
+  export: 7,
+  preview: 7,
+  cli: 8,
+};
+
+/** Same-layer imports that are part of the design. */
+const PEERS = new Set(["sia->obscore", "catalog->votable", "preview->export"]);
+
+/**
+ * Upward imports that exist today and are being removed (issue 11). An entry that no longer occurs
+ * fails the check: delete it here in the same change.
+ */
+const KNOWN = new Set([
+  "src/export/command.ts -> src/cli",
+  "src/preview/command.ts -> src/cli",
+  "src/obscore/command.ts -> src/cli",
+  "src/obscore/command.ts -> src/plan",
+  "src/hips/resample.ts -> src/sources",
+  "src/sia/sia-source.ts -> src/sources",
+  "src/obscore/products-source.ts -> src/sources",
+  "src/obscore/products-source.ts -> src/sia",
+  "src/obscore/tap.ts -> src/sources",
+  "src/run/run-job.ts -> src/obscore",
+]);
+
+function* walk(dir) {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) yield* walk(p);
+    else if (e.name.endsWith(".ts")) yield p;
+  }
+}
+
+function folderOf(file) {
+  const rel = relative(src, file).split("/");
+  return rel.length === 1 ? "" : rel[0];
+}
+
+function layerOf(folder) {
+  if (folder === "") return 0;
+  const l = LAYER[folder];
+  if (l === undefined)
+    throw new Error(`src/${folder}/ has no layer in scripts/check-layers.mjs: give it one`);
+  return l;
+}
+
+const found = [];
+const seenKnown = new Set();
+const importRe = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+"(\.[^"]+)"|import\("(\.[^"]+)"\)/g;
+for (const file of walk(src)) {
+  const text = readFileSync(file, "utf8");
+  const from = folderOf(file);
+  for (const m of text.matchAll(importRe)) {
+    const spec = m[1] ?? m[2];
+    const target = normalize(join(dirname(file), spec));
+    const to = folderOf(target);
+    if (to === from) continue;
+    const a = layerOf(from);
+    const b = layerOf(to);
+    const upward = b > a || (b === a && !PEERS.has(`${from}->${to}`));
+    // The run loop is generic: it may know the Source interface, never a kind of source.
+    const kindInRun = from === "run" && b === LAYER.hips;
+    if (!upward && !kindInRun) continue;
+    const key = `${relative(root, file)} -> src/${to}`;
+    if (KNOWN.has(key)) {
+      seenKnown.add(key);
+      continue;
+    }
+    found.push(
+      `${key}  (${from || "src"} is layer ${a}, ${to} is layer ${b}${kindInRun ? ": run names a kind of source" : ""})`,
+    );
+  }
+}
+const stale = [...KNOWN].filter((k) => !seenKnown.has(k));
+for (const f of [...new Set(found)]) console.error(`upward import: ${f}`);
+for (const s of stale) console.error(`check-layers: "${s}" no longer occurs: remove it from KNOWN`);
+if (found.length > 0 || stale.length > 0) process.exit(1);
+console.log(`layers: ${seenKnown.size} known upward import(s) left, no new one`);
