@@ -186,7 +186,12 @@ async function fetchAll(
     // forwards its own to vocut (examples/slurm-array.sh): an echo within milliseconds is the same
     // request to stop, not the "again" that aborts the requests in flight.
     const echo = stoppedBySignalAt !== undefined && Date.now() - stoppedBySignalAt < SIGTERM_ECHO_MS;
-    if (sig === "SIGTERM" && echo) return;
+    if (sig === "SIGTERM" && echo) {
+      reporter.info(
+        `SIGTERM again within ${SIGTERM_ECHO_MS / 1000} s: the same stop, requests in flight go on`,
+      );
+      return;
+    }
     hardAbort.abort();
   };
   process.on("SIGINT", onSignal);
