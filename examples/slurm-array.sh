@@ -69,6 +69,7 @@ if [ -z "$LIMIT_S" ]; then
   left=$(time_left_s)
   if [ -n "$left" ]; then
     margin=${VOCUT_MARGIN_S:-600}
+    [[ "$margin" =~ ^[0-9]+$ ]] || { echo "vocut: VOCUT_MARGIN_S=$margin: a number of seconds" >&2; exit 2; }
     [ "$margin" -le $(( left / 4 )) ] || margin=$(( left / 4 ))
     LIMIT_S=$(( left - margin ))
     [ "$LIMIT_S" -ge 1 ] || LIMIT_S=1
@@ -109,6 +110,9 @@ if [ "$code" -gt 128 ]; then
   [ "$again" -eq 127 ] || code=$again
 fi
 trap - TERM INT
+# A signal before vocut had started fetching (node starting, a large catalog being planned) ends it the
+# default way; the ledger is intact and planning again is idempotent, so it is work left.
+if [ "$stopping" -eq 1 ] && { [ "$code" -eq 143 ] || [ "$code" -eq 130 ]; }; then code=5; fi
 
 case "$code" in
   0|4)
