@@ -173,7 +173,7 @@ function doneIn(ledger: string): number {
 const figures: string[] = [];
 
 // The two time-limit jobs take about a minute whatever happens: submit them first, check them last.
-let timeLimit: { job: string; out: string; server: CutoutServer } | undefined;
+let timeLimit: { job: string; cat: string; out: string; server: CutoutServer } | undefined;
 let signalled: { job: string; out: string; server: CutoutServer } | undefined;
 
 beforeAll(async () => {
@@ -194,6 +194,7 @@ beforeAll(async () => {
       ["--array=0-1", "--time=1"],
       [cat3.path, out3, "--hips2fits", BANDS, "--hips2fits-url", s3.url, "--rate", "4"],
     ),
+    cat: cat3.path,
     out: out3,
     server: s3,
   };
@@ -340,7 +341,7 @@ describe("examples/slurm-array.sh on a real SLURM cluster", () => {
     expectSameCutouts(out, await reference(cat.path, "cancel"), 160);
   }, 180_000);
 
-  it("--time=1 with more work than fits ends with exit 5 before the limit, not TIMEOUT", async () => {
+  it("--time=1 with more work than fits ends with exit 5 before the limit, not TIMEOUT; resubmitting part of the array keeps the split", async () => {
     const t = timeLimit;
     if (t === undefined) throw new Error("not submitted");
     await waitGone(t.job, 150_000);
@@ -362,6 +363,28 @@ describe("examples/slurm-array.sh on a real SLURM cluster", () => {
     expect(done).toBeLessThan(300);
     expect(t.server.countsByKey().size).toBe(t.server.requests.length);
     expect(processesUsing(t.out)).toEqual([]);
+
+    // Resubmit part of the array, as the issue's user did: `--array=1` alone (SLURM: count 1, min 1)
+    // must resume shard 1 of 2 at half the rate, not plan a 1-shard job; then `--array=0` merges.
+    const args = [t.cat, t.out, "--hips2fits", BANDS, "--hips2fits-url", t.server.url, "--rate", "200"];
+    const one = await sbatch("limit", ["--array=1"], args);
+    await waitGone(one, 90_000);
+    expect(finalStates(one).get(1)).toEqual({ state: "COMPLETED", exit: "0:0" });
+    const l1 = logs("limit", one).get(1) ?? "";
+    expect(l1).toMatch(/shard 1\/2: 100 req\/s/);
+    expect(l1).not.toMatch(/merged/); // shard 0 still has work
+    const zero = await sbatch("limit", ["--array=0"], args);
+    await waitGone(zero, 90_000);
+    expect(finalStates(zero).get(0)).toEqual({ state: "COMPLETED", exit: "0:0" });
+    expect(logs("limit", zero).get(0)).toMatch(/merged 2 of 2 shard\(s\)/);
+    expect(readdirSync(t.out).filter((f) => f.startsWith("vocut.shard-"))).toEqual([
+      "vocut.shard-0-of-2.db",
+      "vocut.shard-1-of-2.db",
+    ]);
+    expect((await statusOf(t.out)).byState.done).toBe(300);
+    // The stop at the limit drained its requests in flight: nothing was asked twice.
+    expect(t.server.countsByKey().size).toBe(300);
+    expect(t.server.requests).toHaveLength(300);
   }, 180_000);
 
   it("sbatch --signal=B:TERM@80: the script passes SLURM's warning on to vocut, which stops with exit 5", async () => {
