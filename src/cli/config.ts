@@ -4,7 +4,7 @@ import type { CatalogOptions } from "../catalog/types.js";
 import { usageError } from "../errors.js";
 import type { JobSpec } from "../plan/job-spec.js";
 import { checkLayout } from "../plan/layout.js";
-import { parseShard, type Shard, shardLabel } from "../plan/shard.js";
+import { parseShard, type Shard, shardForOut, shardLabel } from "../plan/shard.js";
 import { expandPreset } from "../presets/expand.js";
 import type { SiaBand } from "../sia/query.js";
 import type { SiaConfig } from "../sia/sia-source.js";
@@ -239,7 +239,15 @@ export function jobSpecFrom(
     source,
     layout: o.layout,
     catalog: { path: resolve(catalogPath), ...catalogOptionsFrom(o) },
-    ...(o.shard === undefined ? {} : { shard: parseShard(o.shard) }),
+    // With an output folder, the shard count must match the split already there (a dry run only reads it).
+    ...(o.shard === undefined
+      ? {}
+      : {
+          shard:
+            o.out === undefined || o.out === ""
+              ? parseShard(o.shard)
+              : shardForOut(o.shard, o.out, { write: o.dryRun !== true }),
+        }),
   };
 }
 

@@ -20,6 +20,8 @@ import { formatDuration, Reporter } from "./reporter.js";
 
 /** Interval of the progress heartbeat written to the ledger, in ms. */
 const HEARTBEAT_MS = 5_000;
+/** A second SIGTERM this soon after the one that stopped the run is an echo of it (see onSignal). */
+const SIGTERM_ECHO_MS = 2_000;
 
 /** What `run`, `plan`, `fetch` and `retry` ask of a job. */
 export interface ExecuteParams {
@@ -172,13 +174,25 @@ async function fetchAll(
 
   const stop = new AbortController();
   const hardAbort = new AbortController();
+  let stoppedBySignalAt: number | undefined;
   const onSignal = (sig: NodeJS.Signals): void => {
     if (!stop.signal.aborted) {
       reporter.error(`${sig}: finishing requests in flight, then stopping (again to abort them)`);
+      stoppedBySignalAt = Date.now();
       stop.abort();
-    } else {
-      hardAbort.abort();
+      return;
     }
+    // scancel and a SLURM time limit send SIGTERM to every process of the job, and the batch script
+    // forwards its own to vocut (examples/slurm-array.sh): an echo within milliseconds is the same
+    // request to stop, not the "again" that aborts the requests in flight.
+    const echo = stoppedBySignalAt !== undefined && Date.now() - stoppedBySignalAt < SIGTERM_ECHO_MS;
+    if (sig === "SIGTERM" && echo) {
+      reporter.info(
+        `SIGTERM again within ${SIGTERM_ECHO_MS / 1000} s: the same stop, requests in flight go on`,
+      );
+      return;
+    }
+    hardAbort.abort();
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);

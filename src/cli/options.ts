@@ -172,7 +172,7 @@ export const OUTPUT_OPTIONS: readonly OptionSpec[] = [
     group: "output",
     flags: "--shard <i/n>",
     description:
-      "take shard i (0-based) of n of the catalog, by id hash, at 1/n of the rate; auto = from SLURM_ARRAY_TASK_ID/COUNT",
+      "take shard i (0-based) of n of the catalog, by id hash, at 1/n of the rate; auto:N = shard SLURM_ARRAY_TASK_ID of N; auto = from SLURM_ARRAY_TASK_ID/COUNT, or the count recorded in OUT by the first submission",
   },
   {
     group: "output",

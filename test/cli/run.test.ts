@@ -376,6 +376,33 @@ describe("vocut run (hips2fits source against a local server)", () => {
     expect(st.lock).toBeNull();
   }, 60_000);
 
+  it("two SIGTERMs at once (scancel signals vocut and its batch script forwards one) stop once, without aborting", async () => {
+    let open: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      open = r;
+    });
+    const s = await startServer(() => ({ kind: "gate", open: gate }));
+    const cat = writeCatalog(20);
+    const out = join(tmp.dir, "out");
+    const run = startCli(gRun(cat, out, s.url, "--rate", "1000"));
+    let stderr = "";
+    run.child.stderr?.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    await waitFor(() => s.requests.length >= 4);
+    run.child.kill("SIGTERM");
+    await waitFor(() => /finishing requests in flight/.test(stderr));
+    run.child.kill("SIGTERM");
+    await waitFor(() => /SIGTERM again within 2 s: the same stop/.test(stderr));
+    open();
+    const r = await run.done;
+    expect(r.code).toBe(5);
+    // Every request in flight at the signals finished and was kept: nothing was aborted.
+    const st = await statusOf(out);
+    expect(st.byState.done).toBe(s.requests.length);
+    expect(st.byState.done).toBeGreaterThanOrEqual(4);
+  }, 60_000);
+
   it("refuses to resume with different job parameters (exit 2)", async () => {
     const s = await startServer();
     const cat = writeCatalog(2);

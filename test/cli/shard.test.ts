@@ -195,6 +195,31 @@ describe("SLURM-style sharding: 4 processes in parallel, then merge", () => {
     expect(st.merged?.shards).toBe(4);
   }, 120_000);
 
+  it("refuses (exit 2) a --shard whose count disagrees with the shard ledgers in OUT, naming them", async () => {
+    server = await new CutoutServer().start();
+    const cat = writeCatalog(4);
+    const out = join(tmp.dir, "out");
+    expect((await runCli([...job(cat, out, server.url, "--shard", "0/2"), "--quiet"])).code).toBe(0);
+    const asked = server.requests.length;
+    const other = await runCli([...job(cat, out, server.url, "--shard", "0/3"), "--quiet"]);
+    expect(other.code).toBe(2);
+    expect(other.stderr).toMatch(/into 3 shard\(s\), but .* already holds .*: vocut\.shard-0-of-2\.db\./);
+    // The issue's resubmission, `sbatch --array=1` with --shard auto: SLURM says 1 task from 1.
+    const slurm = {
+      SLURM_ARRAY_TASK_ID: "1",
+      SLURM_ARRAY_TASK_COUNT: "1",
+      SLURM_ARRAY_TASK_MIN: "1",
+      SLURM_ARRAY_TASK_MAX: "1",
+    };
+    const auto = await runCli([...job(cat, out, server.url, "--shard", "auto"), "--quiet"], slurm);
+    expect(auto.code).toBe(2);
+    expect(auto.stderr).toMatch(/--shard auto:2 or i\/2/);
+    expect(server.requests.length).toBe(asked);
+    const right = await runCli([...job(cat, out, server.url, "--shard", "auto:2")], slurm);
+    expect(right.code).toBe(0);
+    expect(right.stderr).toMatch(/shard 1\/2/);
+  }, 60_000);
+
   it("merge refuses missing shards (unless --partial), foreign ledgers and mixed jobs; --shard auto reads SLURM variables", async () => {
     server = await new CutoutServer().start();
     const cat = writeCatalog(12);

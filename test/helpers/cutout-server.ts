@@ -68,6 +68,8 @@ export function requestKey(q: URLSearchParams): string {
  */
 export class CutoutServer {
   readonly requests: SeenRequest[] = [];
+  /** Requests received and not yet answered (or given up) at this moment. */
+  inFlight = 0;
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private readonly options: CutoutServerOptions;
@@ -104,6 +106,10 @@ export class CutoutServer {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const n = ++this.n;
+    this.inFlight++;
+    res.on("close", () => {
+      this.inFlight--;
+    });
     const u = new URL(req.url ?? "/", "http://x");
     const q = u.searchParams;
     const key = requestKey(q);
