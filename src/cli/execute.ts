@@ -21,6 +21,20 @@ import { formatDuration, Reporter } from "./reporter.js";
 /** Interval of the progress heartbeat written to the ledger, in ms. */
 const HEARTBEAT_MS = 5_000;
 
+/**
+ * Stopping is bounded in every state, so that SIGTERM from SLURM (30 s before SIGKILL by default) or
+ * `docker stop` (10 s) ends the run with a clean exit 5. After a signal or --max-duration, requests in
+ * flight get STOP_REQUEST_GRACE_MS to finish (then they are aborted and their tasks requeued), and the
+ * final group sync and ledger commit get until STOP_EXIT_GRACE_MS after the signal: a sync that never
+ * returns is then abandoned (those files are not recorded; the next run asks for them again).
+ */
+const STOP_REQUEST_GRACE_MS = 5_000;
+const STOP_EXIT_GRACE_MS = 8_000;
+/** After a second signal: requests are aborted at once, and the final flush gets this long. */
+const SECOND_SIGNAL_EXIT_MS = 2_000;
+/** After the watchdog fires: requests are aborted at once, and the final flush gets this long. */
+const STALL_EXIT_GRACE_MS = 5_000;
+
 /** What `run`, `plan`, `fetch` and `retry` ask of a job. */
 export interface ExecuteParams {
   /** Job spec from flags (run/plan), or undefined to take it from the ledger (fetch/retry). */
@@ -170,14 +184,41 @@ async function fetchAll(
   const settledBefore = before.total - before.byState.pending - before.byState.running;
   reporter.start(before.total, settledBefore);
 
+  // Three steps of stopping: `stop` (no new work; requests in flight may finish), `hardAbort` (abort
+  // them), `giveUp` (stop waiting for the final flush). Each later step follows on a timer, so no
+  // state (a request that never answers, a sync that never returns) can keep the process alive.
   const stop = new AbortController();
   const hardAbort = new AbortController();
+  const giveUp = new AbortController();
+  const stopTimers: NodeJS.Timeout[] = [];
+  const after = (ms: number, c: AbortController): void => {
+    const t = setTimeout(() => c.abort(), ms);
+    // Only a deadline: a run that ends sooner is not kept alive by it.
+    t.unref();
+    stopTimers.push(t);
+  };
+  const beginStop = (): void => {
+    if (stop.signal.aborted) return;
+    stop.abort();
+    after(STOP_REQUEST_GRACE_MS, hardAbort);
+    after(STOP_EXIT_GRACE_MS, giveUp);
+  };
+  let signals = 0;
   const onSignal = (sig: NodeJS.Signals): void => {
-    if (!stop.signal.aborted) {
-      reporter.error(`${sig}: finishing requests in flight, then stopping (again to abort them)`);
+    signals++;
+    if (signals === 1 && !stop.signal.aborted) {
+      reporter.error(
+        `${sig}: finishing requests in flight (up to ${STOP_REQUEST_GRACE_MS / 1000} s), then stopping (again to abort them)`,
+      );
+      beginStop();
+    } else if (!hardAbort.signal.aborted) {
+      reporter.error(`${sig}: aborting requests in flight`);
       stop.abort();
-    } else {
       hardAbort.abort();
+      after(SECOND_SIGNAL_EXIT_MS, giveUp);
+    } else {
+      reporter.error(`${sig}: not waiting for the final flush`);
+      giveUp.abort();
     }
   };
   process.on("SIGINT", onSignal);
@@ -187,8 +228,18 @@ async function fetchAll(
       ? undefined
       : setTimeout(() => {
           reporter.info(`--max-duration reached: stopping`);
-          stop.abort();
+          beginStop();
         }, run.maxDurationMs);
+  const onStall = (idleMs: number, waitingFor: readonly string[]): void => {
+    reporter.error(
+      `stalled: nothing settled, failed or was retried for ${formatDuration(idleMs / 1000)} (--stall-timeout) ` +
+        `while waiting for: ${waitingFor.join("; ")}. Aborting, keeping what is durable, exit 5`,
+      { code: "STALLED" },
+    );
+    stop.abort();
+    hardAbort.abort();
+    after(STALL_EXIT_GRACE_MS, giveUp);
+  };
 
   const client = createHttpClient({
     userAgent: userAgent(run.contact),
@@ -248,6 +299,8 @@ async function fetchAll(
       onEvent: (e) => reporter.task(e),
       stopSignal: stop.signal,
       abortSignal: hardAbort.signal,
+      giveUpSignal: giveUp.signal,
+      ...(run.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: run.stallTimeoutMs, onStall }),
     });
     reporter.stop();
     const s = result.counts.byState;
@@ -276,7 +329,16 @@ async function fetchAll(
         `${s.failed_retryable + s.pending + s.running} left to retry; ${result.requests + sharedFetcher.requests} request(s) in ${formatDuration(secs)}` +
         (result.settled.adopted > 0 ? `; ${result.settled.adopted} file(s) found already on disk` : ""),
     );
-    if (result.hostsDown.length > 0)
+    if (result.abandoned)
+      reporter.error(
+        "gave up waiting for work in flight (a request or a file sync that did not return): what was not " +
+          "durable is not recorded and is asked again by the next run",
+      );
+    if (result.stoppedBy === "stall")
+      reporter.error(
+        "the run stalled and stopped: resubmit the same command (or `vocut fetch`) to resume (exit 5)",
+      );
+    else if (result.hostsDown.length > 0)
       reporter.error(
         `${result.hostsDown.join(", ")} kept failing: stopped; run the same command later (exit 5)`,
       );
@@ -290,8 +352,12 @@ async function fetchAll(
   } finally {
     clearInterval(heartbeat);
     if (durationTimer !== undefined) clearTimeout(durationTimer);
+    for (const t of stopTimers) clearTimeout(t);
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
-    await client.close();
+    // undici's close waits for requests still out; after giving up, nothing more is waited for.
+    const closing = client.close();
+    if (giveUp.signal.aborted) closing.catch(() => {});
+    else await closing;
   }
 }

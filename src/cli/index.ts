@@ -237,9 +237,17 @@ process.stdout.on("error", (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
+/**
+ * Work a run abandoned when it stopped (a file sync the kernel never finishes, after the watchdog or a
+ * signal gave up waiting for it) would keep the process alive after its exit code was decided. The
+ * timer is unref'd: a process with nothing left to do ends at once, as before.
+ */
+const ABANDONED_WORK_EXIT_MS = 1_000;
+
 main(process.argv).then(
   (code) => {
     process.exitCode = code;
+    setTimeout(() => process.exit(code), ABANDONED_WORK_EXIT_MS).unref();
   },
   (err: unknown) => {
     process.stderr.write(`vocut: internal error: ${String(err)}\n`);

@@ -263,6 +263,14 @@ export const POLITENESS_OPTIONS: readonly OptionSpec[] = [
   },
   {
     group: "politeness",
+    flags: "--stall-timeout <min>",
+    description:
+      "watchdog: stop (exit 5) when nothing settles, fails or is retried for this long while work is waiting; minutes, or 90s/1h; 0 = off",
+    defaultValue: "10",
+    env: "VOCUT_STALL_TIMEOUT",
+  },
+  {
+    group: "politeness",
     flags: "--contact <email>",
     description: "contact address sent in the User-Agent",
     env: "VOCUT_CONTACT",
@@ -329,6 +337,7 @@ export interface RawOptions {
   retries: string;
   maxBytes?: string;
   maxDuration?: string;
+  stallTimeout?: string;
   pauseAfter: string;
   pause: string;
   giveUpAfter: string;

@@ -78,7 +78,8 @@ describe("Watchdog (simulated time)", () => {
   it("refuses a timeout that is not a finite number > 0", () => {
     for (const bad of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
       expect(
-        () => new Watchdog({ timeoutMs: bad, clock: new VirtualClock(), busy: () => true, onStall: () => {} }),
+        () =>
+          new Watchdog({ timeoutMs: bad, clock: new VirtualClock(), busy: () => true, onStall: () => {} }),
       ).toThrow(TypeError);
     }
   });
