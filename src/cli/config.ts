@@ -289,6 +289,21 @@ export function ledgerPath(arg: string | undefined, out?: string, shard?: Shard)
 }
 
 /**
+ * The ledger of a command that reads a job: the [ledger] argument or `--ledger` (either names a file or
+ * an output folder, as for `run`), else ./vocut.db. Both given and naming different files is a usage
+ * error (exit 2) rather than a silent choice.
+ */
+export function jobLedgerPath(arg: string | undefined, flag: string | undefined): string {
+  if (arg !== undefined && flag !== undefined && resolve(ledgerPath(arg)) !== resolve(ledgerPath(flag))) {
+    throw usageError(
+      "TWO_LEDGERS",
+      `two ledgers given: ${JSON.stringify(arg)} and --ledger ${JSON.stringify(flag)}; give one`,
+    );
+  }
+  return ledgerPath(flag ?? arg);
+}
+
+/**
  * A shard's share of the politeness budget: 1/n of the per-host rate and of the connections (at least
  * one), so n shards together ask a server no faster than one process would.
  */

@@ -182,6 +182,15 @@ export const OUTPUT_OPTIONS: readonly OptionSpec[] = [
   },
 ];
 
+/** `--ledger` of the commands that read a planned job (status, fetch, retry, export, preview). */
+export const JOB_LEDGER_OPTIONS: readonly OptionSpec[] = [
+  {
+    group: "output",
+    flags: "--ledger <file>",
+    description: "the job's ledger file or output folder, as `run --ledger` (same as the [ledger] argument)",
+  },
+];
+
 export const POLITENESS_OPTIONS: readonly OptionSpec[] = [
   {
     group: "politeness",
