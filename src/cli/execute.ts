@@ -17,23 +17,10 @@ import { isProducer } from "../sources/source.js";
 import { userAgent } from "../version.js";
 import { type RunConfig, shareOfRun } from "./config.js";
 import { formatDuration, Reporter } from "./reporter.js";
+import { RunStop, STALL_EXIT_GRACE_MS, untilStopped } from "./run-stop.js";
 
 /** Interval of the progress heartbeat written to the ledger, in ms. */
 const HEARTBEAT_MS = 5_000;
-
-/**
- * Stopping is bounded in every state, so that SIGTERM from SLURM (30 s before SIGKILL by default) or
- * `docker stop` (10 s) ends the run with a clean exit 5. After a signal or --max-duration, requests in
- * flight get STOP_REQUEST_GRACE_MS to finish (then they are aborted and their tasks requeued), and the
- * final group sync and ledger commit get until STOP_EXIT_GRACE_MS after the signal: a sync that never
- * returns is then abandoned (those files are not recorded; the next run asks for them again).
- */
-const STOP_REQUEST_GRACE_MS = 5_000;
-const STOP_EXIT_GRACE_MS = 8_000;
-/** After a second signal: requests are aborted at once, and the final flush gets this long. */
-const SECOND_SIGNAL_EXIT_MS = 2_000;
-/** After the watchdog fires: requests are aborted at once, and the final flush gets this long. */
-const STALL_EXIT_GRACE_MS = 5_000;
 
 /** What `run`, `plan`, `fetch` and `retry` ask of a job. */
 export interface ExecuteParams {
@@ -86,6 +73,17 @@ function ledgerWriteError(err: unknown, ledgerFile: string): unknown {
 
 async function executeJob(p: ExecuteParams): Promise<ExitCode> {
   const reporter = new Reporter({ quiet: p.run.quiet, json: p.run.json });
+  // Signals are handled from the start (reading the catalog, planning, fetching): every state ends
+  // with exit 5 and a consistent ledger.
+  const halt = new RunStop((line) => reporter.error(line)).install();
+  try {
+    return await planAndFetch(p, reporter, halt);
+  } finally {
+    halt.dispose();
+  }
+}
+
+async function planAndFetch(p: ExecuteParams, reporter: Reporter, halt: RunStop): Promise<ExitCode> {
   const ledgerFile = resolve(p.ledgerFile);
   let outDir = p.outDir === undefined ? undefined : resolve(p.outDir);
   // Open the catalog before the ledger: an unreadable catalog fails (exit 3) without creating a ledger.
@@ -126,7 +124,8 @@ async function executeJob(p: ExecuteParams): Promise<ExitCode> {
 
     if (catalog !== undefined) {
       const t0 = Date.now();
-      const events = spec.shard === undefined ? catalog.events : shardEvents(catalog.events, spec.shard);
+      const all = spec.shard === undefined ? catalog.events : shardEvents(catalog.events, spec.shard);
+      const events = untilStopped(all, halt.stop);
       const summary = await planIntoLedger(ledger, source, events, {
         strict: p.strict,
         onSkip: (s) => reporter.skip(s),
@@ -143,6 +142,11 @@ async function executeJob(p: ExecuteParams): Promise<ExitCode> {
           (summary.skipped > 0 ? `; ${summary.skipped} catalog row(s) skipped` : ""),
       );
     }
+    if (halt.stop.aborted) {
+      // Planned so far is planned (INSERT OR IGNORE): the same command again plans the rest.
+      reporter.error("stopped while planning: run the same command again to finish (exit 5)");
+      return ExitCode.RetryLater;
+    }
     if (!p.fetch) {
       const c = ledger.counts();
       reporter.info(`ledger ${ledgerFile}: ${c.total} task(s), ${c.byState.pending} pending`);
@@ -153,9 +157,9 @@ async function executeJob(p: ExecuteParams): Promise<ExitCode> {
       reporter.info(
         `shard ${spec.shard.index}/${spec.shard.count}: ${run.ratePerSec.toPrecision(3)} req/s and ${run.concurrency} connection(s) per host (1/${spec.shard.count} of --rate ${p.run.ratePerSec})`,
       );
-      return await fetchAll(ledger, spec, source, writer, outDir, run, reporter);
+      return await fetchAll(ledger, spec, source, writer, outDir, run, reporter, halt);
     }
-    return await fetchAll(ledger, spec, source, writer, outDir, p.run, reporter);
+    return await fetchAll(ledger, spec, source, writer, outDir, p.run, reporter, halt);
   } catch (err) {
     reporter.stop();
     try {
@@ -179,56 +183,18 @@ async function fetchAll(
   outDir: string,
   run: RunConfig,
   reporter: Reporter,
+  halt: RunStop,
 ): Promise<ExitCode> {
   const before = ledger.counts();
   const settledBefore = before.total - before.byState.pending - before.byState.running;
   reporter.start(before.total, settledBefore);
 
-  // Three steps of stopping: `stop` (no new work; requests in flight may finish), `hardAbort` (abort
-  // them), `giveUp` (stop waiting for the final flush). Each later step follows on a timer, so no
-  // state (a request that never answers, a sync that never returns) can keep the process alive.
-  const stop = new AbortController();
-  const hardAbort = new AbortController();
-  const giveUp = new AbortController();
-  const stopTimers: NodeJS.Timeout[] = [];
-  const after = (ms: number, c: AbortController): void => {
-    const t = setTimeout(() => c.abort(), ms);
-    // Only a deadline: a run that ends sooner is not kept alive by it.
-    t.unref();
-    stopTimers.push(t);
-  };
-  const beginStop = (): void => {
-    if (stop.signal.aborted) return;
-    stop.abort();
-    after(STOP_REQUEST_GRACE_MS, hardAbort);
-    after(STOP_EXIT_GRACE_MS, giveUp);
-  };
-  let signals = 0;
-  const onSignal = (sig: NodeJS.Signals): void => {
-    signals++;
-    if (signals === 1 && !stop.signal.aborted) {
-      reporter.error(
-        `${sig}: finishing requests in flight (up to ${STOP_REQUEST_GRACE_MS / 1000} s), then stopping (again to abort them)`,
-      );
-      beginStop();
-    } else if (!hardAbort.signal.aborted) {
-      reporter.error(`${sig}: aborting requests in flight`);
-      stop.abort();
-      hardAbort.abort();
-      after(SECOND_SIGNAL_EXIT_MS, giveUp);
-    } else {
-      reporter.error(`${sig}: not waiting for the final flush`);
-      giveUp.abort();
-    }
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
   const durationTimer =
     run.maxDurationMs === undefined
       ? undefined
       : setTimeout(() => {
           reporter.info(`--max-duration reached: stopping`);
-          beginStop();
+          halt.begin();
         }, run.maxDurationMs);
   const onStall = (idleMs: number, waitingFor: readonly string[]): void => {
     reporter.error(
@@ -236,9 +202,7 @@ async function fetchAll(
         `while waiting for: ${waitingFor.join("; ")}. Aborting, keeping what is durable, exit 5`,
       { code: "STALLED" },
     );
-    stop.abort();
-    hardAbort.abort();
-    after(STALL_EXIT_GRACE_MS, giveUp);
+    halt.abortNow(STALL_EXIT_GRACE_MS);
   };
 
   const client = createHttpClient({
@@ -280,12 +244,20 @@ async function fetchAll(
     cacheLimitBytes: run.cacheBytes,
   });
   try {
-    if (isProducer(source))
-      await source.prepare(sharedFetcher.get, stop.signal, {
-        memoryBytes: run.tileCacheBytes,
-        imageIndex: ledger.imageIndex(),
-        info: (m) => reporter.info(m),
-      });
+    if (isProducer(source)) {
+      try {
+        await source.prepare(sharedFetcher.get, halt.stop, {
+          memoryBytes: run.tileCacheBytes,
+          imageIndex: ledger.imageIndex(),
+          info: (m) => reporter.info(m),
+        });
+      } catch (err) {
+        // A stop while the source reads its metadata or indexes images aborts that: not an error.
+        if (!halt.stop.aborted) throw err;
+        reporter.error("stopped while preparing the source: run the same command again (exit 5)");
+        return ExitCode.RetryLater;
+      }
+    }
     const result = await runTasks(ledger, source, client, pacer, writer, realClock, {
       shared: sharedFetcher.get,
       direct: sharedFetcher.direct,
@@ -297,9 +269,9 @@ async function fetchAll(
       maxInFlight: run.concurrency * 2 + 2,
       claimBatch: 256,
       onEvent: (e) => reporter.task(e),
-      stopSignal: stop.signal,
-      abortSignal: hardAbort.signal,
-      giveUpSignal: giveUp.signal,
+      stopSignal: halt.stop,
+      abortSignal: halt.hardAbort,
+      giveUpSignal: halt.giveUp,
       ...(run.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: run.stallTimeoutMs, onStall }),
     });
     reporter.stop();
@@ -352,12 +324,9 @@ async function fetchAll(
   } finally {
     clearInterval(heartbeat);
     if (durationTimer !== undefined) clearTimeout(durationTimer);
-    for (const t of stopTimers) clearTimeout(t);
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
     // undici's close waits for requests still out; after giving up, nothing more is waited for.
     const closing = client.close();
-    if (giveUp.signal.aborted) closing.catch(() => {});
+    if (halt.giveUp.aborted) closing.catch(() => {});
     else await closing;
   }
 }

@@ -167,6 +167,40 @@ describe("signals end a run in every state (issue 15)", () => {
   }, 60_000);
 });
 
+describe("signals while planning (issue 15)", () => {
+  it("SIGTERM while a big catalog is being planned: planning stops between rows, exit 5, what was planned stays", async () => {
+    // Planning 300,000 targets takes seconds even on a fast machine; the signal comes as soon as the
+    // ledger exists.
+    const lines = ["id,ra,dec"];
+    for (let i = 0; i < 300_000; i++)
+      lines.push(`o${i},${((i % 36_000) / 100).toFixed(4)},${((i % 1000) / 100).toFixed(3)}`);
+    const cat = join(tmp.dir, "big.csv");
+    writeFileSync(cat, `${lines.join("\n")}\n`);
+    const out = join(tmp.dir, "out");
+    const run = start([
+      "run",
+      cat,
+      "--out",
+      out,
+      "--url",
+      "http://127.0.0.1:9/c?ra={ra}&b={band}",
+      "--bands",
+      "g,r",
+    ]);
+    await waitFor(() => existsSync(join(out, "vocut.db")));
+    const r = await stopWith(run, "SIGTERM");
+    expect(r.code).toBe(5);
+    expect(r.ms).toBeLessThan(ENDS_WITHIN_MS);
+    expect(r.stderr).toMatch(/stopped while planning: run the same command again/);
+    const st = (await statusOf(out)) as { byState: Record<string, number>; lock: unknown; total?: number };
+    const planned = Object.values(st.byState).reduce((a, b) => a + b, 0);
+    expect(planned).toBeLessThan(600_000);
+    expect(planned % 2).toBe(0); // whole targets: both bands of each
+    expect(st.byState.running).toBe(0);
+    expect(st.lock).toBeNull();
+  }, 60_000);
+});
+
 describe("the watchdog ends a stuck job with exit 5 (--stall-timeout)", () => {
   it("requests that never answer: it says what it waited for, aborts them and exits 5; resubmitted, the job finishes", async () => {
     let stuck = true;
