@@ -28,7 +28,7 @@ export const EXIT_CODE_HELP: ReadonlyArray<readonly [ExitCode, string]> = [
   [ExitCode.PermanentFailures, "finished with permanent failures"],
   [
     ExitCode.RetryLater,
-    "stopped with retryable work left (server down, signal, --max-duration): run again later",
+    "stopped with retryable work left (server down, signal, --max-duration, --stall-timeout): run again later",
   ],
   [ExitCode.Locked, "ledger locked by another process"],
 ];

@@ -28,6 +28,8 @@ export interface RunConfig {
   /** Undefined: the job kind's default (DEFAULTS.maxBytes for cutouts, PRODUCT_MAX_BYTES for products). */
   readonly maxBytes?: number;
   readonly maxDurationMs?: number;
+  /** Watchdog: stop (exit 5) after this long busy without progress, ms; undefined = off (--stall-timeout 0). */
+  readonly stallTimeoutMs?: number;
   /** Circuit breaker: consecutive failures that pause a host, pause length, pauses before giving up. */
   readonly breakerFailures: number;
   readonly breakerPauseMs: number;
@@ -75,12 +77,41 @@ export function runConfigFrom(o: RawOptions): RunConfig {
     ...(o.maxDuration === undefined
       ? {}
       : { maxDurationMs: positive("--max-duration", o.maxDuration) * 1000 }),
+    ...stallTimeoutFrom(o.stallTimeout),
     ...(o.contact === undefined ? {} : { contact: o.contact }),
     ...(o.maxBytes === undefined
       ? {}
       : { maxBytes: positive("--max-bytes", o.maxBytes, { integer: true, min: 2880 }) }),
   };
   return Object.freeze(cfg);
+}
+
+/** Default of --stall-timeout, minutes (the option table shows the same). */
+export const DEFAULT_STALL_TIMEOUT_MIN = 10;
+
+/** `--stall-timeout`: 0 turns the watchdog off. Absent: the default. */
+function stallTimeoutFrom(text: string | undefined): { stallTimeoutMs?: number } {
+  const ms = parseDurationMs("--stall-timeout", text ?? String(DEFAULT_STALL_TIMEOUT_MIN), "m");
+  return ms === 0 ? {} : { stallTimeoutMs: ms };
+}
+
+const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000 } as const;
+
+/**
+ * A duration flag: a number >= 0 in `unit`, or with its own unit: `90s`, `10m`, `1.5h`. Throws a usage
+ * error (exit 2) naming the flag for anything else (negative, NaN, unknown unit, empty).
+ */
+export function parseDurationMs(flag: string, text: string, unit: keyof typeof UNIT_MS): number {
+  const m = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*(s|m|h)?\s*$/.exec(text);
+  const ms =
+    m === null ? Number.NaN : Number(m[1]) * UNIT_MS[(m[2] as keyof typeof UNIT_MS | undefined) ?? unit];
+  if (!Number.isFinite(ms) || ms > 2 ** 31 - 1) {
+    throw usageError(
+      "BAD_OPTION",
+      `${flag} ${JSON.stringify(text)}: expected a duration >= 0 in ${unit === "m" ? "minutes" : unit === "s" ? "seconds" : "hours"}, or with a unit (90s, 10m, 1h)`,
+    );
+  }
+  return Math.round(ms);
 }
 
 /**
@@ -263,6 +294,21 @@ export function ledgerPath(arg: string | undefined, out?: string, shard?: Shard)
   if (out !== undefined)
     return join(out, shard === undefined ? LEDGER_FILE : `vocut.${shardLabel(shard)}.db`);
   return LEDGER_FILE;
+}
+
+/**
+ * The ledger of a command that reads a job: the [ledger] argument or `--ledger` (either names a file or
+ * an output folder, as for `run`), else ./vocut.db. Both given and naming different files is a usage
+ * error (exit 2) rather than a silent choice.
+ */
+export function jobLedgerPath(arg: string | undefined, flag: string | undefined): string {
+  if (arg !== undefined && flag !== undefined && resolve(ledgerPath(arg)) !== resolve(ledgerPath(flag))) {
+    throw usageError(
+      "TWO_LEDGERS",
+      `two ledgers given: ${JSON.stringify(arg)} and --ledger ${JSON.stringify(flag)}; give one`,
+    );
+  }
+  return ledgerPath(flag ?? arg);
 }
 
 /**

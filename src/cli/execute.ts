@@ -17,11 +17,10 @@ import { isProducer } from "../sources/source.js";
 import { userAgent } from "../version.js";
 import { type RunConfig, shareOfRun } from "./config.js";
 import { formatDuration, Reporter } from "./reporter.js";
+import { RunStop, STALL_EXIT_GRACE_MS, untilStopped } from "./run-stop.js";
 
 /** Interval of the progress heartbeat written to the ledger, in ms. */
 const HEARTBEAT_MS = 5_000;
-/** A second SIGTERM this soon after the one that stopped the run is an echo of it (see onSignal). */
-const SIGTERM_ECHO_MS = 2_000;
 
 /** What `run`, `plan`, `fetch` and `retry` ask of a job. */
 export interface ExecuteParams {
@@ -74,6 +73,17 @@ function ledgerWriteError(err: unknown, ledgerFile: string): unknown {
 
 async function executeJob(p: ExecuteParams): Promise<ExitCode> {
   const reporter = new Reporter({ quiet: p.run.quiet, json: p.run.json });
+  // Signals are handled from the start (reading the catalog, planning, fetching): every state ends
+  // with exit 5 and a consistent ledger.
+  const halt = new RunStop((line) => reporter.error(line)).install();
+  try {
+    return await planAndFetch(p, reporter, halt);
+  } finally {
+    halt.dispose();
+  }
+}
+
+async function planAndFetch(p: ExecuteParams, reporter: Reporter, halt: RunStop): Promise<ExitCode> {
   const ledgerFile = resolve(p.ledgerFile);
   let outDir = p.outDir === undefined ? undefined : resolve(p.outDir);
   // Open the catalog before the ledger: an unreadable catalog fails (exit 3) without creating a ledger.
@@ -114,7 +124,8 @@ async function executeJob(p: ExecuteParams): Promise<ExitCode> {
 
     if (catalog !== undefined) {
       const t0 = Date.now();
-      const events = spec.shard === undefined ? catalog.events : shardEvents(catalog.events, spec.shard);
+      const all = spec.shard === undefined ? catalog.events : shardEvents(catalog.events, spec.shard);
+      const events = untilStopped(all, halt.stop);
       const summary = await planIntoLedger(ledger, source, events, {
         strict: p.strict,
         onSkip: (s) => reporter.skip(s),
@@ -131,6 +142,11 @@ async function executeJob(p: ExecuteParams): Promise<ExitCode> {
           (summary.skipped > 0 ? `; ${summary.skipped} catalog row(s) skipped` : ""),
       );
     }
+    if (halt.stop.aborted) {
+      // Planned so far is planned (INSERT OR IGNORE): the same command again plans the rest.
+      reporter.error("stopped while planning: run the same command again to finish (exit 5)");
+      return ExitCode.RetryLater;
+    }
     if (!p.fetch) {
       const c = ledger.counts();
       reporter.info(`ledger ${ledgerFile}: ${c.total} task(s), ${c.byState.pending} pending`);
@@ -141,9 +157,9 @@ async function executeJob(p: ExecuteParams): Promise<ExitCode> {
       reporter.info(
         `shard ${spec.shard.index}/${spec.shard.count}: ${run.ratePerSec.toPrecision(3)} req/s and ${run.concurrency} connection(s) per host (1/${spec.shard.count} of --rate ${p.run.ratePerSec})`,
       );
-      return await fetchAll(ledger, spec, source, writer, outDir, run, reporter);
+      return await fetchAll(ledger, spec, source, writer, outDir, run, reporter, halt);
     }
-    return await fetchAll(ledger, spec, source, writer, outDir, p.run, reporter);
+    return await fetchAll(ledger, spec, source, writer, outDir, p.run, reporter, halt);
   } catch (err) {
     reporter.stop();
     try {
@@ -167,42 +183,27 @@ async function fetchAll(
   outDir: string,
   run: RunConfig,
   reporter: Reporter,
+  halt: RunStop,
 ): Promise<ExitCode> {
   const before = ledger.counts();
   const settledBefore = before.total - before.byState.pending - before.byState.running;
   reporter.start(before.total, settledBefore);
 
-  const stop = new AbortController();
-  const hardAbort = new AbortController();
-  let stoppedBySignalAt: number | undefined;
-  const onSignal = (sig: NodeJS.Signals): void => {
-    if (!stop.signal.aborted) {
-      reporter.error(`${sig}: finishing requests in flight, then stopping (again to abort them)`);
-      stoppedBySignalAt = Date.now();
-      stop.abort();
-      return;
-    }
-    // scancel and a SLURM time limit send SIGTERM to every process of the job, and the batch script
-    // forwards its own to vocut (examples/slurm-array.sh): an echo within milliseconds is the same
-    // request to stop, not the "again" that aborts the requests in flight.
-    const echo = stoppedBySignalAt !== undefined && Date.now() - stoppedBySignalAt < SIGTERM_ECHO_MS;
-    if (sig === "SIGTERM" && echo) {
-      reporter.info(
-        `SIGTERM again within ${SIGTERM_ECHO_MS / 1000} s: the same stop, requests in flight go on`,
-      );
-      return;
-    }
-    hardAbort.abort();
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
   const durationTimer =
     run.maxDurationMs === undefined
       ? undefined
       : setTimeout(() => {
           reporter.info(`--max-duration reached: stopping`);
-          stop.abort();
+          halt.begin();
         }, run.maxDurationMs);
+  const onStall = (idleMs: number, waitingFor: readonly string[]): void => {
+    reporter.error(
+      `stalled: nothing settled, failed or was retried for ${formatDuration(idleMs / 1000)} (--stall-timeout) ` +
+        `while waiting for: ${waitingFor.join("; ")}. Aborting, keeping what is durable, exit 5`,
+      { code: "STALLED" },
+    );
+    halt.abortNow(STALL_EXIT_GRACE_MS);
+  };
 
   const client = createHttpClient({
     userAgent: userAgent(run.contact),
@@ -243,12 +244,20 @@ async function fetchAll(
     cacheLimitBytes: run.cacheBytes,
   });
   try {
-    if (isProducer(source))
-      await source.prepare(sharedFetcher.get, stop.signal, {
-        memoryBytes: run.tileCacheBytes,
-        imageIndex: ledger.imageIndex(),
-        info: (m) => reporter.info(m),
-      });
+    if (isProducer(source)) {
+      try {
+        await source.prepare(sharedFetcher.get, halt.stop, {
+          memoryBytes: run.tileCacheBytes,
+          imageIndex: ledger.imageIndex(),
+          info: (m) => reporter.info(m),
+        });
+      } catch (err) {
+        // A stop while the source reads its metadata or indexes images aborts that: not an error.
+        if (!halt.stop.aborted) throw err;
+        reporter.error("stopped while preparing the source: run the same command again (exit 5)");
+        return ExitCode.RetryLater;
+      }
+    }
     const result = await runTasks(ledger, source, client, pacer, writer, realClock, {
       shared: sharedFetcher.get,
       direct: sharedFetcher.direct,
@@ -260,8 +269,10 @@ async function fetchAll(
       maxInFlight: run.concurrency * 2 + 2,
       claimBatch: 256,
       onEvent: (e) => reporter.task(e),
-      stopSignal: stop.signal,
-      abortSignal: hardAbort.signal,
+      stopSignal: halt.stop,
+      abortSignal: halt.hardAbort,
+      giveUpSignal: halt.giveUp,
+      ...(run.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: run.stallTimeoutMs, onStall }),
     });
     reporter.stop();
     const s = result.counts.byState;
@@ -290,7 +301,16 @@ async function fetchAll(
         `${s.failed_retryable + s.pending + s.running} left to retry; ${result.requests + sharedFetcher.requests} request(s) in ${formatDuration(secs)}` +
         (result.settled.adopted > 0 ? `; ${result.settled.adopted} file(s) found already on disk` : ""),
     );
-    if (result.hostsDown.length > 0)
+    if (result.abandoned)
+      reporter.error(
+        "gave up waiting for work in flight (a request or a file sync that did not return): what was not " +
+          "durable is not recorded and is asked again by the next run",
+      );
+    if (result.stoppedBy === "stall")
+      reporter.error(
+        "the run stalled and stopped: resubmit the same command (or `vocut fetch`) to resume (exit 5)",
+      );
+    else if (result.hostsDown.length > 0)
       reporter.error(
         `${result.hostsDown.join(", ")} kept failing: stopped; run the same command later (exit 5)`,
       );
@@ -304,8 +324,9 @@ async function fetchAll(
   } finally {
     clearInterval(heartbeat);
     if (durationTimer !== undefined) clearTimeout(durationTimer);
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
-    await client.close();
+    // undici's close waits for requests still out; after giving up, nothing more is waited for.
+    const closing = client.close();
+    if (halt.giveUp.aborted) closing.catch(() => {});
+    else await closing;
   }
 }

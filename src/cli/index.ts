@@ -7,17 +7,19 @@ import { createHttpClient } from "../fetch/http-client.js";
 import { ImageIndexStore } from "../ledger/image-index.js";
 import { obscoreCommand } from "../obscore/command.js";
 import { dryRunPlan, tsvField, where } from "../plan/plan-job.js";
+import { shardEvents } from "../plan/shard.js";
 import { presetsCommand } from "../presets/command.js";
 import { previewCommand } from "../preview/command.js";
 import { createSource } from "../sources/create-source.js";
 import { isProducer, type ProducerSource } from "../sources/source.js";
 import { userAgent, VERSION } from "../version.js";
-import { jobSpecFrom, ledgerPath, runConfigFrom } from "./config.js";
+import { jobLedgerPath, jobSpecFrom, ledgerPath, runConfigFrom } from "./config.js";
 import { execute } from "./execute.js";
 import { mergeCommand } from "./merge.js";
 import {
   CATALOG_OPTIONS,
   GEOMETRY_OPTIONS,
+  JOB_LEDGER_OPTIONS,
   OUTPUT_OPTIONS,
   POLITENESS_OPTIONS,
   type RawOptions,
@@ -72,8 +74,10 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
       const source = createSource(spec.source);
       if (isProducer(source)) await prepareForDryRun(source);
       const cat = await readCatalog(spec.catalog.path, spec.catalog);
+      // The same targets a real `plan --shard i/n` would put in its ledger (bad rows: shard 0 only).
+      const events = spec.shard === undefined ? cat.events : shardEvents(cat.events, spec.shard);
       let skipped = 0;
-      for await (const r of dryRunPlan(source, spec.layout, cat.events, (s) => {
+      for await (const r of dryRunPlan(source, spec.layout, events, (s) => {
         skipped++;
         process.stderr.write(`catalog ${where(s)}: ${s.message}; skipped\n`);
       })) {
@@ -97,15 +101,16 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     .argument("[ledger]", "ledger file or output folder (default ./vocut.db)")
     .option("--json", "one JSON document on stdout")
     .option("--failures <n>", "failures to list", "20");
-  status.action((arg: string | undefined, o: { json?: boolean; failures: string }) => {
-    setExit(printStatus(readStatus(ledgerPath(arg), Number(o.failures) || 20), o.json === true));
+  addAll(status, JOB_LEDGER_OPTIONS);
+  status.action((arg: string | undefined, o: { json?: boolean; failures: string; ledger?: string }) => {
+    setExit(printStatus(readStatus(jobLedgerPath(arg, o.ledger), Number(o.failures) || 20), o.json === true));
   });
   program.addCommand(status);
 
   const fetch = new Command("fetch")
     .description("resume a planned job from its ledger alone (no catalog needed)")
     .argument("[ledger]", "ledger file or output folder (default ./vocut.db)");
-  addAll(fetch, POLITENESS_OPTIONS, REPORTING_OPTIONS);
+  addAll(fetch, JOB_LEDGER_OPTIONS, POLITENESS_OPTIONS, REPORTING_OPTIONS);
   fetch.action(async (arg: string | undefined, o: RawOptions) =>
     setExit(await resumeFromLedger(arg, o, false)),
   );
@@ -118,7 +123,7 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     .argument("[ledger]", "ledger file or output folder (default ./vocut.db)")
     .option("--failed", "retry tasks that failed with a retryable error (the default)")
     .option("--permanent", "also retry tasks that failed permanently (404, 400, ...)");
-  addAll(retry, POLITENESS_OPTIONS, REPORTING_OPTIONS);
+  addAll(retry, JOB_LEDGER_OPTIONS, POLITENESS_OPTIONS, REPORTING_OPTIONS);
   retry.action(async (arg: string | undefined, o: RawOptions & { permanent?: boolean }) =>
     setExit(await resumeFromLedger(arg, o, o.permanent === true)),
   );
@@ -168,7 +173,7 @@ function resumeFromLedger(
   requeuePermanent: boolean,
 ): Promise<ExitCode> {
   return execute({
-    ledgerFile: ledgerPath(arg),
+    ledgerFile: jobLedgerPath(arg, o.ledger),
     plan: false,
     fetch: true,
     strict: false,
@@ -237,9 +242,17 @@ process.stdout.on("error", (err: NodeJS.ErrnoException) => {
   throw err;
 });
 
+/**
+ * Work a run abandoned when it stopped (a file sync the kernel never finishes, after the watchdog or a
+ * signal gave up waiting for it) would keep the process alive after its exit code was decided. The
+ * timer is unref'd: a process with nothing left to do ends at once, as before.
+ */
+const ABANDONED_WORK_EXIT_MS = 1_000;
+
 main(process.argv).then(
   (code) => {
     process.exitCode = code;
+    setTimeout(() => process.exit(code), ABANDONED_WORK_EXIT_MS).unref();
   },
   (err: unknown) => {
     process.stderr.write(`vocut: internal error: ${String(err)}\n`);

@@ -103,7 +103,10 @@ export function mergeLedgers(
   }
 }
 
-/** `vocut merge LEDGER... [--into FILE]`. */
+/**
+ * `vocut merge LEDGER... [--into FILE]`. `--ledger FILE` is `--into` under the name every other command
+ * gives the job's ledger: the merged ledger is the one `status`/`fetch`/`export --ledger` then read.
+ */
 export function mergeCommand(setExit: (code: ExitCode) => void): Command {
   return new Command("merge")
     .description(
@@ -111,10 +114,15 @@ export function mergeCommand(setExit: (code: ExitCode) => void): Command {
     )
     .argument("<ledgers...>", "shard ledgers (OUT/vocut.shard-I-of-N.db)")
     .option("--into <file>", "merged ledger (default: OUT/vocut.db of the shards' output folder)")
+    .option("--ledger <file>", "the same as --into: the job's (merged) ledger, as other commands take it")
     .option("--partial", "merge even if some shards are missing")
     .option("--json", "print the summary as one JSON document")
-    .action((parts: string[], o: { into?: string; partial?: boolean; json?: boolean }) => {
-      const s = mergeLedgers(parts, o.into, o.partial === true);
+    .action((parts: string[], o: { into?: string; ledger?: string; partial?: boolean; json?: boolean }) => {
+      // A folder names its vocut.db, as for the other commands' --ledger.
+      const asLedger = o.ledger === undefined ? undefined : ledgerPath(o.ledger);
+      if (o.into !== undefined && asLedger !== undefined && resolve(o.into) !== resolve(asLedger))
+        throw usageError("TWO_LEDGERS", `--into ${o.into} and --ledger ${o.ledger} differ: give one`);
+      const s = mergeLedgers(parts, o.into ?? asLedger, o.partial === true);
       if (o.json === true) process.stdout.write(`${JSON.stringify(s)}\n`);
       else {
         const states = Object.entries(s.byState)

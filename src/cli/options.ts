@@ -182,6 +182,15 @@ export const OUTPUT_OPTIONS: readonly OptionSpec[] = [
   },
 ];
 
+/** `--ledger` of the commands that read a planned job (status, fetch, retry, export, preview). */
+export const JOB_LEDGER_OPTIONS: readonly OptionSpec[] = [
+  {
+    group: "output",
+    flags: "--ledger <file>",
+    description: "the job's ledger file or output folder, as `run --ledger` (same as the [ledger] argument)",
+  },
+];
+
 export const POLITENESS_OPTIONS: readonly OptionSpec[] = [
   {
     group: "politeness",
@@ -263,6 +272,14 @@ export const POLITENESS_OPTIONS: readonly OptionSpec[] = [
   },
   {
     group: "politeness",
+    flags: "--stall-timeout <min>",
+    description:
+      "watchdog: stop (exit 5) when nothing settles, fails or is retried for this long while work is waiting; minutes, or 90s/1h; 0 = off",
+    defaultValue: "10",
+    env: "VOCUT_STALL_TIMEOUT",
+  },
+  {
+    group: "politeness",
     flags: "--contact <email>",
     description: "contact address sent in the User-Agent",
     env: "VOCUT_CONTACT",
@@ -329,6 +346,7 @@ export interface RawOptions {
   retries: string;
   maxBytes?: string;
   maxDuration?: string;
+  stallTimeout?: string;
   pauseAfter: string;
   pause: string;
   giveUpAfter: string;

@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { ledgerPath } from "../cli/config.js";
+import { jobLedgerPath } from "../cli/config.js";
 import { usageError } from "../errors.js";
 import { EXPORT_FORMATS, type ExportFormat, exportJob } from "./export.js";
 
@@ -22,27 +22,30 @@ export function exportCommand(): Command {
         "stack every cutout of a job into one N x bands x H x W float32 array (.npy or FITS cube, NaN where missing) with a sidecar FILE.csv",
       )
       .argument("[ledger]", "ledger file or output folder (default ./vocut.db)")
+      .option("--ledger <file>", "the job's ledger file or output folder (same as the [ledger] argument)")
       .requiredOption("--out <file>", "array file to write (its sidecar is FILE.csv)")
       .option("--format <format>", "npy or fits (default: from the --out extension)")
       .option("--json", "print the summary as one JSON document")
       // Subcommands do not inherit the program's exitOverride: without it a bad flag would exit 1, not 2.
       .exitOverride()
-      .action((arg: string | undefined, o: { out: string; format?: string; json?: boolean }) => {
-        const format = exportFormat(o.format, o.out);
-        const s = exportJob({ ledgerFile: ledgerPath(arg), outFile: o.out, format });
-        if (o.json === true) {
-          process.stdout.write(`${JSON.stringify(s)}\n`);
-          return;
-        }
-        const nan = s.shape[0] * s.shape[1] - s.byState.done;
-        const notDone = Object.entries(s.byState)
-          .filter(([k, n]) => k !== "done" && n > 0)
-          .map(([k, n]) => `${n} ${k}`);
-        process.stdout.write(
-          `wrote ${s.file}: ${s.format} float32 ${s.shape.join(" x ")} (targets x bands ${s.bands.join(",")} x height x width), ` +
-            `${s.byState.done} cutout(s), ${nan} NaN stamp(s)${notDone.length > 0 ? ` (${notDone.join(", ")})` : ""}\n` +
-            `wrote ${s.csv}\n`,
-        );
-      })
+      .action(
+        (arg: string | undefined, o: { out: string; format?: string; json?: boolean; ledger?: string }) => {
+          const format = exportFormat(o.format, o.out);
+          const s = exportJob({ ledgerFile: jobLedgerPath(arg, o.ledger), outFile: o.out, format });
+          if (o.json === true) {
+            process.stdout.write(`${JSON.stringify(s)}\n`);
+            return;
+          }
+          const nan = s.shape[0] * s.shape[1] - s.byState.done;
+          const notDone = Object.entries(s.byState)
+            .filter(([k, n]) => k !== "done" && n > 0)
+            .map(([k, n]) => `${n} ${k}`);
+          process.stdout.write(
+            `wrote ${s.file}: ${s.format} float32 ${s.shape.join(" x ")} (targets x bands ${s.bands.join(",")} x height x width), ` +
+              `${s.byState.done} cutout(s), ${nan} NaN stamp(s)${notDone.length > 0 ? ` (${notDone.join(", ")})` : ""}\n` +
+              `wrote ${s.csv}\n`,
+          );
+        },
+      )
   );
 }

@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { ledgerPath } from "../cli/config.js";
+import { jobLedgerPath } from "../cli/config.js";
 import { usageError } from "../errors.js";
 import { previewJob } from "./preview.js";
 
@@ -26,6 +26,7 @@ export function previewCommand(): Command {
       "draw a PNG contact sheet of a job's stamps in catalog order (grey box with a red X where missing)",
     )
     .argument("[ledger]", "ledger file or output folder (default ./vocut.db)")
+    .option("--ledger <file>", "the job's ledger file or output folder (same as the [ledger] argument)")
     .requiredOption("--out <file>", "PNG file to write")
     .option("--band <band>", "one band, asinh stretch (default: the job's first band)")
     .option("--rgb <r,g,b>", "three bands as red,green,blue (Lupton et al. 2004 colour), e.g. i,r,g")
@@ -36,13 +37,21 @@ export function previewCommand(): Command {
     .action(
       (
         arg: string | undefined,
-        o: { out: string; band?: string; rgb?: string; max: string; ids?: boolean; json?: boolean },
+        o: {
+          out: string;
+          band?: string;
+          rgb?: string;
+          max: string;
+          ids?: boolean;
+          json?: boolean;
+          ledger?: string;
+        },
       ) => {
         if (o.band !== undefined && o.rgb !== undefined) {
           throw usageError("BAD_OPTION", "give --band or --rgb, not both");
         }
         const s = previewJob({
-          ledgerFile: ledgerPath(arg),
+          ledgerFile: jobLedgerPath(arg, o.ledger),
           outFile: o.out,
           ...(o.band !== undefined ? { band: o.band } : {}),
           ...(o.rgb !== undefined ? { rgb: parseRgb(o.rgb) } : {}),

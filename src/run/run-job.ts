@@ -20,6 +20,7 @@ import {
   type SharedGet,
   type Source,
 } from "../sources/source.js";
+import { Watchdog } from "./watchdog.js";
 
 /** Settled state of one task as reported in events. */
 export type TaskEventState =
@@ -70,6 +71,16 @@ export interface RunOptions {
   readonly shared?: SharedGet;
   /** Paced single requests for producing sources (SODA cutouts). */
   readonly direct?: DirectGet;
+  /**
+   * Stop waiting for in-flight tasks and the final group sync, which may never return (a hung file
+   * system): the loop ends at once with what is durable recorded. Tasks it leaves are still "running"
+   * in the ledger, as after a kill: the next run requeues them (and adopts any file already in place).
+   */
+  readonly giveUpSignal?: AbortSignal;
+  /** Watchdog: busy with no task settled, failed or retried and no shared fetch ended for this long, ms. */
+  readonly stallTimeoutMs?: number;
+  /** Called once when the watchdog fires, with what the run was waiting for (one line each). */
+  readonly onStall?: (idleMs: number, waitingFor: readonly string[]) => void;
 }
 
 /** Result of one run of the task loop. */
@@ -78,8 +89,10 @@ export interface RunResult {
   readonly settled: Readonly<Record<TaskEventState, number>>;
   /** HTTP requests sent in this run. */
   readonly requests: number;
-  /** Why the loop ended early, if it did. */
-  readonly stoppedBy?: "signal" | "host_down";
+  /** Why the loop ended early, if it did ("stall": the watchdog fired). */
+  readonly stoppedBy?: "signal" | "host_down" | "stall";
+  /** True when the loop gave up waiting (giveUpSignal) for work that was not finished. */
+  readonly abandoned: boolean;
   readonly hostsDown: readonly string[];
   readonly counts: LedgerCounts;
   readonly exitCode: ExitCode;
@@ -124,7 +137,77 @@ export async function runTasks(
   // Every task waiting for a token or a backoff listens on the stop signals: many by design.
   setMaxListeners(0, stop, opts.stopSignal, opts.abortSignal);
 
-  const emit = (e: RunEvent): void => opts.onEvent(e);
+  const inFlight = new Set<Promise<void>>();
+  let buffer: TaskRow[] = [];
+  /** Requests sent and not yet answered, for the watchdog's report of what the run waits for. */
+  const requestsOut = new Set<{ readonly host: string; readonly since: number }>();
+  const waits = { turn: 0, backoff: 0, producing: 0 };
+  const watchdog =
+    opts.stallTimeoutMs === undefined
+      ? undefined
+      : new Watchdog({
+          timeoutMs: opts.stallTimeoutMs,
+          clock,
+          busy: () => inFlight.size > 0 || buffer.length > 0 || grouped.size > 0,
+          onStall: (idleMs) => {
+            stalled = true;
+            opts.onStall?.(idleMs, waitingFor());
+          },
+        });
+  let stalled = false;
+
+  /** What the run is waiting for, one line each (the watchdog's report). */
+  function waitingFor(): string[] {
+    const now = clock.now();
+    const lines: string[] = [];
+    const byHost = new Map<string, { n: number; since: number }>();
+    for (const r of requestsOut) {
+      const h = byHost.get(r.host);
+      if (h === undefined) byHost.set(r.host, { n: 1, since: r.since });
+      else {
+        h.n++;
+        h.since = Math.min(h.since, r.since);
+      }
+    }
+    for (const [host, h] of byHost)
+      lines.push(
+        `${h.n} request(s) in flight to ${host}, the oldest for ${Math.round((now - h.since) / 1000)} s`,
+      );
+    for (const [host, st] of Object.entries(pacer.snapshot()))
+      if (st.pausedUntil !== undefined || st.breaker !== "closed")
+        lines.push(
+          `${host} ${st.state}` +
+            (st.pausedUntil === undefined ? "" : ` until ${new Date(st.pausedUntil).toISOString()}`) +
+            ` (circuit breaker ${st.breaker}, ${st.consecutiveFailures} failure(s) in a row)`,
+        );
+    if (waits.turn > 0) lines.push(`${waits.turn} task(s) waiting for their host's turn (rate, connections)`);
+    if (waits.backoff > 0) lines.push(`${waits.backoff} task(s) waiting to retry`);
+    if (waits.producing > 0)
+      lines.push(`${waits.producing} task(s) computing a product (shared downloads, reads)`);
+    const syncing = grouped.size - writer.waiting - writer.writingTemp;
+    if (writer.writingTemp > 0) lines.push(`${writer.writingTemp} temp file(s) being written`);
+    if (writer.waiting > 0) lines.push(`${writer.waiting} file(s) waiting for their group sync`);
+    if (syncing > 0) lines.push(`${syncing} file(s) in a group sync (fsync/syncfs) that has not returned`);
+    if (buffer.length > 0) lines.push(`${buffer.length} claimed task(s) not started`);
+    return lines.length > 0 ? lines : [`${inFlight.size} task(s) in progress`];
+  }
+
+  const emit = (e: RunEvent): void => {
+    // Settled, failed or retried: progress.
+    if (e.type === "task") watchdog?.progress();
+    opts.onEvent(e);
+  };
+  /** A shared fetch or direct request ending (either way) is progress too. */
+  function watched<T>(p: Promise<T>): Promise<T> {
+    if (watchdog !== undefined) p.then(watchdog.progress.bind(watchdog), watchdog.progress.bind(watchdog));
+    return p;
+  }
+  const shared: SharedGet | undefined =
+    opts.shared === undefined
+      ? undefined
+      : (url, signal, o) => watched((opts.shared as SharedGet)(url, signal, o));
+  const direct: DirectGet | undefined =
+    opts.direct === undefined ? undefined : (url, signal) => watched((opts.direct as DirectGet)(url, signal));
 
   async function adoptExisting(t: TaskRow, band: string, path: string, ext: string): Promise<boolean> {
     // A killed run may have renamed the file into place without committing "done": take it as it is
@@ -292,12 +375,22 @@ export async function runTasks(
       }
       const host = hostOf(url);
       let outcome: Outcome;
+      waits.turn++;
+      let waitingTurn = true;
       try {
         const res = await pacer.schedule(
           host,
-          () => {
+          async () => {
+            waits.turn--;
+            waitingTurn = false;
             requests++;
-            return client.get(url, { signal: opts.abortSignal });
+            const out = { host, since: clock.now() };
+            requestsOut.add(out);
+            try {
+              return await client.get(url, { signal: opts.abortSignal });
+            } finally {
+              requestsOut.delete(out);
+            }
           },
           stop,
         );
@@ -315,6 +408,8 @@ export async function runTasks(
         outcome = c.retryable
           ? { kind: "retryable", code: c.code, message: (err as Error).message }
           : { kind: "permanent", code: c.code, message: (err as Error).message };
+      } finally {
+        if (waitingTurn) waits.turn--;
       }
       // The host's health: throttling slows it, failures count towards its circuit breaker, and any
       // answer that shows the server working (incl. 404 for one object) counts as success.
@@ -376,11 +471,14 @@ export async function runTasks(
       delayMs,
       ...(outcome.status === undefined ? {} : { status: outcome.status }),
     });
+    waits.backoff++;
     try {
       await clock.sleep(delayMs, stop);
       return true;
     } catch {
       return false;
+    } finally {
+      waits.backoff--;
     }
   }
 
@@ -418,12 +516,13 @@ export async function runTasks(
     target: Target,
     band: string,
   ): Promise<{ outcome: Outcome; thrown: boolean } | undefined> {
-    if (stop.aborted || opts.shared === undefined || opts.direct === undefined) {
+    if (stop.aborted || shared === undefined || direct === undefined) {
       ledger.complete(t.seq, { kind: "requeue" });
       return undefined;
     }
+    waits.producing++;
     try {
-      return { outcome: await producer.produce(target, band, opts.shared, stop, opts.direct), thrown: false };
+      return { outcome: await producer.produce(target, band, shared, stop, direct), thrown: false };
     } catch (err) {
       // Run-level failures stop the run (the dispatcher requeues the task): a VocutError, or a local
       // write failing (tile cache on a full disk) - recorded per task it would fail every task.
@@ -446,18 +545,32 @@ export async function runTasks(
         ? { kind: "retryable", code: c.code, message }
         : { kind: "permanent", code: c.code, message };
       return { outcome, thrown: true };
+    } finally {
+      waits.producing--;
     }
   }
 
-  const inFlight = new Set<Promise<void>>();
-  let buffer: TaskRow[] = [];
+  // Wakes the dispatcher when the run is stopped: waiting on the tasks alone, it would not notice a
+  // stop while every task in flight hangs (a request that never answers, a group sync that never
+  // returns) and never reach the bounded drain below.
+  const stopped = new Promise<void>((r) => {
+    if (stop.aborted) r();
+    else stop.addEventListener("abort", () => r(), { once: true });
+  });
+  const giveUp = opts.giveUpSignal;
+  const gaveUp = new Promise<"gave_up">((r) => {
+    if (giveUp === undefined) return;
+    if (giveUp.aborted) r("gave_up");
+    else giveUp.addEventListener("abort", () => r("gave_up"), { once: true });
+  });
+  let abandoned = false;
   try {
     while (!stop.aborted) {
       if (buffer.length === 0) {
         buffer = ledger.claim(opts.claimBatch);
         if (buffer.length === 0) break;
       }
-      while (inFlight.size >= opts.maxInFlight && !stop.aborted) await Promise.race(inFlight);
+      while (inFlight.size >= opts.maxInFlight && !stop.aborted) await Promise.race([...inFlight, stopped]);
       if (stop.aborted) break;
       const t = buffer.shift() as TaskRow;
       const p: Promise<void> = runTask(t)
@@ -470,9 +583,19 @@ export async function runTasks(
       inFlight.add(p);
     }
   } finally {
-    await Promise.allSettled([...inFlight]);
-    await writer.drain();
-    await Promise.allSettled([...grouped]);
+    const drained = (async () => {
+      await Promise.allSettled([...inFlight]);
+      await writer.drain();
+      await Promise.allSettled([...grouped]);
+      return "drained" as const;
+    })();
+    // Bounded only when the caller gave a give-up signal: a sync that never returns must not keep a
+    // stopping process alive. What is not durable by then is not recorded, which is safe.
+    try {
+      abandoned = (await Promise.race([drained, gaveUp])) === "gave_up";
+    } finally {
+      watchdog?.stop();
+    }
     // Claimed but never started: back to pending.
     for (const t of buffer) ledger.complete(t.seq, { kind: "requeue" });
     ledger.flush();
@@ -486,10 +609,17 @@ export async function runTasks(
   const left = s.pending + s.running + s.failed_retryable;
   const exitCode =
     left > 0 ? ExitCode.RetryLater : s.failed_permanent > 0 ? ExitCode.PermanentFailures : ExitCode.Ok;
-  const stoppedBy = hostsDown.size > 0 ? "host_down" : opts.stopSignal.aborted ? "signal" : undefined;
+  const stoppedBy = stalled
+    ? "stall"
+    : hostsDown.size > 0
+      ? "host_down"
+      : opts.stopSignal.aborted
+        ? "signal"
+        : undefined;
   return {
     settled,
     requests,
+    abandoned,
     hostsDown: [...hostsDown],
     counts,
     exitCode,

@@ -356,9 +356,14 @@ describe("vocut run (hips2fits source against a local server)", () => {
   });
 
   it("a second process on a locked ledger exits 6 saying who holds it; SIGTERM drains and exits 5", async () => {
-    // Long enough that the first 8 requests are still in flight while a second process starts and the
-    // first is stopped, even on a loaded machine (1.5 s was not: node start-up alone took longer).
-    const s = await startServer(() => ({ kind: "delay", ms: 6000 }));
+    // The first 8 requests are held until the test lets them go (after the stop signal), so they are
+    // in flight while a second process starts, however loaded the machine; then they finish within the
+    // stop's grace period for requests in flight.
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const s = await startServer(() => ({ kind: "gate", open: gate }));
     const cat = writeCatalog(20);
     const out = join(tmp.dir, "out");
     const args = gRun(cat, out, s.url, "--quiet");
@@ -367,7 +372,14 @@ describe("vocut run (hips2fits source against a local server)", () => {
     const second = await runCli(args);
     expect(second.code).toBe(6);
     expect(second.stderr).toMatch(new RegExp(`in use by pid ${first.child.pid}`));
+    let stderr = "";
+    first.child.stderr?.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
     first.child.kill("SIGTERM");
+    // Released once the stop is under way, so no further request is sent.
+    await waitFor(() => stderr.includes("SIGTERM: finishing"));
+    release();
     const r1 = await first.done;
     expect(r1.code).toBe(5); // graceful stop: the 8 requests in flight finish, 12 tasks are left
     expect(s.requests).toHaveLength(8);
