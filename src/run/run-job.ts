@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import { readFile } from "node:fs/promises";
+import { relative } from "node:path";
 import type { Target } from "../catalog/types.js";
 import { ExitCode, VocutError } from "../errors.js";
 import type { Clock } from "../fetch/clock.js";
@@ -126,6 +127,71 @@ export async function runTasks(
 
   const emit = (e: RunEvent): void => opts.onEvent(e);
 
+  /** Whether a body found on disk is a whole product of this job (what a fresh answer would be checked for). */
+  const productOk = (body: Buffer, ext: string): boolean =>
+    !isProducer(source) && source.adoptable !== undefined ? source.adoptable(body, ext) : validateFits(body).ok;
+
+  // Temp files are tagged `<seq>-<16 hex>`: the hex is a hash of the job's parameters and the output
+  // path, so a temp file is adopted only by the task, and the job, that wrote it (a ledger deleted and
+  // planned anew reuses seq numbers for other products).
+  const jobKey = JSON.stringify(ledger.job() ?? null);
+  const tagFor = (seq: number, path: string): string =>
+    `${seq}-${createHash("sha256")
+      .update(`${jobKey}\0${relative(opts.outDir, path)}`)
+      .digest("hex")
+      .slice(0, 16)}`;
+
+  /**
+   * Answers a killed run had written to its temp folder but not yet synced and renamed (a kill -9 while
+   * they waited for their group's sync): each sits whole in the page cache under a name that says which
+   * task it belongs to and the SHA-256 of its body. One whose task is still unsettled, whose body has
+   * that hash and which still passes the product check is made durable, renamed into place and recorded
+   * done, as if its group had synced; anything else is removed, and its task asked again.
+   */
+  async function adoptLeftovers(): Promise<void> {
+    const found: Array<{ tmp: string; finalPath: string; t: TaskRow; band: string; bytes: number; sha256: string }> =
+      [];
+    for (const l of writer.leftovers()) {
+      const m = /^(\d{1,15})-[0-9a-f]{16}$/.exec(l.tag);
+      const t = m === null ? undefined : ledger.task(Number(m[1]));
+      const band = t === undefined ? undefined : source.bands[t.bandIndex];
+      if (t === undefined || band === undefined || (t.state !== "pending" && t.state !== "running")) {
+        writer.discard(l.tmp);
+        continue;
+      }
+      const pathFor = (ext: string): string =>
+        insideDir(opts.outDir, outputRelPath(opts.layout, band, t.safeId, t.targetRow, ext));
+      // Every extension this job can save under (PRODUCT_EXTS holds FITS_EXT and ".dat"); the tag says which.
+      const ext = (isProducer(source) ? [FITS_EXT] : PRODUCT_EXTS).find(
+        (e) => tagFor(t.seq, pathFor(e)) === l.tag,
+      );
+      const body = ext === undefined ? undefined : await readFile(l.tmp).catch(() => undefined);
+      if (
+        ext === undefined ||
+        body === undefined ||
+        createHash("sha256").update(body).digest("hex") !== l.sha256 ||
+        !productOk(body, ext)
+      ) {
+        writer.discard(l.tmp);
+        continue;
+      }
+      found.push({ tmp: l.tmp, finalPath: pathFor(ext), t, band, bytes: body.length, sha256: l.sha256 });
+    }
+    if (found.length === 0) return;
+    try {
+      await writer.adopt(found);
+    } catch (err) {
+      throw diskError(err, writer.tempDir);
+    }
+    for (const f of found) {
+      ledger.complete(f.t.seq, { kind: "done", bytes: f.bytes, sha256: f.sha256, httpStatus: 200 });
+      settled.adopted++;
+      emit({ type: "task", id: f.t.id, band: f.band, state: "adopted", attempt: 0, path: f.finalPath });
+    }
+    // Committed before the first claim, so that no adopted task is handed out again.
+    ledger.flush();
+  }
+
   async function adoptExisting(t: TaskRow, band: string, path: string, ext: string): Promise<boolean> {
     // A killed run may have renamed the file into place without committing "done": take it as it is
     // instead of asking the server again. Anything that is not a complete product is replaced.
@@ -135,11 +201,7 @@ export async function runTasks(
     } catch {
       return false;
     }
-    const ok =
-      !isProducer(source) && source.adoptable !== undefined
-        ? source.adoptable(body, ext)
-        : validateFits(body).ok;
-    if (!ok) return false;
+    if (!productOk(body, ext)) return false;
     const sha256 = createHash("sha256").update(body).digest("hex");
     ledger.complete(t.seq, { kind: "done", bytes: body.length, sha256 });
     settled.adopted++;
@@ -165,7 +227,7 @@ export async function runTasks(
       case "done": {
         // The file becomes durable with its group (AtomicWriter.writeGrouped); the task's slot is free
         // meanwhile, and "done" is recorded only once the file is durable and in place.
-        const durable = writer.writeGrouped(path, outcome.body).then(
+        const durable = writer.writeGrouped(path, outcome.body, tagFor(t.seq, path)).then(
           (written) => {
             ledger.complete(t.seq, { kind: "done", ...written, httpStatus: 200 });
             settled.done++;
@@ -452,6 +514,7 @@ export async function runTasks(
   const inFlight = new Set<Promise<void>>();
   let buffer: TaskRow[] = [];
   try {
+    await adoptLeftovers();
     while (!stop.aborted) {
       if (buffer.length === 0) {
         buffer = ledger.claim(opts.claimBatch);
