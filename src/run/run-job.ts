@@ -129,7 +129,9 @@ export async function runTasks(
 
   /** Whether a body found on disk is a whole product of this job (what a fresh answer would be checked for). */
   const productOk = (body: Buffer, ext: string): boolean =>
-    !isProducer(source) && source.adoptable !== undefined ? source.adoptable(body, ext) : validateFits(body).ok;
+    !isProducer(source) && source.adoptable !== undefined
+      ? source.adoptable(body, ext)
+      : validateFits(body).ok;
 
   // Temp files are tagged `<seq>-<16 hex>`: the hex is a hash of the job's parameters and the output
   // path, so a temp file is adopted only by the task, and the job, that wrote it (a ledger deleted and
@@ -149,8 +151,14 @@ export async function runTasks(
    * done, as if its group had synced; anything else is removed, and its task asked again.
    */
   async function adoptLeftovers(): Promise<void> {
-    const found: Array<{ tmp: string; finalPath: string; t: TaskRow; band: string; bytes: number; sha256: string }> =
-      [];
+    const found: Array<{
+      tmp: string;
+      finalPath: string;
+      t: TaskRow;
+      band: string;
+      bytes: number;
+      sha256: string;
+    }> = [];
     for (const l of writer.leftovers()) {
       const m = /^(\d{1,15})-[0-9a-f]{16}$/.exec(l.tag);
       const t = m === null ? undefined : ledger.task(Number(m[1]));

@@ -7,6 +7,7 @@ import { tanPixelToWorld } from "../../src/fits/wcs.js";
 import { safeId } from "../../src/plan/safe-name.js";
 import { listFiles, runCli, startCli, tempDir, waitFor } from "../helpers/cli.js";
 import { CutoutServer, type Fault, skyValue } from "../helpers/cutout-server.js";
+import { wholeTempAnswers } from "../helpers/temp-answers.js";
 
 let tmp: ReturnType<typeof tempDir>;
 let server: CutoutServer | undefined;
@@ -203,21 +204,40 @@ describe("vocut run (hips2fits source against a local server)", () => {
       const q = new URL(url, "http://x").searchParams;
       return `${(q.get("hips") ?? "").split("/").pop()}|${idOf.get(q.get("ra") ?? "")}`;
     };
+    const idOfRa = new Map<number, string>();
+    for (let i = 0; i < n; i++) idOfRa.set(Number((150 + i * 0.001).toFixed(6)), `obj${i}`);
     let kills = 0;
-    /** Requests of killed runs whose product was not on disk after the kill: the work lost in flight. */
+    /**
+     * Requests of killed runs whose answer was not on disk after the kill, neither in place nor whole in
+     * the temp folder: the requests in flight at the kills (still being answered, or answered but not
+     * yet written to a temp file).
+     */
     let lostAtKills = 0;
+    /** Requests the server had not finished answering when each kill was sent. */
+    let unansweredAtKills = 0;
+    /** Answers whole in the temp folder after a kill (waiting for their group sync): to be adopted. */
+    let wholeInTemp = 0;
     for (let k = 0; k < 4; k++) {
       const before = s.requests.length;
       const { child, done } = startCli(args);
       // kill after a varying number of new requests
       await waitFor(() => s.requests.length >= before + 5 + k * 7 || child.exitCode !== null, 20_000, 2);
+      const unanswered = s.open;
       child.kill("SIGKILL");
       const res = await done;
-      if (res.signal === "SIGKILL") kills++;
-      // Everything on disk now counts as done: no later request may ask for it again.
+      if (res.signal === "SIGKILL") {
+        kills++;
+        unansweredAtKills += unanswered;
+      }
+      // Everything on disk now counts as done, whole temp files included: no later request may ask
+      // for it again.
       for (const f of listFiles(out)) {
         const m = /^(g|r)\/(obj\d+)\.fits$/.exec(f);
         if (m) doneBeforeKill.add(`${m[1]}|${m[2]}`);
+      }
+      for (const a of wholeTempAnswers(out)) {
+        wholeInTemp++;
+        doneBeforeKill.add(`${a.hips.split("/").pop()}|${idOfRa.get(a.raDeg)}`);
       }
       if (res.signal === "SIGKILL")
         for (const r of s.requests.slice(before)) if (!doneBeforeKill.has(productOf(r.url))) lostAtKills++;
@@ -237,13 +257,18 @@ describe("vocut run (hips2fits source against a local server)", () => {
       expect(doneBeforeKill.has(productOf(r.url))).toBe(false);
     const st = await statusOf(out);
     expect(st.byState.done).toBe(2 * n);
-    // Repeats are bounded by the work in flight at the kills: requests whose file was not durable and
-    // in place when the process died (incl. files waiting for their group sync).
+    // Repeats are bounded by the requests in flight at the kills: answers waiting for their group sync
+    // were whole in the temp folder and are adopted, not asked again.
     const repeats = s.requests.length - 2 * n;
     console.log(
-      `SIGKILL soak: ${s.requests.length} requests for ${2 * n} tasks, ${kills} kills, ${repeats} repeats, ${lostAtKills} requests lost in flight at kills`,
+      `SIGKILL soak: ${s.requests.length} requests for ${2 * n} tasks, ${kills} kills, ${repeats} repeats, ` +
+        `${lostAtKills} requests in flight at the kills (${unansweredAtKills} unanswered by the server), ` +
+        `${wholeInTemp} answers whole in the temp folder (adopted)`,
     );
     expect(repeats).toBeLessThanOrEqual(lostAtKills);
+    // And in absolute terms: a run has at most 2 x concurrency + 2 tasks in flight (execute.ts), each
+    // with at most one request whose answer is not yet on disk.
+    expect(lostAtKills).toBeLessThanOrEqual(kills * (2 * 8 + 2));
   });
 
   it("honours Retry-After before asking again", async () => {

@@ -72,6 +72,8 @@ export class CutoutServer {
   private readonly sockets = new Set<Socket>();
   private readonly options: CutoutServerOptions;
   private n = 0;
+  /** Requests received whose response has not finished sending (or whose connection has not closed). */
+  open = 0;
   url = "";
 
   constructor(options: CutoutServerOptions = {}) {
@@ -104,6 +106,8 @@ export class CutoutServer {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const n = ++this.n;
+    this.open++;
+    res.on("close", () => this.open--);
     const u = new URL(req.url ?? "/", "http://x");
     const q = u.searchParams;
     const key = requestKey(q);

@@ -123,7 +123,9 @@ describe("runTasks", () => {
 
   it("adopts whole answers a killed run left waiting for their group sync; a short or foreign temp file is asked again", async () => {
     // A group sync that never comes: every answer waits in the temp folder, as at a kill -9 before it.
-    const { out, ledger, run, writer } = await setup(3, undefined, { makeDurable: () => new Promise(() => {}) });
+    const { out, ledger, run, writer } = await setup(3, undefined, {
+      makeDurable: () => new Promise(() => {}),
+    });
     void run();
     const tempDir = join(out, TEMP_DIR_NAME);
     // Six temp files, none still being written: every answer is whole in the page cache.
@@ -150,7 +152,10 @@ describe("runTasks", () => {
     expect(r2.counts.byState.done).toBe(6);
     expect(readdirSync(tempDir)).toEqual([]);
     const db = new Database(join(out, "vocut.db"), { readonly: true });
-    const rows = db.prepare("SELECT sha256, bytes FROM task").all() as Array<{ sha256: string; bytes: number }>;
+    const rows = db.prepare("SELECT sha256, bytes FROM task").all() as Array<{
+      sha256: string;
+      bytes: number;
+    }>;
     db.close();
     const files = listFiles(out).filter((f) => f.endsWith(".fits"));
     expect(files).toHaveLength(6);
