@@ -184,6 +184,9 @@ export class Ledger {
            FROM task t JOIN target g ON g.row = t.target_row
           WHERE t.seq = ?`,
       ),
+      pendingTried: db.prepare<[], { n: number }>(
+        "SELECT count(*) AS n FROM task WHERE state = 'pending' AND attempts > 0",
+      ),
       markRunning: db.prepare<[number, number]>(
         "UPDATE task SET state = 'running', updated_at = ? WHERE seq = ?",
       ),
@@ -525,6 +528,14 @@ export class Ledger {
       for (const r of rows) this.stmt.markRunning.run(now, r.seq);
       return rows;
     })();
+  }
+
+  /**
+   * Pending tasks that have been tried before (a failure recorded, then put back by a resume or `retry`):
+   * work to retry, unlike pending tasks never tried.
+   */
+  pendingTried(): number {
+    return this.stmt.pendingTried.get()?.n ?? 0;
   }
 
   /** One task with its state, as claim() would page it out; undefined when no task has this seq. */

@@ -79,6 +79,11 @@ export interface RunResult {
   readonly settled: Readonly<Record<TaskEventState, number>>;
   /** HTTP requests sent in this run. */
   readonly requests: number;
+  /**
+   * Tasks given back to pending (stop, host down) after an answer in this run, with no attempt recorded
+   * in the ledger: pending, yet work to retry rather than never tried.
+   */
+  readonly requeuedAfterAnswer: number;
   /** Why the loop ended early, if it did. */
   readonly stoppedBy?: "signal" | "host_down";
   readonly hostsDown: readonly string[];
@@ -126,6 +131,15 @@ export async function runTasks(
   setMaxListeners(0, stop, opts.stopSignal, opts.abortSignal);
 
   const emit = (e: RunEvent): void => opts.onEvent(e);
+
+  /** Tasks given back after an answer in this run (a retry was due) that the ledger shows as never tried. */
+  let requeuedAfterAnswer = 0;
+  /** Give a task back to pending; `answered`: it had an answer in this run, so it is work to retry. */
+  const giveBack = (t: TaskRow, answered: boolean): void => {
+    // A task with attempts > 0 is counted from the ledger (Ledger.pendingTried()).
+    if (answered && t.attempts === 0) requeuedAfterAnswer++;
+    ledger.complete(t.seq, { kind: "requeue" });
+  };
 
   /** Whether a body found on disk is a whole product of this job (what a fresh answer would be checked for). */
   const productOk = (body: Buffer, ext: string): boolean =>
@@ -350,14 +364,14 @@ export async function runTasks(
     let hops = 0;
     for (let attempt = 0; ; attempt++) {
       if (stop.aborted) {
-        ledger.complete(t.seq, { kind: "requeue" });
+        giveBack(t, attempt > 0);
         return;
       }
       const url = urls.find((u) => !pacer.isHostDown(hostOf(u)));
       if (url === undefined) {
         for (const u of urls) hostsDown.add(hostOf(u));
         localStop.abort();
-        ledger.complete(t.seq, { kind: "requeue" });
+        giveBack(t, attempt > 0);
         return;
       }
       const host = hostOf(url);
@@ -374,11 +388,11 @@ export async function runTasks(
         outcome = await source.interpret(res, target);
       } catch (err) {
         if (stop.aborted && (err as Error).name === "AbortError") {
-          ledger.complete(t.seq, { kind: "requeue" });
+          giveBack(t, attempt > 0);
           return;
         }
         if (opts.abortSignal.aborted) {
-          ledger.complete(t.seq, { kind: "requeue" });
+          giveBack(t, attempt > 0);
           return;
         }
         const c = classifyError(err);
@@ -467,7 +481,7 @@ export async function runTasks(
     target: Target,
   ): Promise<void> {
     for (let attempt = 0; ; attempt++) {
-      const r = await produceOnce(t, producer, target, band);
+      const r = await produceOnce(t, producer, target, band, attempt);
       if (r === undefined) return; // requeued
       const { outcome } = r;
       // A thrown fetch failure was retried by the shared fetcher already: final for this run.
@@ -475,7 +489,7 @@ export async function runTasks(
       if ((await settle(t, band, path, outcome, attempt, undefined, final)) === "settled") return;
       if (outcome.kind !== "retryable") return;
       if (!(await backOff(t, band, attempt, outcome, undefined))) {
-        ledger.complete(t.seq, { kind: "requeue" });
+        giveBack(t, true);
         return;
       }
     }
@@ -487,9 +501,10 @@ export async function runTasks(
     producer: ProducerSource,
     target: Target,
     band: string,
+    attempt: number,
   ): Promise<{ outcome: Outcome; thrown: boolean } | undefined> {
     if (stop.aborted || opts.shared === undefined || opts.direct === undefined) {
-      ledger.complete(t.seq, { kind: "requeue" });
+      giveBack(t, attempt > 0);
       return undefined;
     }
     try {
@@ -500,14 +515,14 @@ export async function runTasks(
       if (err instanceof VocutError) throw err;
       if (WRITE_ERRORS.has((err as NodeJS.ErrnoException).code ?? "")) throw diskError(err, opts.outDir);
       if (stop.aborted || opts.abortSignal.aborted) {
-        ledger.complete(t.seq, { kind: "requeue" });
+        giveBack(t, attempt > 0);
         return undefined;
       }
       const down = Object.entries(pacer.snapshot()).filter(([, st]) => st.state === "down");
       if (down.length > 0) {
         for (const [h] of down) hostsDown.add(h);
         localStop.abort();
-        ledger.complete(t.seq, { kind: "requeue" });
+        giveBack(t, attempt > 0);
         return undefined;
       }
       const c = classifyError(err);
@@ -561,6 +576,7 @@ export async function runTasks(
   return {
     settled,
     requests,
+    requeuedAfterAnswer,
     hostsDown: [...hostsDown],
     counts,
     exitCode,

@@ -5,7 +5,7 @@ import { readImage } from "../../src/fits/image.js";
 import { validateFits } from "../../src/fits/validate.js";
 import { tanPixelToWorld } from "../../src/fits/wcs.js";
 import { safeId } from "../../src/plan/safe-name.js";
-import { listFiles, runCli, startCli, tempDir, waitFor } from "../helpers/cli.js";
+import { delay, listFiles, runCli, startCli, tempDir, waitFor } from "../helpers/cli.js";
 import { CutoutServer, type Fault, skyValue } from "../helpers/cutout-server.js";
 import { wholeTempAnswers } from "../helpers/temp-answers.js";
 
@@ -399,6 +399,46 @@ describe("vocut run (hips2fits source against a local server)", () => {
     const st = await statusOf(out);
     expect(st.byState).toMatchObject({ done: 8, pending: 12, running: 0 });
     expect(st.lock).toBeNull();
+  }, 60_000);
+
+  it("after SIGINT the summary tells tasks never tried from tasks to retry (text and --json)", async () => {
+    // The first answer is a 503 asking for a 60 s pause: that task waits to be retried, the other 19
+    // wait for the host; SIGINT stops them all.
+    const s = await startServer((n) =>
+      n !== 2 ? { kind: "status", status: 503, retryAfter: "60" } : undefined,
+    );
+    const cat = writeCatalog(20);
+    const out = join(tmp.dir, "out");
+    const slow = ["run", cat, "--out", out, "--hips2fits", "CDS/P/SDSS9/g", "--hips2fits-url", s.url];
+    const run = startCli([...slow, "--concurrency", "1", "--rate", "5"]);
+    await waitFor(() => s.requests.length >= 1);
+    await delay(300);
+    run.child.kill("SIGINT");
+    const r = await run.done;
+    expect(r.code).toBe(5);
+    expect(s.requests).toHaveLength(1);
+    expect(r.stderr).toMatch(
+      /0 done, 0 no coverage, 0 failed permanently, 19 pending \(not tried yet\), 1 to retry;/,
+    );
+    // A resume that stops again: the task that failed is still "to retry" (its attempt is in the ledger now).
+    // --json, on a resume: the first task is answered (request 2), the second meets a 503 and waits.
+    const again = startCli([...slow, "--concurrency", "1", "--rate", "5", "--json"]);
+    await waitFor(() => s.requests.length >= 3);
+    await delay(300);
+    again.child.kill("SIGINT");
+    const j = await again.done;
+    const summary = JSON.parse(j.stdout.trim().split("\n").at(-1) as string) as Record<
+      string,
+      number | string
+    >;
+    expect(summary).toMatchObject({
+      type: "summary",
+      done: 1,
+      pending: 19,
+      notTried: 18,
+      toRetry: 1,
+      exitCode: 5,
+    });
   }, 60_000);
 
   it("refuses to resume with different job parameters (exit 2)", async () => {

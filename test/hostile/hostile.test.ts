@@ -400,7 +400,7 @@ const CASES: readonly HostileCase[] = [
     // had vocut inflated it, the error would be TOO_LARGE, not "gzip-compressed, not FITS".
     flags: ["--max-bytes", "4000000"],
     exit: 5,
-    stderr: /0 failed permanently, 1 left to retry/,
+    stderr: /0 failed permanently, 0 pending \(not tried yet\), 1 to retry/,
     status: /"bomb": failed_retryable .*NOT_FITS 200 but body is gzip-compressed \(1f 8b\), not FITS/,
     ledger: { done: 3, failed_retryable: 1 },
     after: (ctx) => {
