@@ -5,7 +5,7 @@ import { readImage } from "../../src/fits/image.js";
 import { validateFits } from "../../src/fits/validate.js";
 import { tanPixelToWorld } from "../../src/fits/wcs.js";
 import { safeId } from "../../src/plan/safe-name.js";
-import { delay, listFiles, runCli, startCli, tempDir, waitFor } from "../helpers/cli.js";
+import { delay, listFiles, runCli, startCli, tempDir, waitFor, withFlags } from "../helpers/cli.js";
 import { CutoutServer, type Fault, skyValue } from "../helpers/cutout-server.js";
 import { wholeTempAnswers } from "../helpers/temp-answers.js";
 
@@ -518,7 +518,7 @@ describe("vocut run (hips2fits source against a local server)", () => {
     const partial = listFiles(join(out, "g")).length;
     expect(partial).toBeGreaterThan(0);
     expect(partial).toBeLessThan(40);
-    const again = await runCli([...args, "--rate", "1000"]);
+    const again = await runCli(withFlags(args, "--rate", "1000"));
     expect(again.code).toBe(0);
     expect(listFiles(join(out, "g"))).toHaveLength(40);
     expect(s.requests).toHaveLength(40);

@@ -7,7 +7,7 @@ import { readImage } from "../../src/fits/image.js";
 import { validateFits } from "../../src/fits/validate.js";
 import { isControl } from "../../src/plan/plan-job.js";
 import { safeId } from "../../src/plan/safe-name.js";
-import { type CliResult, listFiles, runCli, startCli, tempDir, waitFor } from "../helpers/cli.js";
+import { type CliResult, listFiles, runCli, startCli, tempDir, waitFor, withFlags } from "../helpers/cli.js";
 import { CutoutServer, type Fault } from "../helpers/cutout-server.js";
 
 /**
@@ -79,23 +79,26 @@ const csvField = (s: string): string => `"${s.replace(/"/g, '""')}"`;
 const evilRow = (id: string, ra = EVIL_RA, dec = EVIL_DEC): string => `${csvField(id)},${ra},${dec}`;
 
 /** `vocut run` as every case runs it: fast against the local server, one band, no retries. */
-const runArgs = (ctx: Ctx, cat: string, ...extra: string[]): string[] => [
-  "run",
-  cat,
-  "--out",
-  ctx.out,
-  "--hips2fits",
-  HIPS,
-  "--hips2fits-url",
-  ctx.server.url,
-  "--rate",
-  "1000",
-  "--concurrency",
-  "4",
-  "--retries",
-  "0",
-  ...extra,
-];
+const runArgs = (ctx: Ctx, cat: string, ...extra: string[]): string[] =>
+  withFlags(
+    [
+      "run",
+      cat,
+      "--out",
+      ctx.out,
+      "--hips2fits",
+      HIPS,
+      "--hips2fits-url",
+      ctx.server.url,
+      "--rate",
+      "1000",
+      "--concurrency",
+      "4",
+      "--retries",
+      "0",
+    ],
+    ...extra,
+  );
 
 /** `vocut status OUT --json`, parsed. */
 async function statusJson(out: string): Promise<{ byState: Record<string, number>; lock: unknown }> {
