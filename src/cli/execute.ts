@@ -277,10 +277,17 @@ async function fetchAll(
     reporter.stop();
     const s = result.counts.byState;
     const secs = (Date.now() - t0) / 1000;
+    // "Left" is two different things: tasks never tried (a stop before dispatch) and tasks that failed
+    // or were stopped between tries. Both are pending in the ledger; attempts and this run tell them apart.
+    const retriedPending = ledger.pendingTried() + result.requeuedAfterAnswer;
+    const toRetry = s.failed_retryable + retriedPending;
+    const notTried = s.pending + s.running - retriedPending;
     const summary = {
       type: "summary",
       total: result.counts.total,
       ...s,
+      notTried,
+      toRetry,
       requests: result.requests + sharedFetcher.requests,
       seconds: secs,
       adopted: result.settled.adopted,
@@ -298,7 +305,7 @@ async function fetchAll(
     reporter.event(summary);
     reporter.info(
       `${s.done} done, ${s.no_coverage} no coverage, ${s.failed_permanent} failed permanently, ` +
-        `${s.failed_retryable + s.pending + s.running} left to retry; ${result.requests + sharedFetcher.requests} request(s) in ${formatDuration(secs)}` +
+        `${notTried} pending (not tried yet), ${toRetry} to retry; ${result.requests + sharedFetcher.requests} request(s) in ${formatDuration(secs)}` +
         (result.settled.adopted > 0 ? `; ${result.settled.adopted} file(s) found already on disk` : ""),
     );
     if (result.abandoned)

@@ -1,4 +1,8 @@
 #!/usr/bin/env node
+import { realpathSync } from "node:fs";
+import { createRequire } from "node:module";
+import { resolve as resolvePath } from "node:path";
+import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
 import { readCatalog } from "../catalog/read-catalog.js";
 import { EXIT_CODE_HELP, ExitCode, usageError, VocutError } from "../errors.js";
@@ -19,6 +23,7 @@ import { mergeCommand } from "./merge.js";
 import {
   CATALOG_OPTIONS,
   GEOMETRY_OPTIONS,
+  guardRepeats,
   JOB_LEDGER_OPTIONS,
   OUTPUT_OPTIONS,
   POLITENESS_OPTIONS,
@@ -135,7 +140,11 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
   program.addCommand(mergeCommand(setExit));
   // exitOverride is not inherited through addCommand: without this, commander's own usage errors in
   // a subcommand (unknown option, missing argument) would exit 1 instead of the documented 2.
-  for (const c of program.commands) c.exitOverride();
+  // Every option of every command, hand-written ones included, gets the same repeat rule here.
+  for (const c of program.commands) {
+    c.exitOverride();
+    guardRepeats(c);
+  }
   return program;
 }
 
@@ -236,11 +245,21 @@ export async function main(argv: readonly string[]): Promise<ExitCode> {
   }
 }
 
-// `vocut plan --dry-run ... | head`: the reader went away; stop quietly like other Unix tools.
-process.stdout.on("error", (err: NodeJS.ErrnoException) => {
-  if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
-  throw err;
-});
+/**
+ * Whether this module is the program node was asked to run (resolved as node resolves its main script,
+ * symlinks followed), rather than imported: tests build the program in-process with buildProgram().
+ * When in doubt, it is.
+ */
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return true;
+  try {
+    const entry = realpathSync(createRequire(import.meta.url).resolve(resolvePath(script)));
+    return entry === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return true;
+  }
+}
 
 /**
  * Work a run abandoned when it stopped (a file sync the kernel never finishes, after the watchdog or a
@@ -249,13 +268,21 @@ process.stdout.on("error", (err: NodeJS.ErrnoException) => {
  */
 const ABANDONED_WORK_EXIT_MS = 1_000;
 
-main(process.argv).then(
-  (code) => {
-    process.exitCode = code;
-    setTimeout(() => process.exit(code), ABANDONED_WORK_EXIT_MS).unref();
-  },
-  (err: unknown) => {
-    process.stderr.write(`vocut: internal error: ${String(err)}\n`);
-    process.exitCode = ExitCode.Internal;
-  },
-);
+if (isEntryPoint()) {
+  // `vocut plan --dry-run ... | head`: the reader went away; stop quietly like other Unix tools.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+
+  main(process.argv).then(
+    (code) => {
+      process.exitCode = code;
+      setTimeout(() => process.exit(code), ABANDONED_WORK_EXIT_MS).unref();
+    },
+    (err: unknown) => {
+      process.stderr.write(`vocut: internal error: ${String(err)}\n`);
+      process.exitCode = ExitCode.Internal;
+    },
+  );
+}

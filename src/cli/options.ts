@@ -1,4 +1,5 @@
-import { Option } from "commander";
+import { type Command, Option } from "commander";
+import { usageError } from "../errors.js";
 
 /**
  * The one option table: commander flags, environment variables, defaults and help text all come from
@@ -11,6 +12,12 @@ export interface OptionSpec {
   /** Environment variable that sets this option when the flag is absent. */
   readonly env?: string;
   readonly group: "catalog" | "source" | "geometry" | "output" | "politeness" | "reporting";
+  /**
+   * A comma-separated list: given twice, the values accumulate exactly as their comma form would
+   * (`--bands g --bands r` = `--bands g,r`). Any other option with a value given twice with different
+   * values is a usage error (see guardRepeats()).
+   */
+  readonly list?: boolean;
 }
 
 export const CATALOG_OPTIONS: readonly OptionSpec[] = [
@@ -47,12 +54,14 @@ export const SOURCE_OPTIONS: readonly OptionSpec[] = [
   {
     group: "source",
     flags: "--hips2fits <ids>",
+    list: true,
     description:
       "server-side HiPS cutouts: HiPS IDs, one per band (CDS/P/SDSS9/g,...; label=ID to name a band)",
   },
   {
     group: "source",
     flags: "--hips2fits-url <urls>",
+    list: true,
     description:
       "hips2fits endpoint(s), comma-separated, tried in order (default: CDS alasky, then alaskybis)",
     env: "VOCUT_HIPS2FITS_URL",
@@ -79,6 +88,7 @@ export const SOURCE_OPTIONS: readonly OptionSpec[] = [
   {
     group: "source",
     flags: "--hips <locations>",
+    list: true,
     description:
       "client-side HiPS cutouts: HiPS base URLs or local folders, one per band (label=URL to name a band)",
   },
@@ -98,6 +108,7 @@ export const SOURCE_OPTIONS: readonly OptionSpec[] = [
   {
     group: "source",
     flags: "--band <windows>",
+    list: true,
     description: "--sia bands by wavelength in metres: label=lo:hi,... (e.g. J=1.17e-6:1.33e-6)",
   },
   { group: "source", flags: "--collection <name>", description: "--sia 2: COLLECTION to query" },
@@ -136,6 +147,7 @@ export const SOURCE_OPTIONS: readonly OptionSpec[] = [
   {
     group: "source",
     flags: "--bands <list>",
+    list: true,
     description: "band labels for --url (or a subset of a --preset's bands), comma-separated",
     defaultValue: "",
   },
@@ -297,8 +309,50 @@ export function toOptions(specs: readonly OptionSpec[]): Option[] {
     const o = new Option(s.flags, s.description);
     if (s.defaultValue !== undefined) o.default(s.defaultValue);
     if (s.env !== undefined) o.env(s.env);
+    if (s.list === true) LIST_OPTIONS.add(o);
     return o;
   });
+}
+
+/** Options whose repeats accumulate (OptionSpec.list); an Option added by hand joins with markList(). */
+const LIST_OPTIONS = new WeakSet<Option>();
+
+/** Mark an option written by hand (not from the table) as a comma-separated list. */
+export function markList(o: Option): Option {
+  LIST_OPTIONS.add(o);
+  return o;
+}
+
+/** Whether repeats of this option accumulate (see OptionSpec.list). */
+export function isListOption(o: Option): boolean {
+  return LIST_OPTIONS.has(o);
+}
+
+/**
+ * Give every option of `cmd` that takes a value (table rows and options written by hand alike) its
+ * repeat rule, which commander alone lacks: it keeps the last value, so `--band A=.. --band B=..` once
+ * ran a job on band B alone and exited 0. A list option given again appends with a comma, exactly as
+ * its comma form; any other option given again with a different value throws a usage error (exit 2)
+ * naming it; the same value again is harmless. Flags without a value may repeat. Call once all options
+ * are added; an option's own parser (none today) still parses each value. A repeat is told from a
+ * default or an environment variable by commander's record of where the current value came from.
+ */
+export function guardRepeats(cmd: Command): void {
+  for (const o of cmd.options) {
+    if (!o.required && !o.optional) continue;
+    const inner = o.parseArg;
+    const key = o.attributeName();
+    const name = o.long ?? o.short ?? key;
+    const list = isListOption(o);
+    o.parseArg = <T>(value: string, previous: T): T => {
+      const parsed = inner === undefined ? value : inner(value, previous);
+      if (cmd.getOptionValueSource(key) !== "cli") return parsed as T;
+      if (list) return `${String(previous)},${String(parsed)}` as T;
+      if (parsed !== previous && JSON.stringify(parsed) !== JSON.stringify(previous))
+        throw usageError("REPEATED_OPTION", `${name} given twice: ${String(previous)} and ${String(parsed)}`);
+      return previous;
+    };
+  }
 }
 
 /** Parsed flags of `run`/`plan` as commander hands them over (strings until validated). */

@@ -2,6 +2,7 @@ import cliProgress from "cli-progress";
 import type { SkippedRow } from "../plan/plan-job.js";
 import { where } from "../plan/plan-job.js";
 import type { RunEvent } from "../run/run-job.js";
+import { RecentRate } from "./recent-rate.js";
 
 /** Bad rows printed one by one before only counting them. */
 const MAX_SKIP_LINES = 50;
@@ -24,11 +25,15 @@ export class Reporter {
   private settledAtStart = 0;
   private settled = 0;
   private startedAt = 0;
+  private readonly recent = new RecentRate();
+  private readonly now: () => number;
 
-  constructor(opts: { quiet: boolean; json: boolean }) {
+  /** `opts.now`: the clock in ms (default Date.now; tests give simulated time). */
+  constructor(opts: { quiet: boolean; json: boolean; now?: () => number }) {
     this.quiet = opts.quiet;
     this.json = opts.json;
     this.tty = process.stderr.isTTY === true;
+    this.now = opts.now ?? Date.now;
   }
 
   /** Machine-readable event (NDJSON on stdout with --json). */
@@ -41,7 +46,15 @@ export class Reporter {
     if (this.quiet || this.json) return;
     if (this.bar !== undefined) this.bar.stop();
     process.stderr.write(`${line}\n`);
-    if (this.bar !== undefined) this.bar.start(this.total, this.settled);
+    if (this.bar !== undefined) {
+      const now = this.now();
+      // start() replaces the payload: without it the bar would show "{eta}" until the next task.
+      this.bar.start(this.total, this.settled, {
+        rate: this.rate(now).toFixed(1),
+        eta: this.eta(now),
+        failed: this.failed,
+      });
+    }
   }
 
   /** An error or warning: always printed on stderr, and as an event with --json. */
@@ -64,18 +77,20 @@ export class Reporter {
     this.total = total;
     this.settledAtStart = settled;
     this.settled = settled;
-    this.startedAt = Date.now();
+    this.startedAt = this.now();
+    this.recent.start(this.startedAt, settled);
     if (this.quiet || this.json) return;
     if (this.tty) {
       this.bar = new cliProgress.SingleBar(
         {
-          format: "{bar} {value}/{total} | {rate}/s | ETA {eta_formatted} | {failed} failed",
+          // Not cli-progress's own {eta_formatted}: see RecentRate.
+          format: "{bar} {value}/{total} | {rate}/s | ETA {eta} | {failed} failed",
           hideCursor: true,
           stream: process.stderr,
         },
         cliProgress.Presets.shades_classic,
       );
-      this.bar.start(total, settled, { rate: "0.0", failed: 0 });
+      this.bar.start(total, settled, { rate: "0.0", eta: "?", failed: 0 });
     } else {
       this.timer = setInterval(() => process.stderr.write(`${this.statusLine()}\n`), STATUS_LINE_MS);
       this.timer.unref();
@@ -94,25 +109,38 @@ export class Reporter {
     if (e.state === "retry") return;
     this.settled++;
     if (e.state === "failed_permanent" || e.state === "failed_retryable") this.failed++;
-    this.bar?.update(this.settled, { rate: this.rate().toFixed(1), failed: this.failed });
+    const now = this.now();
+    this.recent.record(now, this.settled);
+    this.bar?.update(this.settled, {
+      rate: this.rate(now).toFixed(1),
+      eta: this.eta(now),
+      failed: this.failed,
+    });
   }
 
-  private rate(): number {
-    const s = (Date.now() - this.startedAt) / 1000;
+  /** Tasks/s over the recent past (RecentRate); in the first second, since start. */
+  private rate(now: number): number {
+    const recent = this.recent.rate(now);
+    if (recent !== undefined) return recent;
+    const s = (now - this.startedAt) / 1000;
     return s > 0 ? (this.settled - this.settledAtStart) / s : 0;
+  }
+
+  /** Time left at the recent rate, "?" while unknown. */
+  private eta(now: number): string {
+    const secs = this.recent.etaSeconds(now, this.total - this.settled);
+    return secs === undefined ? "?" : formatDuration(secs);
   }
 
   /** "1234/5000 settled, 10.2/s, ETA 6m10s". */
   statusLine(): string {
-    const rate = this.rate();
-    const left = this.total - this.settled;
-    const eta = rate > 0 ? formatDuration(left / rate) : "?";
-    return `${this.settled}/${this.total} settled, ${rate.toFixed(1)}/s, ${this.failed} failed, ETA ${eta}`;
+    const now = this.now();
+    return `${this.settled}/${this.total} settled, ${this.rate(now).toFixed(1)}/s, ${this.failed} failed, ETA ${this.eta(now)}`;
   }
 
-  /** Current rate in tasks/s since start (for the ledger heartbeat). */
+  /** Current rate in tasks/s, over the recent past (for the ledger heartbeat). */
   currentRate(): number {
-    return this.rate();
+    return this.rate(this.now());
   }
 
   /** Number of skipped catalog rows reported so far. */

@@ -177,6 +177,16 @@ export class Ledger {
            FROM task t JOIN target g ON g.row = t.target_row
           WHERE t.state = 'pending' ORDER BY t.sort_key, t.seq LIMIT ?`,
       ),
+      taskBySeq: db.prepare<[number], TaskRow & { state: TaskState }>(
+        `SELECT t.seq AS seq, t.target_row AS targetRow, t.band_index AS bandIndex, g.id AS id, coalesce(g.safe_id, g.id) AS safeId,
+                g.ra AS raDeg, g.dec AS decDeg, g.url AS url, g.format AS format, t.attempts AS attempts,
+                t.interrupted AS interrupted, t.state AS state
+           FROM task t JOIN target g ON g.row = t.target_row
+          WHERE t.seq = ?`,
+      ),
+      pendingTried: db.prepare<[], { n: number }>(
+        "SELECT count(*) AS n FROM task WHERE state = 'pending' AND attempts > 0",
+      ),
       markRunning: db.prepare<[number, number]>(
         "UPDATE task SET state = 'running', updated_at = ? WHERE seq = ?",
       ),
@@ -518,6 +528,19 @@ export class Ledger {
       for (const r of rows) this.stmt.markRunning.run(now, r.seq);
       return rows;
     })();
+  }
+
+  /**
+   * Pending tasks that have been tried before (a failure recorded, then put back by a resume or `retry`):
+   * work to retry, unlike pending tasks never tried.
+   */
+  pendingTried(): number {
+    return this.stmt.pendingTried.get()?.n ?? 0;
+  }
+
+  /** One task with its state, as claim() would page it out; undefined when no task has this seq. */
+  task(seq: number): (TaskRow & { readonly state: TaskState }) | undefined {
+    return this.stmt.taskBySeq.get(seq);
   }
 
   /**

@@ -62,6 +62,22 @@ const O_DSYNC: number | undefined = fsConstants.O_DSYNC;
 /** Folder under the output folder holding in-progress files; on the same file system, so rename is atomic. */
 export const TEMP_DIR_NAME = ".vocut-tmp";
 
+/** What a tag given to writeGrouped() may hold: it becomes part of a file name. */
+export const TEMP_TAG = /^[A-Za-z0-9_-]{1,100}$/;
+
+/** A tagged temp file left by an earlier run: whose it is and the SHA-256 its name claims. */
+export interface TempLeftover {
+  readonly tmp: string;
+  readonly tag: string;
+  readonly sha256: string;
+}
+
+/** Tag and claimed SHA-256 of a tagged temp file name (`<tag>-<64 hex>.part`), else undefined. */
+function parseTempName(name: string): { tag: string; sha256: string } | undefined {
+  const m = /^([A-Za-z0-9_-]{1,100})-([0-9a-f]{64})\.part$/.exec(name);
+  return m === null ? undefined : { tag: m[1] as string, sha256: m[2] as string };
+}
+
 /**
  * Writes products durably: body -> temp file (O_DSYNC, or fsync) -> rename into place. Directory entries are
  * made durable in batches by `syncDirs()` (one fsync per touched folder), which the ledger calls before
@@ -116,11 +132,16 @@ export class AtomicWriter {
     this.openFlags = O_WRONLY | O_CREAT | O_TRUNC | (this.dsync ? (O_DSYNC ?? 0) : 0);
   }
 
-  /** Remove temp files left by a killed run and create the temp folder. Call only while holding the lock. */
+  /**
+   * Create the temp folder and remove what a killed run left in it, except tagged files (see
+   * writeGrouped()): those may hold a whole answer, for the caller to check and adopt() or discard().
+   * Returns the number of files removed. Call only while holding the lock.
+   */
   prepare(): number {
     let removed = 0;
     try {
       for (const name of readdirSync(this.tempDir)) {
+        if (parseTempName(name) !== undefined) continue;
         rmSync(join(this.tempDir, name), { force: true });
         removed++;
       }
@@ -129,6 +150,50 @@ export class AtomicWriter {
     }
     mkdirSync(this.tempDir, { recursive: true });
     return removed;
+  }
+
+  /**
+   * Tagged temp files in the temp folder: each with the tag and the SHA-256 its name claims for its body
+   * (unchecked: a kill or power cut may have left it short or garbled). Call before any write of this run.
+   */
+  leftovers(): TempLeftover[] {
+    let names: string[];
+    try {
+      names = readdirSync(this.tempDir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw err;
+    }
+    const out: TempLeftover[] = [];
+    for (const name of names) {
+      const p = parseTempName(name);
+      if (p !== undefined) out.push({ tmp: join(this.tempDir, name), ...p });
+    }
+    return out;
+  }
+
+  /** Remove a temp file that will not be adopted. */
+  discard(tmp: string): void {
+    rmSync(tmp, { force: true });
+  }
+
+  /**
+   * Put checked leftovers in place as a group write would: make their data durable (one syncfs or an
+   * fsync each), rename each to its final path; the folders are fsynced by the next syncDirs(). Throws on
+   * I/O errors; a file not yet renamed stays in the temp folder for the next run.
+   */
+  async adopt(files: ReadonlyArray<{ readonly tmp: string; readonly finalPath: string }>): Promise<void> {
+    if (files.length === 0) return;
+    await this.makeDurable(files.map((f) => f.tmp));
+    for (const f of files) {
+      const dir = dirname(f.finalPath);
+      if (!this.knownDirs.has(dir)) {
+        await mkdir(dir, { recursive: true });
+        this.knownDirs.add(dir);
+      }
+      await renameP(f.tmp, f.finalPath);
+      this.dirtyDirs.add(dir);
+    }
   }
 
   /**
@@ -156,11 +221,19 @@ export class AtomicWriter {
    * then renamed into place, when it holds GROUP_FILES files or GROUP_BYTES bytes, or GROUP_MS after its
    * first file, or on drain(). Same order as write(): durable data -> rename -> folder fsync by
    * syncDirs() -> ledger commit, so a file at its final path is always whole; a kill before the group
-   * sync loses only that group's temp files (removed by prepare()), whose tasks are asked again.
+   * sync loses only that group's temp files, which sit whole in the page cache (a kill of the process
+   * loses nothing there, only a power cut does). With a `tag` (TEMP_TAG: letters, digits, `_`, `-`;
+   * the caller's name for the task) the temp file is `<tag>-<sha256 of the body>.part`, so a later run
+   * can tell whose answer it holds and that it is whole (leftovers(), adopt()); untagged temp files are
+   * removed by prepare(), and their tasks asked again.
    * Once the temp file is written no body is held: a waiting file costs only its paths and sums.
    */
-  async writeGrouped(finalPath: string, body: Buffer): Promise<{ bytes: number; sha256: string }> {
-    const { sha256, dir, tmp } = await this.begin(finalPath, body);
+  async writeGrouped(
+    finalPath: string,
+    body: Buffer,
+    tag?: string,
+  ): Promise<{ bytes: number; sha256: string }> {
+    const { sha256, dir, tmp } = await this.begin(finalPath, body, tag);
     // Through the thread pool: creating a file took 0.2-0.4 ms here on a busy ext4 (milliseconds on
     // cluster file systems), time the event loop would otherwise stand still.
     const writing = this.writeTemp(tmp, body, this.plainFlags, false);
@@ -178,18 +251,22 @@ export class AtomicWriter {
     });
   }
 
-  /** The body's SHA-256, its final folder (created once) and a fresh temp path. */
+  /** The body's SHA-256, its final folder (created once) and a fresh temp path (named by `tag` if given). */
   private async begin(
     finalPath: string,
     body: Buffer,
+    tag?: string,
   ): Promise<{ sha256: string; dir: string; tmp: string }> {
+    if (tag !== undefined && !TEMP_TAG.test(tag))
+      throw new TypeError(`tag ${JSON.stringify(tag)}: expected ${TEMP_TAG}`);
     const sha256 = createHash("sha256").update(body).digest("hex");
     const dir = dirname(finalPath);
     if (!this.knownDirs.has(dir)) {
       await mkdir(dir, { recursive: true });
       this.knownDirs.add(dir);
     }
-    return { sha256, dir, tmp: join(this.tempDir, `${process.pid}-${++this.counter}.part`) };
+    const name = tag === undefined ? `${process.pid}-${++this.counter}.part` : `${tag}-${sha256}.part`;
+    return { sha256, dir, tmp: join(this.tempDir, name) };
   }
 
   /** Body -> temp file (fsynced when `fsyncAfter`); on failure the temp file is removed and the error thrown. */

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import { readFile } from "node:fs/promises";
+import { relative } from "node:path";
 import type { Target } from "../catalog/types.js";
 import { ExitCode, VocutError } from "../errors.js";
 import type { Clock } from "../fetch/clock.js";
@@ -89,6 +90,11 @@ export interface RunResult {
   readonly settled: Readonly<Record<TaskEventState, number>>;
   /** HTTP requests sent in this run. */
   readonly requests: number;
+  /**
+   * Tasks given back to pending (stop, host down) after an answer in this run, with no attempt recorded
+   * in the ledger: pending, yet work to retry rather than never tried.
+   */
+  readonly requeuedAfterAnswer: number;
   /** Why the loop ended early, if it did ("stall": the watchdog fired). */
   readonly stoppedBy?: "signal" | "host_down" | "stall";
   /** True when the loop gave up waiting (giveUpSignal) for work that was not finished. */
@@ -209,6 +215,88 @@ export async function runTasks(
   const direct: DirectGet | undefined =
     opts.direct === undefined ? undefined : (url, signal) => watched((opts.direct as DirectGet)(url, signal));
 
+  /** Tasks given back after an answer in this run (a retry was due) that the ledger shows as never tried. */
+  let requeuedAfterAnswer = 0;
+  /** Give a task back to pending; `answered`: it had an answer in this run, so it is work to retry. */
+  const giveBack = (t: TaskRow, answered: boolean): void => {
+    // A task with attempts > 0 is counted from the ledger (Ledger.pendingTried()).
+    if (answered && t.attempts === 0) requeuedAfterAnswer++;
+    ledger.complete(t.seq, { kind: "requeue" });
+  };
+
+  /** Whether a body found on disk is a whole product of this job (what a fresh answer would be checked for). */
+  const productOk = (body: Buffer, ext: string): boolean =>
+    !isProducer(source) && source.adoptable !== undefined
+      ? source.adoptable(body, ext)
+      : validateFits(body).ok;
+
+  // Temp files are tagged `<seq>-<16 hex>`: the hex is a hash of the job's parameters and the output
+  // path, so a temp file is adopted only by the task, and the job, that wrote it (a ledger deleted and
+  // planned anew reuses seq numbers for other products).
+  const jobKey = JSON.stringify(ledger.job() ?? null);
+  const tagFor = (seq: number, path: string): string =>
+    `${seq}-${createHash("sha256")
+      .update(`${jobKey}\0${relative(opts.outDir, path)}`)
+      .digest("hex")
+      .slice(0, 16)}`;
+
+  /**
+   * Answers a killed run had written to its temp folder but not yet synced and renamed (a kill -9 while
+   * they waited for their group's sync): each sits whole in the page cache under a name that says which
+   * task it belongs to and the SHA-256 of its body. One whose task is still unsettled, whose body has
+   * that hash and which still passes the product check is made durable, renamed into place and recorded
+   * done, as if its group had synced; anything else is removed, and its task asked again.
+   */
+  async function adoptLeftovers(): Promise<void> {
+    const found: Array<{
+      tmp: string;
+      finalPath: string;
+      t: TaskRow;
+      band: string;
+      bytes: number;
+      sha256: string;
+    }> = [];
+    for (const l of writer.leftovers()) {
+      const m = /^(\d{1,15})-[0-9a-f]{16}$/.exec(l.tag);
+      const t = m === null ? undefined : ledger.task(Number(m[1]));
+      const band = t === undefined ? undefined : source.bands[t.bandIndex];
+      if (t === undefined || band === undefined || (t.state !== "pending" && t.state !== "running")) {
+        writer.discard(l.tmp);
+        continue;
+      }
+      const pathFor = (ext: string): string =>
+        insideDir(opts.outDir, outputRelPath(opts.layout, band, t.safeId, t.targetRow, ext));
+      // Every extension this job can save under (PRODUCT_EXTS holds FITS_EXT and ".dat"); the tag says which.
+      const ext = (isProducer(source) ? [FITS_EXT] : PRODUCT_EXTS).find(
+        (e) => tagFor(t.seq, pathFor(e)) === l.tag,
+      );
+      const body = ext === undefined ? undefined : await readFile(l.tmp).catch(() => undefined);
+      if (
+        ext === undefined ||
+        body === undefined ||
+        createHash("sha256").update(body).digest("hex") !== l.sha256 ||
+        !productOk(body, ext)
+      ) {
+        writer.discard(l.tmp);
+        continue;
+      }
+      found.push({ tmp: l.tmp, finalPath: pathFor(ext), t, band, bytes: body.length, sha256: l.sha256 });
+    }
+    if (found.length === 0) return;
+    try {
+      await writer.adopt(found);
+    } catch (err) {
+      throw diskError(err, writer.tempDir);
+    }
+    for (const f of found) {
+      ledger.complete(f.t.seq, { kind: "done", bytes: f.bytes, sha256: f.sha256, httpStatus: 200 });
+      settled.adopted++;
+      emit({ type: "task", id: f.t.id, band: f.band, state: "adopted", attempt: 0, path: f.finalPath });
+    }
+    // Committed before the first claim, so that no adopted task is handed out again.
+    ledger.flush();
+  }
+
   async function adoptExisting(t: TaskRow, band: string, path: string, ext: string): Promise<boolean> {
     // A killed run may have renamed the file into place without committing "done": take it as it is
     // instead of asking the server again. Anything that is not a complete product is replaced.
@@ -218,11 +306,7 @@ export async function runTasks(
     } catch {
       return false;
     }
-    const ok =
-      !isProducer(source) && source.adoptable !== undefined
-        ? source.adoptable(body, ext)
-        : validateFits(body).ok;
-    if (!ok) return false;
+    if (!productOk(body, ext)) return false;
     const sha256 = createHash("sha256").update(body).digest("hex");
     ledger.complete(t.seq, { kind: "done", bytes: body.length, sha256 });
     settled.adopted++;
@@ -248,7 +332,7 @@ export async function runTasks(
       case "done": {
         // The file becomes durable with its group (AtomicWriter.writeGrouped); the task's slot is free
         // meanwhile, and "done" is recorded only once the file is durable and in place.
-        const durable = writer.writeGrouped(path, outcome.body).then(
+        const durable = writer.writeGrouped(path, outcome.body, tagFor(t.seq, path)).then(
           (written) => {
             ledger.complete(t.seq, { kind: "done", ...written, httpStatus: 200 });
             settled.done++;
@@ -363,14 +447,14 @@ export async function runTasks(
     let hops = 0;
     for (let attempt = 0; ; attempt++) {
       if (stop.aborted) {
-        ledger.complete(t.seq, { kind: "requeue" });
+        giveBack(t, attempt > 0);
         return;
       }
       const url = urls.find((u) => !pacer.isHostDown(hostOf(u)));
       if (url === undefined) {
         for (const u of urls) hostsDown.add(hostOf(u));
         localStop.abort();
-        ledger.complete(t.seq, { kind: "requeue" });
+        giveBack(t, attempt > 0);
         return;
       }
       const host = hostOf(url);
@@ -397,11 +481,11 @@ export async function runTasks(
         outcome = await source.interpret(res, target);
       } catch (err) {
         if (stop.aborted && (err as Error).name === "AbortError") {
-          ledger.complete(t.seq, { kind: "requeue" });
+          giveBack(t, attempt > 0);
           return;
         }
         if (opts.abortSignal.aborted) {
-          ledger.complete(t.seq, { kind: "requeue" });
+          giveBack(t, attempt > 0);
           return;
         }
         const c = classifyError(err);
@@ -495,7 +579,7 @@ export async function runTasks(
     target: Target,
   ): Promise<void> {
     for (let attempt = 0; ; attempt++) {
-      const r = await produceOnce(t, producer, target, band);
+      const r = await produceOnce(t, producer, target, band, attempt);
       if (r === undefined) return; // requeued
       const { outcome } = r;
       // A thrown fetch failure was retried by the shared fetcher already: final for this run.
@@ -503,7 +587,7 @@ export async function runTasks(
       if ((await settle(t, band, path, outcome, attempt, undefined, final)) === "settled") return;
       if (outcome.kind !== "retryable") return;
       if (!(await backOff(t, band, attempt, outcome, undefined))) {
-        ledger.complete(t.seq, { kind: "requeue" });
+        giveBack(t, true);
         return;
       }
     }
@@ -515,9 +599,10 @@ export async function runTasks(
     producer: ProducerSource,
     target: Target,
     band: string,
+    attempt: number,
   ): Promise<{ outcome: Outcome; thrown: boolean } | undefined> {
     if (stop.aborted || shared === undefined || direct === undefined) {
-      ledger.complete(t.seq, { kind: "requeue" });
+      giveBack(t, attempt > 0);
       return undefined;
     }
     waits.producing++;
@@ -529,14 +614,14 @@ export async function runTasks(
       if (err instanceof VocutError) throw err;
       if (WRITE_ERRORS.has((err as NodeJS.ErrnoException).code ?? "")) throw diskError(err, opts.outDir);
       if (stop.aborted || opts.abortSignal.aborted) {
-        ledger.complete(t.seq, { kind: "requeue" });
+        giveBack(t, attempt > 0);
         return undefined;
       }
       const down = Object.entries(pacer.snapshot()).filter(([, st]) => st.state === "down");
       if (down.length > 0) {
         for (const [h] of down) hostsDown.add(h);
         localStop.abort();
-        ledger.complete(t.seq, { kind: "requeue" });
+        giveBack(t, attempt > 0);
         return undefined;
       }
       const c = classifyError(err);
@@ -565,6 +650,7 @@ export async function runTasks(
   });
   let abandoned = false;
   try {
+    await adoptLeftovers();
     while (!stop.aborted) {
       if (buffer.length === 0) {
         buffer = ledger.claim(opts.claimBatch);
@@ -620,6 +706,7 @@ export async function runTasks(
     settled,
     requests,
     abandoned,
+    requeuedAfterAnswer,
     hostsDown: [...hostsDown],
     counts,
     exitCode,

@@ -5,8 +5,9 @@ import { readImage } from "../../src/fits/image.js";
 import { validateFits } from "../../src/fits/validate.js";
 import { tanPixelToWorld } from "../../src/fits/wcs.js";
 import { safeId } from "../../src/plan/safe-name.js";
-import { listFiles, runCli, startCli, tempDir, waitFor } from "../helpers/cli.js";
+import { delay, listFiles, runCli, startCli, tempDir, waitFor, withFlags } from "../helpers/cli.js";
 import { CutoutServer, type Fault, skyValue } from "../helpers/cutout-server.js";
+import { wholeTempAnswers } from "../helpers/temp-answers.js";
 
 let tmp: ReturnType<typeof tempDir>;
 let server: CutoutServer | undefined;
@@ -203,21 +204,40 @@ describe("vocut run (hips2fits source against a local server)", () => {
       const q = new URL(url, "http://x").searchParams;
       return `${(q.get("hips") ?? "").split("/").pop()}|${idOf.get(q.get("ra") ?? "")}`;
     };
+    const idOfRa = new Map<number, string>();
+    for (let i = 0; i < n; i++) idOfRa.set(Number((150 + i * 0.001).toFixed(6)), `obj${i}`);
     let kills = 0;
-    /** Requests of killed runs whose product was not on disk after the kill: the work lost in flight. */
+    /**
+     * Requests of killed runs whose answer was not on disk after the kill, neither in place nor whole in
+     * the temp folder: the requests in flight at the kills (still being answered, or answered but not
+     * yet written to a temp file).
+     */
     let lostAtKills = 0;
+    /** Requests the server had not finished answering when each kill was sent. */
+    let unansweredAtKills = 0;
+    /** Answers whole in the temp folder after a kill (waiting for their group sync): to be adopted. */
+    let wholeInTemp = 0;
     for (let k = 0; k < 4; k++) {
       const before = s.requests.length;
       const { child, done } = startCli(args);
       // kill after a varying number of new requests
       await waitFor(() => s.requests.length >= before + 5 + k * 7 || child.exitCode !== null, 20_000, 2);
+      const unanswered = s.inFlight;
       child.kill("SIGKILL");
       const res = await done;
-      if (res.signal === "SIGKILL") kills++;
-      // Everything on disk now counts as done: no later request may ask for it again.
+      if (res.signal === "SIGKILL") {
+        kills++;
+        unansweredAtKills += unanswered;
+      }
+      // Everything on disk now counts as done, whole temp files included: no later request may ask
+      // for it again.
       for (const f of listFiles(out)) {
         const m = /^(g|r)\/(obj\d+)\.fits$/.exec(f);
         if (m) doneBeforeKill.add(`${m[1]}|${m[2]}`);
+      }
+      for (const a of wholeTempAnswers(out)) {
+        wholeInTemp++;
+        doneBeforeKill.add(`${a.hips.split("/").pop()}|${idOfRa.get(a.raDeg)}`);
       }
       if (res.signal === "SIGKILL")
         for (const r of s.requests.slice(before)) if (!doneBeforeKill.has(productOf(r.url))) lostAtKills++;
@@ -237,13 +257,18 @@ describe("vocut run (hips2fits source against a local server)", () => {
       expect(doneBeforeKill.has(productOf(r.url))).toBe(false);
     const st = await statusOf(out);
     expect(st.byState.done).toBe(2 * n);
-    // Repeats are bounded by the work in flight at the kills: requests whose file was not durable and
-    // in place when the process died (incl. files waiting for their group sync).
+    // Repeats are bounded by the requests in flight at the kills: answers waiting for their group sync
+    // were whole in the temp folder and are adopted, not asked again.
     const repeats = s.requests.length - 2 * n;
     console.log(
-      `SIGKILL soak: ${s.requests.length} requests for ${2 * n} tasks, ${kills} kills, ${repeats} repeats, ${lostAtKills} requests lost in flight at kills`,
+      `SIGKILL soak: ${s.requests.length} requests for ${2 * n} tasks, ${kills} kills, ${repeats} repeats, ` +
+        `${lostAtKills} requests in flight at the kills (${unansweredAtKills} unanswered by the server), ` +
+        `${wholeInTemp} answers whole in the temp folder (adopted)`,
     );
     expect(repeats).toBeLessThanOrEqual(lostAtKills);
+    // And in absolute terms: a run has at most 2 x concurrency + 2 tasks in flight (execute.ts), each
+    // with at most one request whose answer is not yet on disk.
+    expect(lostAtKills).toBeLessThanOrEqual(kills * (2 * 8 + 2));
   });
 
   it("honours Retry-After before asking again", async () => {
@@ -415,6 +440,46 @@ describe("vocut run (hips2fits source against a local server)", () => {
     expect(st.byState.done).toBeGreaterThanOrEqual(4);
   }, 60_000);
 
+  it("after SIGINT the summary tells tasks never tried from tasks to retry (text and --json)", async () => {
+    // The first answer is a 503 asking for a 60 s pause: that task waits to be retried, the other 19
+    // wait for the host; SIGINT stops them all.
+    const s = await startServer((n) =>
+      n !== 2 ? { kind: "status", status: 503, retryAfter: "60" } : undefined,
+    );
+    const cat = writeCatalog(20);
+    const out = join(tmp.dir, "out");
+    const slow = ["run", cat, "--out", out, "--hips2fits", "CDS/P/SDSS9/g", "--hips2fits-url", s.url];
+    const run = startCli([...slow, "--concurrency", "1", "--rate", "5"]);
+    await waitFor(() => s.requests.length >= 1);
+    await delay(300);
+    run.child.kill("SIGINT");
+    const r = await run.done;
+    expect(r.code).toBe(5);
+    expect(s.requests).toHaveLength(1);
+    expect(r.stderr).toMatch(
+      /0 done, 0 no coverage, 0 failed permanently, 19 pending \(not tried yet\), 1 to retry;/,
+    );
+    // A resume that stops again: the task that failed is still "to retry" (its attempt is in the ledger now).
+    // --json, on a resume: the first task is answered (request 2), the second meets a 503 and waits.
+    const again = startCli([...slow, "--concurrency", "1", "--rate", "5", "--json"]);
+    await waitFor(() => s.requests.length >= 3);
+    await delay(300);
+    again.child.kill("SIGINT");
+    const j = await again.done;
+    const summary = JSON.parse(j.stdout.trim().split("\n").at(-1) as string) as Record<
+      string,
+      number | string
+    >;
+    expect(summary).toMatchObject({
+      type: "summary",
+      done: 1,
+      pending: 19,
+      notTried: 18,
+      toRetry: 1,
+      exitCode: 5,
+    });
+  }, 60_000);
+
   it("refuses to resume with different job parameters (exit 2)", async () => {
     const s = await startServer();
     const cat = writeCatalog(2);
@@ -492,7 +557,7 @@ describe("vocut run (hips2fits source against a local server)", () => {
     const partial = listFiles(join(out, "g")).length;
     expect(partial).toBeGreaterThan(0);
     expect(partial).toBeLessThan(40);
-    const again = await runCli([...args, "--rate", "1000"]);
+    const again = await runCli(withFlags(args, "--rate", "1000"));
     expect(again.code).toBe(0);
     expect(listFiles(join(out, "g"))).toHaveLength(40);
     expect(s.requests).toHaveLength(40);

@@ -130,7 +130,7 @@ describe("signals end a run in every state (issue 15)", () => {
     expect((await statusOf(out)).byState).toMatchObject({ pending: 6, running: 0 });
   }, 60_000);
 
-  it("SIGTERM while a group sync never returns: the final flush is abandoned after a grace period; exit 5, nothing undurable recorded; the next run finishes", async () => {
+  it("SIGTERM while a group sync never returns: the final flush is abandoned after a grace period; exit 5, nothing undurable recorded; the next run adopts the answers and finishes", async () => {
     const s = await startServer();
     const out = join(tmp.dir, "out");
     const cat = writeCatalog(3);
@@ -147,10 +147,11 @@ describe("signals end a run in every state (issue 15)", () => {
     const st = await statusOf(out);
     expect(st.byState.done).toBe(0);
     expect(st.lock).toBeNull();
-    // Resubmitted (on a healthy disk) it asks for those cutouts again and finishes.
+    // Resubmitted (on a healthy disk) it finishes without asking again: the three answers are whole in
+    // the temp folder under their tasks' tags, and are adopted (issue 10, part 8).
     const again = await runCli(runArgs(cat, out, s.url, "--quiet"));
     expect(again.code).toBe(0);
-    expect(s.requests).toHaveLength(6);
+    expect(s.requests).toHaveLength(3);
     for (let i = 0; i < 3; i++)
       expect(validateFits(readFileSync(join(out, "g", `obj${i}.fits`))).ok).toBe(true);
   }, 60_000);

@@ -72,3 +72,24 @@ export async function waitFor(cond: () => boolean, timeoutMs = 20_000, stepMs = 
     await delay(stepMs);
   }
 }
+
+/**
+ * `args` with the given flags set: `"--rate", "1000"` replaces the value of a --rate already in args, else
+ * appends it; a flag without a value (the next item starts with "--", or none) is appended once. Options
+ * with a value may be given only once (a second, different value is a usage error).
+ */
+export function withFlags(args: readonly string[], ...flags: string[]): string[] {
+  const out = [...args];
+  for (let i = 0; i < flags.length; i++) {
+    const flag = flags[i] as string;
+    const value = flags[i + 1];
+    const hasValue = value !== undefined && !value.startsWith("--");
+    const at = out.indexOf(flag);
+    if (hasValue) {
+      i++;
+      if (at >= 0) out[at + 1] = value;
+      else out.push(flag, value);
+    } else if (at < 0) out.push(flag);
+  }
+  return out;
+}

@@ -68,7 +68,7 @@ export function requestKey(q: URLSearchParams): string {
  */
 export class CutoutServer {
   readonly requests: SeenRequest[] = [];
-  /** Requests received and not yet answered (or given up) at this moment. */
+  /** Requests received whose response has not finished sending (or whose connection has not closed). */
   inFlight = 0;
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();

@@ -7,7 +7,7 @@ import { readImage } from "../../src/fits/image.js";
 import { validateFits } from "../../src/fits/validate.js";
 import { isControl } from "../../src/plan/plan-job.js";
 import { safeId } from "../../src/plan/safe-name.js";
-import { type CliResult, listFiles, runCli, startCli, tempDir, waitFor } from "../helpers/cli.js";
+import { type CliResult, listFiles, runCli, startCli, tempDir, waitFor, withFlags } from "../helpers/cli.js";
 import { CutoutServer, type Fault } from "../helpers/cutout-server.js";
 
 /**
@@ -79,23 +79,26 @@ const csvField = (s: string): string => `"${s.replace(/"/g, '""')}"`;
 const evilRow = (id: string, ra = EVIL_RA, dec = EVIL_DEC): string => `${csvField(id)},${ra},${dec}`;
 
 /** `vocut run` as every case runs it: fast against the local server, one band, no retries. */
-const runArgs = (ctx: Ctx, cat: string, ...extra: string[]): string[] => [
-  "run",
-  cat,
-  "--out",
-  ctx.out,
-  "--hips2fits",
-  HIPS,
-  "--hips2fits-url",
-  ctx.server.url,
-  "--rate",
-  "1000",
-  "--concurrency",
-  "4",
-  "--retries",
-  "0",
-  ...extra,
-];
+const runArgs = (ctx: Ctx, cat: string, ...extra: string[]): string[] =>
+  withFlags(
+    [
+      "run",
+      cat,
+      "--out",
+      ctx.out,
+      "--hips2fits",
+      HIPS,
+      "--hips2fits-url",
+      ctx.server.url,
+      "--rate",
+      "1000",
+      "--concurrency",
+      "4",
+      "--retries",
+      "0",
+    ],
+    ...extra,
+  );
 
 /** `vocut status OUT --json`, parsed. */
 async function statusJson(out: string): Promise<{ byState: Record<string, number>; lock: unknown }> {
@@ -400,7 +403,7 @@ const CASES: readonly HostileCase[] = [
     // had vocut inflated it, the error would be TOO_LARGE, not "gzip-compressed, not FITS".
     flags: ["--max-bytes", "4000000"],
     exit: 5,
-    stderr: /0 failed permanently, 1 left to retry/,
+    stderr: /0 failed permanently, 0 pending \(not tried yet\), 1 to retry/,
     status: /"bomb": failed_retryable .*NOT_FITS 200 but body is gzip-compressed \(1f 8b\), not FITS/,
     ledger: { done: 3, failed_retryable: 1 },
     after: (ctx) => {

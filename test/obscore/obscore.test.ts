@@ -4,7 +4,7 @@ import { gzipSync } from "node:zlib";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { safeId } from "../../src/plan/safe-name.js";
-import { listFiles, runCli, tempDir } from "../helpers/cli.js";
+import { listFiles, runCli, tempDir, withFlags } from "../helpers/cli.js";
 import {
   type ArchiveProduct,
   type ArchiveServer,
@@ -210,7 +210,7 @@ describe("vocut obscore: TAP query -> products through the pool, ledger and chec
     archive = await startArchive(harps());
     archive.faults.set("/tap/sync", ["503", "503", "503"]);
     const out = join(tmp.dir, "out");
-    const r = await runCli([...obscoreArgs(archive, out), "--retries", "1"]);
+    const r = await runCli(withFlags(obscoreArgs(archive, out), "--retries", "1"));
     expect(r.code).toBe(5);
     expect(r.stderr).toMatch(/failed 2 time\(s\), last: HTTP 503/);
     expect(existsSync(out) ? listFiles(out).filter((f) => f.startsWith("obscore-")) : []).toEqual([]);

@@ -69,6 +69,33 @@ describe("AtomicWriter", () => {
     expect(readdirSync(dir)).toEqual([]);
   });
 
+  it("prepare() keeps tagged temp files; leftovers() names them, adopt() puts them in place, discard() removes", async () => {
+    const w0 = new AtomicWriter(tmp.dir, { makeDurable: () => new Promise(() => {}) });
+    w0.prepare();
+    const body = Buffer.from("x".repeat(2880));
+    // Waits for a sync that never comes: the temp file stays, as after a kill -9.
+    void w0.writeGrouped(join(tmp.dir, "g", "a.fits"), body, "17-abc");
+    void w0.writeGrouped(join(tmp.dir, "g", "b.fits"), body, "18-abc");
+    await expect(w0.writeGrouped(join(tmp.dir, "g", "c.fits"), body, "no/slash")).rejects.toThrow(TypeError);
+    const dir = join(tmp.dir, TEMP_DIR_NAME);
+    while (readdirSync(dir).length < 2 || w0.writingTemp > 0) await new Promise((r) => setTimeout(r, 1));
+    writeFileSync(join(dir, "123-1.part"), "half");
+    const w = new AtomicWriter(tmp.dir);
+    expect(w.prepare()).toBe(1);
+    const sha = createHash("sha256").update(body).digest("hex");
+    const left = w.leftovers().sort((a, b) => a.tag.localeCompare(b.tag));
+    expect(left.map((l) => [l.tag, l.sha256])).toEqual([
+      ["17-abc", sha],
+      ["18-abc", sha],
+    ]);
+    await w.adopt([{ tmp: (left[0] as { tmp: string }).tmp, finalPath: join(tmp.dir, "g", "a.fits") }]);
+    w.discard((left[1] as { tmp: string }).tmp);
+    w.syncDirs();
+    expect(readFileSync(join(tmp.dir, "g", "a.fits"))).toEqual(body);
+    expect(existsSync(join(tmp.dir, "g", "b.fits"))).toBe(false);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
   describe("writeGrouped", () => {
     const sha = (b: Buffer): string => createHash("sha256").update(b).digest("hex");
     const until = async (ok: () => boolean): Promise<void> => {

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -150,7 +151,13 @@ describe("runTasks watchdog and bounded stop (issue 15)", () => {
       create: false,
       beforeCommit: () => writer2.syncDirs(),
     });
-    expect(writer2.prepare()).toBe(6); // the abandoned temp files
+    // The abandoned answers are whole in the temp folder under their task's tag: prepare() keeps them
+    // for adoption (issue 10, part 8) instead of deleting them.
+    expect(writer2.prepare()).toBe(0);
+    const left = writer2.leftovers();
+    expect(left).toHaveLength(6);
+    for (const l of left)
+      expect(createHash("sha256").update(readFileSync(l.tmp)).digest("hex")).toBe(l.sha256);
     expect(ledger2.requeue({ running: true })).toBe(6);
     ledger2.close();
   });

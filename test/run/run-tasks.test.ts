@@ -1,5 +1,7 @@
-import { readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync, truncateSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { realClock } from "../../src/fetch/clock.js";
 import { DEFAULTS } from "../../src/fetch/defaults.js";
@@ -7,10 +9,10 @@ import { HostPacer } from "../../src/fetch/host-pacer.js";
 import { createHttpClient, type HttpClient } from "../../src/fetch/http-client.js";
 import { validateFits } from "../../src/fits/validate.js";
 import { Ledger } from "../../src/ledger/ledger.js";
-import { AtomicWriter } from "../../src/output/write-atomic.js";
+import { AtomicWriter, TEMP_DIR_NAME } from "../../src/output/write-atomic.js";
 import { type RunEvent, runTasks } from "../../src/run/run-job.js";
 import { Hips2fitsSource, parseHipsList } from "../../src/sources/hips2fits.js";
-import { listFiles, tempDir } from "../helpers/cli.js";
+import { listFiles, tempDir, waitFor } from "../helpers/cli.js";
 import { CutoutServer, type Fault } from "../helpers/cutout-server.js";
 
 let tmp: ReturnType<typeof tempDir>;
@@ -25,10 +27,14 @@ afterEach(async () => {
   tmp.cleanup();
 });
 
-async function setup(n: number, fault?: (n: number, q: URLSearchParams, key: string) => Fault | undefined) {
+async function setup(
+  n: number,
+  fault?: (n: number, q: URLSearchParams, key: string) => Fault | undefined,
+  writerOptions: ConstructorParameters<typeof AtomicWriter>[1] = {},
+) {
   server = await new CutoutServer(fault ? { fault } : {}).start();
   const out = join(tmp.dir, "out");
-  const writer = new AtomicWriter(out);
+  const writer = new AtomicWriter(out, writerOptions);
   const ledger = Ledger.open(join(out, "vocut.db"), { create: true, beforeCommit: () => writer.syncDirs() });
   writer.prepare();
   const source = new Hips2fitsSource({
@@ -50,8 +56,8 @@ async function setup(n: number, fault?: (n: number, q: URLSearchParams, key: str
     realClock,
   );
   const events: RunEvent[] = [];
-  const run = (stop = new AbortController()) =>
-    runTasks(ledger, source, client, pacer, writer, realClock, {
+  const run = (stop = new AbortController(), w = writer) =>
+    runTasks(ledger, source, client, pacer, w, realClock, {
       outDir: out,
       layout: "{band}/{id}.fits",
       retries: 3,
@@ -64,7 +70,7 @@ async function setup(n: number, fault?: (n: number, q: URLSearchParams, key: str
       abortSignal: new AbortController().signal,
       random: () => 0.5,
     });
-  return { out, ledger, run, events };
+  return { out, ledger, run, events, writer };
 }
 
 describe("runTasks", () => {
@@ -112,6 +118,53 @@ describe("runTasks", () => {
     expect(r2.requests).toBe(0);
     expect(r2.settled.adopted).toBe(4);
     expect(listFiles(out).filter((f) => f.endsWith(".fits"))).toHaveLength(4);
+    ledger.close();
+  });
+
+  it("adopts whole answers a killed run left waiting for their group sync; a short or foreign temp file is asked again", async () => {
+    // A group sync that never comes: every answer waits in the temp folder, as at a kill -9 before it.
+    const { out, ledger, run, writer } = await setup(3, undefined, {
+      makeDurable: () => new Promise(() => {}),
+    });
+    void run();
+    const tempDir = join(out, TEMP_DIR_NAME);
+    // Six temp files, none still being written: every answer is whole in the page cache.
+    await waitFor(() => readdirSync(tempDir).length === 6 && writer.writingTemp === 0);
+    expect(server.requests).toHaveLength(6);
+    expect(ledger.counts().byState.running).toBe(6);
+    const names = readdirSync(tempDir).sort();
+    expect(names).toHaveLength(6);
+    for (const name of names) expect(name).toMatch(/^\d+-[0-9a-f]{16}-[0-9a-f]{64}\.part$/);
+    // A power cut would have left one short; another run's untagged file; a tag of another job.
+    truncateSync(join(tempDir, names[0] as string), 2880);
+    writeFileSync(join(tempDir, "4242-7.part"), "partial");
+    const foreign = `${names[1]?.split("-")[0]}-0123456789abcdef-${"0".repeat(64)}.part`;
+    writeFileSync(join(tempDir, foreign), readFileSync(join(tempDir, names[1] as string)));
+
+    // The next run, as after the kill: a new writer cleans up and the interrupted tasks go back to pending.
+    const next = new AtomicWriter(out);
+    expect(next.prepare()).toBe(1);
+    expect(ledger.requeue({ running: true })).toBe(6);
+    const r2 = await run(new AbortController(), next);
+    expect(r2.settled.adopted).toBe(5);
+    expect(r2.requests).toBe(1);
+    expect(server.requests).toHaveLength(7);
+    expect(r2.counts.byState.done).toBe(6);
+    expect(readdirSync(tempDir)).toEqual([]);
+    const db = new Database(join(out, "vocut.db"), { readonly: true });
+    const rows = db.prepare("SELECT sha256, bytes FROM task").all() as Array<{
+      sha256: string;
+      bytes: number;
+    }>;
+    db.close();
+    const files = listFiles(out).filter((f) => f.endsWith(".fits"));
+    expect(files).toHaveLength(6);
+    const shas = new Set(rows.map((r) => r.sha256));
+    for (const f of files) {
+      const buf = readFileSync(join(out, f));
+      expect(validateFits(buf).ok).toBe(true);
+      expect(shas.has(createHash("sha256").update(buf).digest("hex"))).toBe(true);
+    }
     ledger.close();
   });
 });

@@ -7,7 +7,7 @@ import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { readImage } from "../../src/fits/image.js";
 import { parseTanWcs, tanWorldToPixel } from "../../src/fits/wcs.js";
-import { runCli, tempDir } from "../helpers/cli.js";
+import { runCli, tempDir, withFlags } from "../helpers/cli.js";
 import { pixelOf, pixelValue, type SiaServer, type SurveyImage, startSia } from "../helpers/sia-server.js";
 
 const PX = 1 / 3600; // 1 arcsec pixels
@@ -200,7 +200,9 @@ describe("hostile SIA answers fail their target only", () => {
     // Targets are queried in sky order, not catalog order: fail the first two queries, whichever they are.
     sia.faults.set("/sia1", ["cut", "huge"]);
     const out = join(tmp.dir, "out");
-    const r = await runCli(sia1Run(out, "J", ...common, "--concurrency", "1", "--max-bytes", "100000"));
+    const r = await runCli(
+      withFlags(sia1Run(out, "J", ...common), "--concurrency", "1", "--max-bytes", "100000"),
+    );
     expect(r.code).toBe(4);
     const st = await statusOf(out);
     expect(st.byState.failed_permanent).toBe(2);
