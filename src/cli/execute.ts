@@ -80,6 +80,7 @@ async function executeJob(p: ExecuteParams): Promise<ExitCode> {
   const ledger = Ledger.open(ledgerFile, {
     create: p.spec !== undefined,
     beforeCommit: () => writerRef.w?.syncDirs(),
+    journal: p.run.ledgerJournal,
   });
   try {
     const spec = p.spec ?? ledger.job<JobSpec>();
