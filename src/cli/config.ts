@@ -2,6 +2,7 @@ import { existsSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { CatalogOptions } from "../catalog/types.js";
 import { usageError } from "../errors.js";
+import { type LedgerJournalChoice, parseLedgerJournal } from "../ledger/journal.js";
 import type { JobSpec } from "../plan/job-spec.js";
 import { checkLayout } from "../plan/layout.js";
 import { parseShard, type Shard, shardForOut, shardLabel } from "../plan/shard.js";
@@ -41,6 +42,8 @@ export interface RunConfig {
   readonly tileCacheBytes: number;
   /** Disk for shared downloads in OUT/.vocut-cache, bytes (--cache-gb). */
   readonly cacheBytes: number;
+  /** --ledger-journal: how the ledger journals and locks (auto: from its file system). */
+  readonly ledgerJournal: LedgerJournalChoice;
 }
 
 function positive(flag: string, text: string, opts: { integer?: boolean; min?: number } = {}): number {
@@ -74,6 +77,7 @@ export function runConfigFrom(o: RawOptions): RunConfig {
     tileCacheBytes: positive("--tile-cache-mb", o.tileCacheMb ?? "256") * 2 ** 20,
     cacheBytes: positive("--cache-gb", o.cacheGb ?? "20") * 2 ** 30,
     json: o.json === true,
+    ledgerJournal: parseLedgerJournal(o.ledgerJournal),
     ...(o.maxDuration === undefined
       ? {}
       : { maxDurationMs: positive("--max-duration", o.maxDuration) * 1000 }),

@@ -92,6 +92,7 @@ async function planAndFetch(p: ExecuteParams, reporter: Reporter, halt: RunStop)
   const ledger = Ledger.open(ledgerFile, {
     create: p.spec !== undefined,
     beforeCommit: () => writerRef.w?.syncDirs(),
+    journal: p.run.ledgerJournal,
   });
   try {
     const spec = p.spec ?? ledger.job<JobSpec>();

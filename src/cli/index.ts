@@ -9,6 +9,7 @@ import { EXIT_CODE_HELP, ExitCode, usageError, VocutError } from "../errors.js";
 import { exportCommand } from "../export/command.js";
 import { createHttpClient } from "../fetch/http-client.js";
 import { ImageIndexStore } from "../ledger/image-index.js";
+import { parseLedgerJournal } from "../ledger/journal.js";
 import { obscoreCommand } from "../obscore/command.js";
 import { dryRunPlan, tsvField, where } from "../plan/plan-job.js";
 import { shardEvents } from "../plan/shard.js";
@@ -33,6 +34,9 @@ import {
   toOptions,
 } from "./options.js";
 import { printStatus, readStatus } from "./status.js";
+
+/** `--ledger-journal` (a row of OUTPUT_OPTIONS) for the commands that open a ledger without the other output flags. */
+const LEDGER_JOURNAL_OPTION = OUTPUT_OPTIONS.filter((s) => s.flags.startsWith("--ledger-journal"));
 
 const EXIT_HELP = `\nExit codes:\n${EXIT_CODE_HELP.map(([c, t]) => `  ${c}  ${t}`).join("\n")}\n`;
 
@@ -106,16 +110,27 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     .argument("[ledger]", "ledger file or output folder (default ./vocut.db)")
     .option("--json", "one JSON document on stdout")
     .option("--failures <n>", "failures to list", "20");
-  addAll(status, JOB_LEDGER_OPTIONS);
-  status.action((arg: string | undefined, o: { json?: boolean; failures: string; ledger?: string }) => {
-    setExit(printStatus(readStatus(jobLedgerPath(arg, o.ledger), Number(o.failures) || 20), o.json === true));
-  });
+  addAll(status, JOB_LEDGER_OPTIONS, LEDGER_JOURNAL_OPTION);
+  status.action(
+    (
+      arg: string | undefined,
+      o: { json?: boolean; failures: string; ledger?: string; ledgerJournal?: string },
+    ) => {
+      const journal = parseLedgerJournal(o.ledgerJournal);
+      setExit(
+        printStatus(
+          readStatus(jobLedgerPath(arg, o.ledger), Number(o.failures) || 20, journal),
+          o.json === true,
+        ),
+      );
+    },
+  );
   program.addCommand(status);
 
   const fetch = new Command("fetch")
     .description("resume a planned job from its ledger alone (no catalog needed)")
     .argument("[ledger]", "ledger file or output folder (default ./vocut.db)");
-  addAll(fetch, JOB_LEDGER_OPTIONS, POLITENESS_OPTIONS, REPORTING_OPTIONS);
+  addAll(fetch, JOB_LEDGER_OPTIONS, POLITENESS_OPTIONS, REPORTING_OPTIONS, LEDGER_JOURNAL_OPTION);
   fetch.action(async (arg: string | undefined, o: RawOptions) =>
     setExit(await resumeFromLedger(arg, o, false)),
   );
@@ -128,7 +143,7 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     .argument("[ledger]", "ledger file or output folder (default ./vocut.db)")
     .option("--failed", "retry tasks that failed with a retryable error (the default)")
     .option("--permanent", "also retry tasks that failed permanently (404, 400, ...)");
-  addAll(retry, JOB_LEDGER_OPTIONS, POLITENESS_OPTIONS, REPORTING_OPTIONS);
+  addAll(retry, JOB_LEDGER_OPTIONS, POLITENESS_OPTIONS, REPORTING_OPTIONS, LEDGER_JOURNAL_OPTION);
   retry.action(async (arg: string | undefined, o: RawOptions & { permanent?: boolean }) =>
     setExit(await resumeFromLedger(arg, o, o.permanent === true)),
   );

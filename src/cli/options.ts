@@ -182,6 +182,14 @@ export const OUTPUT_OPTIONS: readonly OptionSpec[] = [
   },
   {
     group: "output",
+    flags: "--ledger-journal <mode>",
+    description:
+      "ledger journal: auto (wal on local disks, wal-exclusive on NFS, Lustre, GPFS, FUSE, SMB...) | wal | wal-exclusive | delete",
+    defaultValue: "auto",
+    env: "VOCUT_LEDGER_JOURNAL",
+  },
+  {
+    group: "output",
     flags: "--shard <i/n>",
     description:
       "take shard i (0-based) of n of the catalog, by id hash, at 1/n of the rate; auto:N = shard SLURM_ARRAY_TASK_ID of N; auto = from SLURM_ARRAY_TASK_ID/COUNT, or the count recorded in OUT by the first submission",
@@ -391,6 +399,7 @@ export interface RawOptions {
   pixscale?: string;
   out?: string;
   ledger?: string;
+  ledgerJournal?: string;
   layout: string;
   shard?: string;
   concurrency: string;

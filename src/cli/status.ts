@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
-import { ExitCode } from "../errors.js";
-import { Ledger, TASK_STATES } from "../ledger/ledger.js";
+import { ExitCode, VocutError } from "../errors.js";
+import { type LedgerJournalChoice, readStatusFile, statusFilePath } from "../ledger/journal.js";
+import { Ledger, type LedgerCounts, type LedgerStatusDoc, TASK_STATES } from "../ledger/ledger.js";
 import type { JobSpec } from "../plan/job-spec.js";
 import { createSource } from "../sources/create-source.js";
 import { formatDuration } from "./reporter.js";
@@ -25,41 +26,119 @@ export interface StatusReport {
     readonly count: number;
     readonly missing: readonly number[];
   } | null;
+  /**
+   * Where this report comes from: the ledger, or, while a run holds a `wal-exclusive` ledger (shared
+   * file systems), the status file that run rewrites every few seconds.
+   */
+  readonly from: "ledger" | "status-file";
+  /** The status file read (from = "status-file"): its path, when it was written and its age. */
+  readonly statusFile: {
+    readonly path: string;
+    readonly writtenAt: string;
+    readonly ageSeconds: number;
+  } | null;
+  /** The ledger's journal mode and file system (see README "Where the ledger can live"). */
+  readonly journal: string;
+  readonly fileSystem: string;
 }
 
-/** Read a ledger without locking it (a running job keeps going) and describe it. */
-export function readStatus(ledgerFile: string, maxFailures = 20): StatusReport {
-  const ledger = Ledger.open(resolve(ledgerFile), { create: false, lock: false });
+/** What a report is built from: the ledger itself or the status file a run publishes. */
+interface StatusSource {
+  readonly job: JobSpec | undefined;
+  readonly counts: LedgerCounts;
+  readonly progress: Record<string, unknown> | null;
+  readonly lock: { pid: number; host: string; heartbeatAt: number } | null;
+  readonly notes: readonly string[];
+  readonly merged: { count: number; shards: unknown[]; missing: number[] } | undefined;
+  readonly failures: ReturnType<Ledger["failures"]>;
+  readonly journal: string;
+  readonly fileSystem: string;
+}
+
+/**
+ * Read a ledger without locking it (a running job keeps going) and describe it. Where the run holds the
+ * ledger exclusively (`wal-exclusive`, on shared file systems), describe the status file it publishes
+ * instead; without one, throw the exit-6 error naming the holder.
+ */
+export function readStatus(
+  ledgerFile: string,
+  maxFailures = 20,
+  journal: LedgerJournalChoice = "auto",
+): StatusReport {
+  const file = resolve(ledgerFile);
+  let ledger: Ledger;
   try {
-    const job = ledger.job<JobSpec>();
-    const bands = job === undefined ? [] : createSource(job.source).bands;
-    const c = ledger.counts();
-    const byBand: Record<string, Record<string, number>> = {};
-    for (const b of c.byBand) byBand[bands[b.bandIndex] ?? String(b.bandIndex)] = { ...b.byState };
-    const progress = ledger.getMeta<Record<string, unknown>>("progress") ?? null;
-    const lock = ledger.lockHolder();
-    const rate = typeof progress?.ratePerSec === "number" ? progress.ratePerSec : 0;
-    const left = c.byState.pending + c.byState.running + c.byState.failed_retryable;
+    ledger = Ledger.open(file, { create: false, lock: false, journal });
+  } catch (err) {
+    if (!(err instanceof VocutError) || err.code !== "LEDGER_LOCKED") throw err;
+    const path = statusFilePath(file);
+    const doc = readStatusFile<LedgerStatusDoc>(path);
+    if (doc?.version !== 1 || doc.counts === undefined) throw err;
     return {
-      ledger: resolve(ledgerFile),
-      job,
-      bands,
-      total: c.total,
-      byState: { ...c.byState },
-      byBand,
-      lock:
-        lock === undefined
-          ? null
-          : { pid: lock.pid, host: lock.host, heartbeatAt: new Date(lock.heartbeatAt).toISOString() },
-      progress,
-      etaSeconds: lock !== undefined && rate > 0 ? left / rate : null,
-      notes: ledger.getMeta<{ notes?: string[] }>("plan")?.notes ?? [],
-      merged: mergedInfo(ledger.getMeta<{ count: number; shards: unknown[]; missing: number[] }>("merged")),
-      failures: ledger.failures(maxFailures).map((f) => ({ ...f, band: bands[f.bandIndex] ?? f.bandIndex })),
+      ...buildReport(file, {
+        job: (doc.job ?? undefined) as JobSpec | undefined,
+        counts: doc.counts,
+        progress: doc.progress,
+        lock: doc.lock,
+        notes: doc.plan?.notes ?? [],
+        merged: (doc.merged ?? undefined) as StatusSource["merged"],
+        failures: doc.failures.slice(0, maxFailures),
+        journal: doc.journal,
+        fileSystem: doc.fileSystem,
+      }),
+      from: "status-file",
+      statusFile: {
+        path,
+        writtenAt: new Date(doc.writtenAt).toISOString(),
+        ageSeconds: Math.max(0, (Date.now() - doc.writtenAt) / 1000),
+      },
     };
+  }
+  try {
+    return buildReport(file, {
+      job: ledger.job<JobSpec>(),
+      counts: ledger.counts(),
+      progress: ledger.getMeta<Record<string, unknown>>("progress") ?? null,
+      lock: ledger.lockHolder() ?? null,
+      notes: ledger.getMeta<{ notes?: string[] }>("plan")?.notes ?? [],
+      merged: ledger.getMeta<{ count: number; shards: unknown[]; missing: number[] }>("merged"),
+      failures: ledger.failures(maxFailures),
+      journal: ledger.journal,
+      fileSystem: ledger.fileSystem.name,
+    });
   } finally {
     ledger.close();
   }
+}
+
+function buildReport(file: string, s: StatusSource): StatusReport {
+  const bands = s.job === undefined ? [] : createSource(s.job.source).bands;
+  const c = s.counts;
+  const byBand: Record<string, Record<string, number>> = {};
+  for (const b of c.byBand) byBand[bands[b.bandIndex] ?? String(b.bandIndex)] = { ...b.byState };
+  const rate = typeof s.progress?.ratePerSec === "number" ? s.progress.ratePerSec : 0;
+  const left = c.byState.pending + c.byState.running + c.byState.failed_retryable;
+  return {
+    ledger: file,
+    job: s.job,
+    bands,
+    total: c.total,
+    byState: { ...c.byState },
+    byBand,
+    lock:
+      s.lock === null
+        ? null
+        : { pid: s.lock.pid, host: s.lock.host, heartbeatAt: new Date(s.lock.heartbeatAt).toISOString() },
+    progress: s.progress,
+    etaSeconds: s.lock !== null && rate > 0 ? left / rate : null,
+    notes: s.notes,
+    merged: mergedInfo(s.merged),
+    failures: s.failures.map((f) => ({ ...f, band: bands[f.bandIndex] ?? f.bandIndex })),
+    from: "ledger",
+    statusFile: null,
+    journal: s.journal,
+    fileSystem: s.fileSystem,
+  };
 }
 
 function mergedInfo(
@@ -77,6 +156,11 @@ export function printStatus(r: StatusReport, json: boolean): ExitCode {
       `ledger ${r.ledger}`,
       `${r.total} task(s) in ${r.bands.length} band(s): ${r.bands.join(", ")}`,
     ];
+    if (r.statusFile !== null)
+      lines.push(
+        `from ${r.statusFile.path}, written ${r.statusFile.writtenAt} (${formatDuration(r.statusFile.ageSeconds)} ago): ` +
+          `the run holds the ledger exclusively on this ${r.fileSystem} file system`,
+      );
     const shard = r.job?.shard;
     if (shard !== undefined)
       lines.push(`shard ${shard.index}/${shard.count} of the catalog (vocut merge combines the shards)`);
@@ -94,6 +178,7 @@ export function printStatus(r: StatusReport, json: boolean): ExitCode {
     lines.push(row(["all", ...TASK_STATES.map((k) => String(r.byState[k] ?? 0))]));
     if (r.lock !== null) {
       lines.push(`running: pid ${r.lock.pid} on ${r.lock.host}, last heartbeat ${r.lock.heartbeatAt}`);
+      if (r.total === 0) lines.push("planning: no task recorded yet");
       const status = r.progress?.status;
       if (typeof status === "string") lines.push(`progress: ${status}`);
       if (r.etaSeconds !== null) lines.push(`ETA ${formatDuration(r.etaSeconds)}`);
@@ -131,6 +216,7 @@ export function printStatus(r: StatusReport, json: boolean): ExitCode {
   }
   const s = r.byState;
   const left = (s.pending ?? 0) + (s.running ?? 0) + (s.failed_retryable ?? 0);
-  if (left > 0) return ExitCode.RetryLater;
+  // A run holding a ledger with no task yet is still planning: work is left, nothing is settled.
+  if (left > 0 || (r.lock !== null && r.total === 0)) return ExitCode.RetryLater;
   return (s.failed_permanent ?? 0) > 0 ? ExitCode.PermanentFailures : ExitCode.Ok;
 }

@@ -4,6 +4,18 @@ import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { ExitCode, usageError, VocutError } from "../errors.js";
 import { ImageIndexStore } from "./image-index.js";
+import {
+  chooseJournal,
+  type FileSystemKind,
+  fileSystemKind,
+  fileSystemOf,
+  type LedgerJournal,
+  type LedgerJournalChoice,
+  readStatusFile,
+  sqliteFileIsWal,
+  statusFilePath,
+  writeStatusFile,
+} from "./journal.js";
 import { LEDGER_MIGRATIONS, LEDGER_SCHEMA, LEDGER_SCHEMA_VERSION } from "./schema.js";
 
 /** Task states, as stored in the ledger. */
@@ -112,12 +124,54 @@ export interface LedgerOpenOptions {
   readonly beforeCommit?: () => void;
   /** A lock held on another host counts as stale when its heartbeat is older than this (default 120000 ms). */
   readonly staleLockMs?: number;
+  /**
+   * Journal and locking mode (default `auto`: from the file system of the ledger's folder, see
+   * src/ledger/journal.ts). A reader (`lock: false`) never changes the file's mode: it only opens a WAL
+   * file in exclusive mode, without `-shm`, where the writer would.
+   */
+  readonly journal?: LedgerJournalChoice;
 }
+
+/**
+ * What a run on a `wal-exclusive` ledger publishes in `<ledger>.status.json` (every progress heartbeat
+ * and at the end), since no other process can open the ledger meanwhile: everything `vocut status` shows.
+ */
+export interface LedgerStatusDoc {
+  readonly version: 1;
+  readonly ledger: string;
+  /** When this document was written (ms since the epoch). */
+  readonly writtenAt: number;
+  readonly journal: LedgerJournal;
+  readonly fileSystem: string;
+  /** null once the run has closed the ledger. */
+  readonly lock: LockHolder | null;
+  readonly progress: Record<string, unknown> | null;
+  readonly counts: LedgerCounts;
+  readonly job: unknown;
+  readonly plan: { notes?: string[] } | null;
+  readonly merged: unknown;
+  readonly failures: ReturnType<Ledger["failures"]>;
+}
+
+/** Failures listed in the status file (`vocut status` lists 20 by default). */
+const STATUS_FILE_FAILURES = 20;
+/** Progress heartbeats wait this many times the last status snapshot's duration (5% of the run at most). */
+const STATUS_COST_FACTOR = 20;
+/** A status snapshot faster than this (ms) does not slow the next heartbeat's (small jobs: every 5 s). */
+const STATUS_CHEAP_MS = 100;
+/** How long a reader waits for a ledger held in exclusive mode before it reports it busy, ms. */
+const EXCLUSIVE_READ_TIMEOUT_MS = 1_500;
 
 const HEARTBEAT_MS = 10_000;
 
 function emptyCounts(): Record<TaskState, number> {
   return { pending: 0, running: 0, done: 0, no_coverage: 0, failed_retryable: 0, failed_permanent: 0 };
+}
+
+/** SQLITE_BUSY and its extended codes: another connection holds the file. */
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === "string" && code.startsWith("SQLITE_BUSY");
 }
 
 function processAlive(pid: number): boolean {
@@ -137,6 +191,10 @@ function processAlive(pid: number): boolean {
  */
 export class Ledger {
   readonly path: string;
+  /** The journal mode in use (a reader reports the mode it opened the file in). */
+  readonly journal: LedgerJournal;
+  /** The file system of the ledger's folder. */
+  readonly fileSystem: FileSystemKind;
   private readonly db: Database.Database;
   private readonly pendingCompletions: Array<{ seq: number; c: Completion; at: number }> = [];
   private readonly batchSize: number;
@@ -147,14 +205,26 @@ export class Ledger {
   private flushError: unknown;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private locked = false;
+  /** Progress heartbeats publish the status file no earlier than this (ms since the epoch). */
+  private nextPublishAt = 0;
+  /** Set while close() publishes the last status file: the lock is released by then. */
+  private closing = false;
   private closed = false;
   private readonly stmt;
   private readonly insertTasksStmt = new Map<number, Database.Statement>();
   private imageStore: ImageIndexStore | undefined;
 
-  private constructor(path: string, db: Database.Database, options: LedgerOpenOptions) {
+  private constructor(
+    path: string,
+    db: Database.Database,
+    options: LedgerOpenOptions,
+    journal: LedgerJournal,
+    fileSystem: FileSystemKind,
+  ) {
     this.path = path;
     this.db = db;
+    this.journal = journal;
+    this.fileSystem = fileSystem;
     this.batchSize = options.batchSize ?? 256;
     this.batchMs = options.batchMs ?? 500;
     this.beforeCommit = options.beforeCommit;
@@ -229,13 +299,23 @@ export class Ledger {
 
   /**
    * Open (or create) a ledger. Throws VocutError: exit 3 if it is missing or not a vocut ledger,
-   * exit 6 if another live process holds its lock.
+   * exit 6 if another live process holds its lock (or, in `wal-exclusive` mode, the file itself).
    */
   static open(path: string, options: LedgerOpenOptions): Ledger {
+    const writer = options.lock !== false;
+    const choice = options.journal ?? "auto";
     let db: Database.Database;
+    let fs: FileSystemKind;
+    let journal: LedgerJournal;
     try {
       if (options.create) mkdirSync(dirname(path), { recursive: true });
-      db = new Database(path, { fileMustExist: !options.create, timeout: 10_000 });
+      fs = Ledger.fileSystemOf(dirname(path));
+      // Decided before the first access: opening a WAL file the ordinary way maps its -shm at once.
+      journal = writer ? chooseJournal(fs, choice) : Ledger.readerJournal(path, fs, choice);
+      db = new Database(path, {
+        fileMustExist: !options.create,
+        timeout: !writer && journal === "wal-exclusive" ? EXCLUSIVE_READ_TIMEOUT_MS : 10_000,
+      });
     } catch (err) {
       throw new VocutError(
         "LEDGER_OPEN",
@@ -245,15 +325,25 @@ export class Ledger {
       );
     }
     try {
+      Ledger.setJournal(db, path, journal, fs, writer || options.create);
       Ledger.migrate(db, path);
     } catch (err) {
       db.close();
-      throw err;
+      if (isBusy(err)) throw Ledger.busyError(path, journal, fs, err);
+      if (err instanceof VocutError) throw err;
+      throw new VocutError(
+        "LEDGER_CORRUPT",
+        `ledger ${path} is unreadable or corrupt (${(err as Error).message}); move it aside to start over`,
+        ExitCode.Input,
+        { cause: err },
+      );
     }
-    const ledger = new Ledger(path, db, options);
-    if (options.lock !== false) {
+    const ledger = new Ledger(path, db, options, journal, fs);
+    if (writer) {
       try {
         ledger.acquireLock(options.staleLockMs ?? 120_000);
+        // At once, so that `status` has something to show while a long plan runs.
+        ledger.publishStatus(true);
       } catch (err) {
         db.close();
         throw err;
@@ -262,9 +352,88 @@ export class Ledger {
     return ledger;
   }
 
+  /** statfs of the ledger's folder; a folder that cannot be statted counts as an unknown, shared one. */
+  private static fileSystemOf(dir: string): FileSystemKind {
+    try {
+      return fileSystemOf(dir);
+    } catch {
+      return fileSystemKind(0);
+    }
+  }
+
+  /**
+   * How a reader opens the file without changing its mode: a WAL file in exclusive mode where `-shm`
+   * must not be mapped (the file system is not local, or `wal-exclusive` was asked for), otherwise as
+   * it is. `wal` asserts that shared memory works there.
+   */
+  private static readerJournal(path: string, fs: FileSystemKind, choice: LedgerJournalChoice): LedgerJournal {
+    if (!sqliteFileIsWal(path)) return "delete";
+    if (choice === "wal") return "wal";
+    return choice === "wal-exclusive" || !fs.local ? "wal-exclusive" : "wal";
+  }
+
+  /**
+   * Put the connection in `journal` mode before its first access. A writer (or a creator) sets the file's
+   * journal mode; a reader only chooses exclusive locking for a WAL file. Leaving `wal-exclusive` for
+   * `delete` on a shared file system goes through exclusive mode too, so -shm is never mapped.
+   */
+  private static setJournal(
+    db: Database.Database,
+    path: string,
+    journal: LedgerJournal,
+    fs: FileSystemKind,
+    setsMode: boolean,
+  ): void {
+    const exclusiveFirst =
+      journal === "wal-exclusive" || (journal === "delete" && !fs.local && sqliteFileIsWal(path));
+    if (exclusiveFirst) db.pragma("locking_mode = EXCLUSIVE");
+    if (!setsMode) return;
+    const wanted = journal === "delete" ? "delete" : "wal";
+    const got = db.pragma(`journal_mode = ${wanted.toUpperCase()}`, { simple: true });
+    if (got !== wanted) {
+      throw new VocutError(
+        "LEDGER_JOURNAL",
+        `ledger ${path}: SQLite kept journal mode ${String(got)} instead of ${wanted} on this ${fs.name} file system`,
+        ExitCode.Input,
+      );
+    }
+    // Back to ordinary locking, released at the next access: readers may then run beside the writer.
+    if (journal === "delete" && exclusiveFirst) db.pragma("locking_mode = NORMAL");
+  }
+
+  /**
+   * Exit 6 for a ledger another process holds, naming the holder from the status file it publishes
+   * (the ledger itself cannot be read meanwhile).
+   */
+  private static busyError(
+    path: string,
+    journal: LedgerJournal,
+    fs: FileSystemKind,
+    cause: unknown,
+  ): VocutError {
+    const statusFile = statusFilePath(path);
+    const doc = readStatusFile<Partial<LedgerStatusDoc>>(statusFile);
+    const lock = doc?.lock;
+    const who =
+      lock === undefined || lock === null
+        ? "another process"
+        : `pid ${lock.pid} on ${lock.host} (since ${new Date(lock.startedAt).toISOString()}, last heartbeat ${new Date(lock.heartbeatAt).toISOString()})`;
+    const why =
+      journal === "wal-exclusive"
+        ? `; on this ${fs.name} file system a run holds the ledger exclusively (no shared memory), so nothing else can read it until the run ends` +
+          (doc === undefined ? "" : `; \`vocut status\` reads ${statusFile} meanwhile`)
+        : "";
+    return new VocutError(
+      "LEDGER_LOCKED",
+      `ledger ${path} is in use by ${who}${why}; wait for it to finish or stop it`,
+      ExitCode.Locked,
+      { cause },
+    );
+  }
+
   private static migrate(db: Database.Database, path: string): void {
     try {
-      db.pragma("journal_mode = WAL");
+      // The journal mode is set by setJournal, before this first access.
       db.pragma("synchronous = NORMAL");
       // 64 MiB page cache: planning millions of rows is index-bound.
       db.pragma("cache_size = -65536");
@@ -306,7 +475,8 @@ export class Ledger {
       const check = db.pragma("quick_check", { simple: true });
       if (check !== "ok") throw new Error(`integrity check failed: ${String(check)}`);
     } catch (err) {
-      if (err instanceof VocutError) throw err;
+      // Busy is not corruption: Ledger.open reports who holds the file.
+      if (err instanceof VocutError || isBusy(err)) throw err;
       throw new VocutError(
         "LEDGER_CORRUPT",
         `ledger ${path} is unreadable or corrupt (${(err as Error).message}); move it aside to start over`,
@@ -361,9 +531,13 @@ export class Ledger {
     return r === undefined ? undefined : (JSON.parse(r.value) as T);
   }
 
-  /** Write a JSON value into the meta table (committed at once). */
+  /**
+   * Write a JSON value into the meta table (committed at once). Job, plan summary and progress are all
+   * meta: each is published in the status file too (`wal-exclusive` writers).
+   */
   setMeta(key: string, value: unknown): void {
     this.stmt.setMeta.run(key, JSON.stringify(value));
+    this.publishStatus(true);
   }
 
   /**
@@ -701,9 +875,54 @@ export class Ledger {
       .iterate() as IterableIterator<never>;
   }
 
-  /** Record a run's progress snapshot (heartbeat for `status`: rate, ETA, per-host state). */
+  /**
+   * Record a run's progress snapshot (heartbeat for `status`: rate, ETA, per-host state); in
+   * `wal-exclusive` mode also publish it in the status file, which is all other processes can read.
+   */
   recordProgress(progress: unknown): void {
-    this.setMeta("progress", { at: Date.now(), ...(progress as object) });
+    this.stmt.setMeta.run("progress", JSON.stringify({ at: Date.now(), ...(progress as object) }));
+    this.publishStatus(false);
+  }
+
+  /** Everything `vocut status` shows, as one document (what the status file holds). */
+  statusSnapshot(maxFailures: number = STATUS_FILE_FAILURES): LedgerStatusDoc {
+    const counts = this.counts();
+    const failed = counts.byState.failed_permanent + counts.byState.failed_retryable;
+    return {
+      version: 1,
+      ledger: this.path,
+      writtenAt: Date.now(),
+      journal: this.journal,
+      fileSystem: this.fileSystem.name,
+      lock: this.closing ? null : (this.lockHolder() ?? null),
+      progress: this.getMeta<Record<string, unknown>>("progress") ?? null,
+      counts,
+      job: this.job() ?? null,
+      plan: this.getMeta<{ notes?: string[] }>("plan") ?? null,
+      merged: this.getMeta<unknown>("merged") ?? null,
+      // The failures query scans every task: only when there are some.
+      failures: failed > 0 ? this.failures(maxFailures) : [],
+    };
+  }
+
+  /**
+   * Write the status file (wal-exclusive writers only). The snapshot counts every task, on the run's
+   * only thread (about 1 s for a million tasks here): after a snapshot slower than STATUS_CHEAP_MS,
+   * progress heartbeats (`force` false) are skipped until STATUS_COST_FACTOR times its duration has
+   * passed, so publishing never takes more than ~5% of the run; `status` shows the file's age. A failure (disk full) is not fatal: the
+   * next ledger commit reports a full disk.
+   */
+  private publishStatus(force: boolean): void {
+    if (this.journal !== "wal-exclusive" || !this.locked) return;
+    const t0 = Date.now();
+    if (!force && t0 < this.nextPublishAt) return;
+    try {
+      writeStatusFile(statusFilePath(this.path), this.statusSnapshot());
+    } catch {
+      // See above.
+    }
+    const took = Date.now() - t0;
+    this.nextPublishAt = took < STATUS_CHEAP_MS ? 0 : Date.now() + STATUS_COST_FACTOR * took;
   }
 
   /** Flush, release the lock and close. Safe to call twice. Throws a failed last commit after closing. */
@@ -720,6 +939,9 @@ export class Ledger {
       } catch {
         // Left behind, the lock names a dead process: the next run on this host takes it over.
       }
+      // The last status file says the run is over (no holder), with the final counts.
+      this.closing = true;
+      this.publishStatus(true);
       this.closed = true;
       this.db.close();
     }

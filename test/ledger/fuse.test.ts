@@ -1,0 +1,205 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, statfsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readImage } from "../../src/fits/image.js";
+import { validateFits } from "../../src/fits/validate.js";
+import { listFiles, runCli, startCli, tempDir } from "../helpers/cli.js";
+import { CutoutServer } from "../helpers/cutout-server.js";
+
+/**
+ * Issue 15, part 5, on a real FUSE mount: bindfs with `-o direct_io` (as sshfs -o direct_io and other
+ * network FUSE file systems run), where SQLite cannot map WAL's -shm at all. OUT and the ledger are on
+ * the mount. Needs /dev/fuse, root and bindfs; .ci/run installs bindfs, so under CI a missing bindfs is a
+ * failure, not a skip.
+ */
+const hasBindfs = spawnSync("sh", ["-c", "command -v bindfs"]).status === 0;
+const fuseUsable = process.platform === "linux" && existsSync("/dev/fuse") && process.getuid?.() === 0;
+const FUSE_MAGIC = 0x65735546;
+
+if (fuseUsable && !hasBindfs && process.env.CI === "true") {
+  throw new Error("CI: /dev/fuse is usable but bindfs is missing (.ci/run installs it)");
+}
+
+describe.skipIf(!fuseUsable || !hasBindfs)("ledger on a FUSE mount (bindfs -o direct_io)", () => {
+  let tmp: ReturnType<typeof tempDir>;
+  let mnt = "";
+  let mounted = false;
+  let server: CutoutServer;
+
+  beforeAll(async () => {
+    tmp = tempDir("vocut-fuse-");
+    const back = join(tmp.dir, "back");
+    mnt = join(tmp.dir, "mnt");
+    mkdirSync(back);
+    mkdirSync(mnt);
+    const m = spawnSync("bindfs", ["-o", "direct_io", back, mnt], { encoding: "utf8" });
+    if (m.status !== 0) throw new Error(`bindfs failed: ${m.stderr}`);
+    mounted = true;
+    expect(statfsSync(mnt).type).toBe(FUSE_MAGIC);
+    server = await new CutoutServer().start();
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    if (mounted) {
+      // Lazy unmount as a fallback: a process still holding a file must not leave the mount behind.
+      if (spawnSync("fusermount", ["-u", mnt]).status !== 0) spawnSync("umount", ["-l", mnt]);
+    }
+    tmp?.cleanup();
+  });
+
+  function writeCatalog(n: number, name: string): string {
+    const lines = ["id,ra,dec"];
+    for (let i = 0; i < n; i++)
+      lines.push(`obj${i},${(150 + i * 0.001).toFixed(6)},${(2 + i * 0.0007).toFixed(6)}`);
+    const path = join(tmp.dir, name);
+    writeFileSync(path, `${lines.join("\n")}\n`);
+    return path;
+  }
+
+  const runArgs = (cat: string, out: string, ...extra: string[]) => [
+    "run",
+    cat,
+    "--out",
+    out,
+    "--hips2fits",
+    "CDS/P/SDSS9/g",
+    "--hips2fits-url",
+    server.url,
+    "--concurrency",
+    "4",
+    ...extra,
+  ];
+
+  /** Every cutout is a valid FITS file centred on its target. */
+  function checkFiles(out: string, n: number): void {
+    const files = listFiles(out).filter((f) => f.endsWith(".fits"));
+    expect(files).toHaveLength(n);
+    for (let i = 0; i < n; i++) {
+      const buf = readFileSync(join(out, "g", `obj${i}.fits`));
+      expect(validateFits(buf).ok).toBe(true);
+      const img = readImage(buf);
+      expect(img.header.getNumber("CRVAL1")).toBe(Number((150 + i * 0.001).toFixed(6)));
+      expect(img.header.getNumber("CRVAL2")).toBe(Number((2 + i * 0.0007).toFixed(6)));
+    }
+  }
+
+  it("auto (wal-exclusive): a 300-target job runs to the end; status and status --json work while it runs", async () => {
+    const n = 300;
+    const cat = writeCatalog(n, "cat300.csv");
+    const out = join(mnt, "out");
+    const before = server.requests.length;
+    const run = startCli(runArgs(cat, out, "--rate", "25"));
+    let sawProgress = false;
+    let human = "";
+    let json: Record<string, unknown> = {};
+    try {
+      // Poll until a status shows work done and work left, read from the file the run publishes.
+      const t0 = Date.now();
+      while (!sawProgress && Date.now() - t0 < 60_000 && run.child.exitCode === null) {
+        const st = await runCli(["status", out, "--json"]);
+        if (st.code === 5) {
+          json = JSON.parse(st.stdout) as Record<string, unknown>;
+          const s = json.byState as Record<string, number>;
+          sawProgress = json.from === "status-file" && (s.done ?? 0) > 0 && (s.pending ?? 0) > 0;
+        }
+        if (!sawProgress) await new Promise((r) => setTimeout(r, 300));
+      }
+      expect(sawProgress).toBe(true);
+      expect(json).toMatchObject({
+        journal: "wal-exclusive",
+        fileSystem: "fuse",
+        total: n,
+        bands: ["g"],
+        lock: { pid: run.child.pid },
+        statusFile: { path: join(out, "vocut.db.status.json") },
+      });
+      const s = json.byState as Record<string, number>;
+      expect(Object.values(s).reduce((a, b) => a + b, 0)).toBe(n);
+      expect((json.progress as { hosts?: unknown }).hosts).toBeTypeOf("object");
+
+      const st = await runCli(["status", out]);
+      human = st.stdout;
+      if (run.child.exitCode === null) {
+        expect(st.code).toBe(5);
+        expect(human).toMatch(
+          /from .*vocut\.db\.status\.json, written .* ago\): the run holds the ledger exclusively on this fuse file system/,
+        );
+        expect(human).toMatch(new RegExp(`running: pid ${run.child.pid} on `));
+        expect(human).toMatch(/^g\s+\d+/m);
+
+        // Other readers and a second run say who holds the ledger instead of crashing or hanging.
+        const ex = await runCli(["export", out, "--format", "npy", "--out", join(tmp.dir, "x.npy")]);
+        if (run.child.exitCode === null) {
+          expect(ex.code).toBe(6);
+          expect(ex.stderr).toContain(`pid ${run.child.pid}`);
+          expect(ex.stderr).toContain("vocut.db.status.json");
+        }
+      }
+    } finally {
+      if (run.child.exitCode === null && !sawProgress) run.child.kill("SIGINT");
+    }
+    const end = await run.done;
+    expect(end.stderr).toContain("300 done, 0 no coverage, 0 failed permanently, 0 pending (not tried yet), 0 to retry");
+    expect(end.code).toBe(0);
+    expect(server.requests.length - before).toBe(n);
+    checkFiles(out, n);
+    expect(existsSync(join(out, "vocut.db-shm"))).toBe(false);
+
+    // After the run the ledger itself is read (exclusively, for a moment), and export works.
+    const after = await runCli(["status", out, "--json"]);
+    expect(after.code).toBe(0);
+    expect(JSON.parse(after.stdout)).toMatchObject({ from: "ledger", lock: null, byState: { done: n } });
+    const ex = await runCli(["export", out, "--format", "npy", "--out", join(tmp.dir, "y.npy")]);
+    expect(ex.code).toBe(0);
+    // A resume asks for nothing.
+    const again = await runCli(runArgs(cat, out, "--rate", "25"));
+    expect(again.code).toBe(0);
+    expect(server.requests.length - before).toBe(n);
+  }, 120_000);
+
+  it("a second run on a held ledger exits 6 naming the holder (not 3, not a crash)", async () => {
+    // 150 targets at 5/s: still running when the second run gives up waiting for the file (10 s).
+    const cat = writeCatalog(150, "cat150.csv");
+    const out = join(mnt, "out-twice");
+    const first = startCli(runArgs(cat, out, "--rate", "5"));
+    try {
+      const statusFile = join(out, "vocut.db.status.json");
+      const t0 = Date.now();
+      while (!existsSync(statusFile) && Date.now() - t0 < 20_000)
+        await new Promise((r) => setTimeout(r, 100));
+      const second = await runCli(runArgs(cat, out, "--rate", "5"));
+      expect(second.code).toBe(6);
+      expect(second.stderr).toContain(`in use by pid ${first.child.pid}`);
+    } finally {
+      first.child.kill("SIGINT");
+    }
+    expect((await first.done).code).toBe(5);
+    const st = await runCli(["status", out, "--json"]);
+    expect(st.code).toBe(5);
+    expect(JSON.parse(st.stdout)).toMatchObject({ from: "ledger", lock: null });
+  }, 120_000);
+
+  it("--ledger-journal delete: a rollback journal, and status reads the ledger itself while the job runs", async () => {
+    const n = 100;
+    const cat = writeCatalog(n, "cat100.csv");
+    const out = join(mnt, "out-delete");
+    const run = startCli(runArgs(cat, out, "--rate", "25", "--ledger-journal", "delete"));
+    let seen: Record<string, unknown> | undefined;
+    const t0 = Date.now();
+    while (seen === undefined && Date.now() - t0 < 60_000 && run.child.exitCode === null) {
+      const st = await runCli(["status", out, "--json"]);
+      if (st.code === 5) {
+        const j = JSON.parse(st.stdout) as Record<string, unknown>;
+        if (((j.byState as Record<string, number>).done ?? 0) > 0 && j.lock !== null) seen = j;
+      }
+      if (seen === undefined) await new Promise((r) => setTimeout(r, 300));
+    }
+    const end = await run.done;
+    expect(seen).toMatchObject({ from: "ledger", journal: "delete", fileSystem: "fuse", total: n });
+    expect(end.code).toBe(0);
+    checkFiles(out, n);
+    expect(existsSync(join(out, "vocut.db-wal"))).toBe(false);
+  }, 120_000);
+});
