@@ -1,4 +1,5 @@
 import { listHdus } from "../fits/image.js";
+import { edgeMarginPx } from "./pixel-grid.js";
 import { parseWcs, WcsError } from "./wcs.js";
 
 /**
@@ -29,7 +30,7 @@ export function hduContaining(
       throw err;
     }
     const { x, y } = wcs.worldToPixel(raDeg, decDeg);
-    const margin = Math.min(x + 0.5, width - 0.5 - x, y + 0.5, height - 0.5 - y);
+    const margin = edgeMarginPx(x, y, width, height);
     if (!(margin >= 0)) continue;
     if (best === undefined || margin > best.margin) best = { hduIndex: hdu.index, margin };
   }
