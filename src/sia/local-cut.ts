@@ -1,7 +1,7 @@
 import { FitsError } from "../fits/errors.js";
 import { listHdus, readImage } from "../fits/image.js";
 import { decompressImage, imageHeaderOf, isTileCompressed, tileParams } from "../fits/tile-compressed.js";
-import { edgeMarginPx } from "../wcs/pixel-grid.js";
+import { containing } from "../wcs/hdu-containing.js";
 import { type CelestialWcs, parseWcs } from "../wcs/wcs.js";
 
 /**
@@ -77,15 +77,5 @@ export function planeContaining(
   raDeg: number,
   decDeg: number,
 ): DecodedPlane | undefined {
-  let best: DecodedPlane | undefined;
-  let bestMargin = Number.NEGATIVE_INFINITY;
-  for (const p of planes) {
-    const { x, y } = p.wcs.worldToPixel(raDeg, decDeg);
-    const m = edgeMarginPx(x, y, p.width, p.height);
-    if (Number.isFinite(m) && m >= 0 && m > bestMargin) {
-      best = p;
-      bestMargin = m;
-    }
-  }
-  return best;
+  return containing(planes, raDeg, decDeg)?.image;
 }
