@@ -7,6 +7,7 @@ import { type Card, FitsHeader } from "./header.js";
  * adapters for callers that think in FITS pixels. The projection itself is computed in src/wcs (0-based).
  */
 
+/** A TAN WCS as header numbers (CRVAL degrees, 1-based CRPIX, CD degrees per pixel): src/wcs's type. */
 export type { TanWcs };
 
 /** Geometry of a north-up, east-left TAN stamp. */
