@@ -19,5 +19,5 @@ export {
   xyfToNestBig,
 } from "./nested.js";
 export { pix2angNest } from "./pix2ang.js";
-export { maxCellRadiusRad, queryDiscInclusive, queryDiscInclusiveBig } from "./queryDisc.js";
+export { maxCellRadiusRad, queryDiscInclusive, queryDiscInclusiveBig } from "./query-disc.js";
 export { MAX_NUMBER_ORDER, MAX_ORDER } from "./validate.js";

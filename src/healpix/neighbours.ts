@@ -20,59 +20,53 @@ import { assertOrder, assertPixel, MAX_NUMBER_ORDER } from "./validate.js";
 const DX = [-1, -1, 0, 1, 1, 1, 0, -1] as const;
 const DY = [0, 1, 1, 1, 0, -1, -1, -1] as const;
 
-let nFace = 0;
-let nX = 0;
-let nY = 0;
+/** A cell as [face, x, y], written by wrap (one per call of neighboursNest: no module state). */
+type Cell = [number, number, number];
 
 /**
  * Map the possibly off-face cell (x, y) of `face` (at most one step outside) onto the face that holds it,
- * into nFace, nX, nY. Returns false where no cell exists (a corner shared by only 3 faces).
+ * into `out`. Returns false where no cell exists (a corner shared by only 3 faces).
  */
-function wrap(nside: number, face: number, x: number, y: number): boolean {
+function wrap(out: Cell, nside: number, face: number, x: number, y: number): boolean {
   const ox = x < 0 ? -1 : x >= nside ? 1 : 0;
   const oy = y < 0 ? -1 : y >= nside ? 1 : 0;
-  if (ox === 0 && oy === 0) {
-    nFace = face;
-    nX = x;
-    nY = y;
-    return true;
-  }
+  if (ox === 0 && oy === 0) return set(out, face, x, y);
   const k = face & 3;
   const east = (k + 1) & 3;
   const west = (k + 3) & 3;
   const m = 2 * nside - 1; // reflection used by the quarter turns around the poles
   switch (face >> 2) {
     case 0: // north polar face: N corner at the pole
-      if (ox === -1 && oy === 0) return set(4 + k, x + nside, y); // SW edge -> equatorial face below-left
-      if (ox === 0 && oy === -1) return set(4 + east, x, y + nside); // SE edge -> equatorial face below-right
-      if (ox === 1 && oy === 0) return set(east, y, m - x); // NE edge -> next polar face, quarter turn
-      if (ox === 0 && oy === 1) return set(west, m - y, x); // NW edge -> previous polar face, quarter turn
-      if (ox === -1 && oy === -1) return set(8 + k, x + nside, y + nside); // S corner -> south face below
-      if (ox === 1 && oy === 1) return set((k + 2) & 3, m - x, m - y); // N corner (pole) -> opposite face
+      if (ox === -1 && oy === 0) return set(out, 4 + k, x + nside, y); // SW edge -> equatorial face below-left
+      if (ox === 0 && oy === -1) return set(out, 4 + east, x, y + nside); // SE edge -> equatorial face below-right
+      if (ox === 1 && oy === 0) return set(out, east, y, m - x); // NE edge -> next polar face, quarter turn
+      if (ox === 0 && oy === 1) return set(out, west, m - y, x); // NW edge -> previous polar face, quarter turn
+      if (ox === -1 && oy === -1) return set(out, 8 + k, x + nside, y + nside); // S corner -> south face below
+      if (ox === 1 && oy === 1) return set(out, (k + 2) & 3, m - x, m - y); // N corner (pole) -> opposite face
       return false; // E and W corners: only 3 faces meet
     case 1: // equatorial face
-      if (ox === 1 && oy === 0) return set(k, x - nside, y); // NE edge
-      if (ox === 0 && oy === 1) return set(west, x, y - nside); // NW edge
-      if (ox === -1 && oy === 0) return set(8 + west, x + nside, y); // SW edge
-      if (ox === 0 && oy === -1) return set(8 + k, x, y + nside); // SE edge
-      if (ox === 1 && oy === -1) return set(4 + east, x - nside, y + nside); // E corner
-      if (ox === -1 && oy === 1) return set(4 + west, x + nside, y - nside); // W corner
+      if (ox === 1 && oy === 0) return set(out, k, x - nside, y); // NE edge
+      if (ox === 0 && oy === 1) return set(out, west, x, y - nside); // NW edge
+      if (ox === -1 && oy === 0) return set(out, 8 + west, x + nside, y); // SW edge
+      if (ox === 0 && oy === -1) return set(out, 8 + k, x, y + nside); // SE edge
+      if (ox === 1 && oy === -1) return set(out, 4 + east, x - nside, y + nside); // E corner
+      if (ox === -1 && oy === 1) return set(out, 4 + west, x + nside, y - nside); // W corner
       return false; // N and S corners: only 3 faces meet
     default: // south polar face: S corner at the pole
-      if (ox === 1 && oy === 0) return set(4 + east, x - nside, y); // NE edge
-      if (ox === 0 && oy === 1) return set(4 + k, x, y - nside); // NW edge
-      if (ox === -1 && oy === 0) return set(8 + west, y, -1 - x); // SW edge -> previous south face, quarter turn
-      if (ox === 0 && oy === -1) return set(8 + east, -1 - y, x); // SE edge -> next south face, quarter turn
-      if (ox === 1 && oy === 1) return set(k, x - nside, y - nside); // N corner -> north face above
-      if (ox === -1 && oy === -1) return set(8 + ((k + 2) & 3), -1 - x, -1 - y); // S corner (pole)
+      if (ox === 1 && oy === 0) return set(out, 4 + east, x - nside, y); // NE edge
+      if (ox === 0 && oy === 1) return set(out, 4 + k, x, y - nside); // NW edge
+      if (ox === -1 && oy === 0) return set(out, 8 + west, y, -1 - x); // SW edge -> previous south face, quarter turn
+      if (ox === 0 && oy === -1) return set(out, 8 + east, -1 - y, x); // SE edge -> next south face, quarter turn
+      if (ox === 1 && oy === 1) return set(out, k, x - nside, y - nside); // N corner -> north face above
+      if (ox === -1 && oy === -1) return set(out, 8 + ((k + 2) & 3), -1 - x, -1 - y); // S corner (pole)
       return false; // E and W corners
   }
 }
 
-function set(face: number, x: number, y: number): true {
-  nFace = face;
-  nX = x;
-  nY = y;
+function set(out: Cell, face: number, x: number, y: number): true {
+  out[0] = face;
+  out[1] = x;
+  out[2] = y;
   return true;
 }
 
@@ -91,12 +85,13 @@ export function neighboursNest(order: number, ipix: number | bigint): number[] |
   const x = XYF[1] as number;
   const y = XYF[2] as number;
   const nside = NSIDE[order] as number;
+  const cell: Cell = [0, 0, 0];
   if (big) {
     const out: bigint[] = [];
     for (let d = 0; d < 8; d++) {
       out.push(
-        wrap(nside, face, x + (DX[d] as number), y + (DY[d] as number))
-          ? encodeNestBig(order, nX, nY, nFace)
+        wrap(cell, nside, face, x + (DX[d] as number), y + (DY[d] as number))
+          ? encodeNestBig(order, cell[1], cell[2], cell[0])
           : -1n,
       );
     }
@@ -105,7 +100,9 @@ export function neighboursNest(order: number, ipix: number | bigint): number[] |
   const out: number[] = [];
   for (let d = 0; d < 8; d++) {
     out.push(
-      wrap(nside, face, x + (DX[d] as number), y + (DY[d] as number)) ? encodeNest(order, nX, nY, nFace) : -1,
+      wrap(cell, nside, face, x + (DX[d] as number), y + (DY[d] as number))
+        ? encodeNest(order, cell[1], cell[2], cell[0])
+        : -1,
     );
   }
   return out;

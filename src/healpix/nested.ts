@@ -11,7 +11,7 @@
  */
 
 import { compact32, interleave, interleaveBig } from "./bits.js";
-import { cellSizeRadUnchecked } from "./cellSize.js";
+import { cellSizeRadUnchecked } from "./cell-size.js";
 import { FACE_CELLS, NSIDE } from "./tables.js";
 import { assertIndex, assertOrder, assertPixel, MAX_NUMBER_ORDER, MAX_ORDER } from "./validate.js";
 

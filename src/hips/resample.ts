@@ -1,8 +1,9 @@
 import type { Card } from "../fits/header.js";
-import { parseTanWcs, tanWcsCards } from "../fits/wcs.js";
+import { tanStamp, tanWcsCards } from "../fits/wcs.js";
 import { ang2xyfFracInto, type XyfFrac, xyfToNest } from "../healpix/index.js";
 import { icrsToGalactic } from "../sky/galactic.js";
 import type { Geometry } from "../sources/source.js";
+import { tanWcs } from "../wcs/wcs.js";
 
 /** Interpolation between HEALPix cells. */
 export type Interpolation = "nearest" | "bilinear";
@@ -66,14 +67,9 @@ export function planStamp(
   const cellOrder = grid.order + s;
   const nside = 2 ** cellOrder;
   const mask = w - 1;
-  const wcsCards = tanWcsCards({
-    raDeg,
-    decDeg,
-    widthPx: W,
-    heightPx: H,
-    pixscaleArcsec: geometry.pixscaleArcsec,
-  });
-  const wcs = parseTanWcs(wcsCards);
+  const stamp = { raDeg, decDeg, widthPx: W, heightPx: H, pixscaleArcsec: geometry.pixscaleArcsec };
+  const wcsCards = tanWcsCards(stamp);
+  const wcs = tanWcs(tanStamp(stamp));
   const n = W * H;
   const tiles: number[] = [];
   // Tiles a stamp touches are few (1-9): find them by a linear scan over their face coordinates.
@@ -120,33 +116,12 @@ export function planStamp(
     offset[k] = (mask - (cx & mask)) * w + (cy & mask);
     weight[k] = wt;
   };
-  // The stamp's TAN projection inlined (same maths as tanPixelToWorld, with the per-stamp sines and
-  // cosines hoisted out of the pixel loop).
-  const cd = wcs.cd;
-  const pp = wcs.lonpole * (Math.PI / 180);
-  const [cpp, spp] = [Math.cos(pp), Math.sin(pp)];
-  const d0 = wcs.crval2 * (Math.PI / 180);
-  const [cd0, sd0] = [Math.cos(d0), Math.sin(d0)];
-  const R2D = 180 / Math.PI;
   /** Exact face coordinates of output pixel (i, j) (0-based) into `out`; returns |latitude| in degrees. */
   const locate = (i: number, j: number, out: XyfFrac): number => {
-    const dx = i + 1 - wcs.crpix1;
-    const dy = j + 1 - wcs.crpix2;
-    const u = cd[0] * dx + cd[1] * dy;
-    const v = cd[2] * dx + cd[3] * dy;
-    const inv = 1 / Math.sqrt(R2D * R2D + u * u + v * v);
-    const sinT = R2D * inv;
-    const cosTsinP = u * inv;
-    const cosTcosP = -v * inv;
-    const sa = cosTsinP * cpp - cosTcosP * spp;
-    const ca = cosTcosP * cpp + cosTsinP * spp;
-    const a = -sa;
-    const b = sinT * cd0 - ca * sd0;
-    const z = sinT * sd0 + ca * cd0;
-    let lon = wcs.crval1 + Math.atan2(a, b) * R2D;
-    if (lon < 0) lon += 360;
-    else if (lon >= 360) lon -= 360;
-    let lat = Math.atan2(z, Math.sqrt(a * a + b * b)) * R2D;
+    // src/wcs's TAN (only the coarse-grid nodes below come here, so its cost is a few percent of a stamp).
+    const sky = wcs.pixelToWorld(i, j);
+    let lon = sky.raDeg;
+    let lat = sky.decDeg;
     if (grid.frame === "galactic") {
       const g = icrsToGalactic(lon, lat);
       lon = g.lDeg;

@@ -1,14 +1,13 @@
 import { FitsError } from "../fits/errors.js";
-import type { Card } from "../fits/header.js";
 import { listHdus, readImage } from "../fits/image.js";
 import { decompressImage, imageHeaderOf, isTileCompressed, tileParams } from "../fits/tile-compressed.js";
-import { cutout2d, encodeCutout, headerCarryOver } from "../wcs/cutout.js";
+import { containing } from "../wcs/hdu-containing.js";
 import { type CelestialWcs, parseWcs } from "../wcs/wcs.js";
 
 /**
- * Cut a stamp out of a whole survey image (or a SODA answer), pixel-aligned like astropy's Cutout2D:
- * the image HDU that contains the position with the most margin (UKIDSS files hold four detectors),
- * then src/wcs's cutout2d (TAN, SIN, ZPN, TAN-SIP; CRPIX shifted, NaN padding or refusal).
+ * The images a SIA local cut is made from: a whole survey image (or a SODA answer) decoded into its image
+ * HDUs, and the HDU that contains the position with the most margin (UKIDSS files hold four detectors). The
+ * stamp itself is src/wcs's stampFromImage, as for --images.
  */
 
 /** A decoded image HDU with its WCS, kept in memory between the stamps cut from it. */
@@ -20,11 +19,6 @@ export interface DecodedPlane {
   readonly header: ReturnType<typeof listHdus>[number]["header"];
   readonly wcs: CelestialWcs;
 }
-
-export type LocalCut =
-  | { readonly kind: "ok"; readonly body: Buffer; readonly partial: boolean }
-  | { readonly kind: "no_overlap" }
-  | { readonly kind: "partial_refused" };
 
 /**
  * The 2-D image HDUs of a file with a celestial WCS vocut can use, decoded; tile-compressed images (fpack,
@@ -83,32 +77,5 @@ export function planeContaining(
   raDeg: number,
   decDeg: number,
 ): DecodedPlane | undefined {
-  let best: DecodedPlane | undefined;
-  let bestMargin = Number.NEGATIVE_INFINITY;
-  for (const p of planes) {
-    const { x, y } = p.wcs.worldToPixel(raDeg, decDeg);
-    const m = Math.min(x + 0.5, y + 0.5, p.width - 0.5 - x, p.height - 0.5 - y);
-    if (Number.isFinite(m) && m >= 0 && m > bestMargin) {
-      best = p;
-      bestMargin = m;
-    }
-  }
-  return best;
-}
-
-/** Cut `w x h` pixels around the position from a plane and encode it with `extra` cards. */
-export function cutPlane(
-  p: DecodedPlane,
-  raDeg: number,
-  decDeg: number,
-  w: number,
-  h: number,
-  partial: boolean,
-  extra: readonly Card[],
-): LocalCut {
-  const r = cutout2d(p, p.wcs, raDeg, decDeg, w, h, { partial });
-  if (r.kind !== "ok") return r;
-  // The image's own cards that still hold for the stamp (zero point, exposure, filter...), then `extra`.
-  const kept = headerCarryOver(p.header, new Set(extra.map((c) => c.key)));
-  return { kind: "ok", body: encodeCutout(r, [...kept, ...extra]), partial: r.partial };
+  return containing(planes, raDeg, decDeg)?.image;
 }

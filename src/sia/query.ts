@@ -1,5 +1,6 @@
 import { parseVotable, VotableError, type VotableField } from "../catalog/votable.js";
-import { tanWorldToPixel } from "../fits/wcs.js";
+import { edgeMarginPx } from "../wcs/pixel-grid.js";
+import { type CelestialWcs, gnomonic, tanWcs, WcsError } from "../wcs/wcs.js";
 
 /**
  * Simple Image Access queries and their answers: SIA 1.0 (`POS=ra,dec&SIZE=deg&FORMAT=image/fits`, columns
@@ -94,19 +95,6 @@ function sepDeg(ra1: number, dec1: number, ra2: number, dec2: number): number {
   return (2 * Math.asin(Math.min(1, Math.sqrt(s)))) / D2R;
 }
 
-/** Gnomonic projection of (ra, dec) about (ra0, dec0), degrees on the tangent plane (x east, y north). */
-function tangent(ra: number, dec: number, ra0: number, dec0: number): [number, number] {
-  const cosc =
-    Math.sin(dec0 * D2R) * Math.sin(dec * D2R) +
-    Math.cos(dec0 * D2R) * Math.cos(dec * D2R) * Math.cos((ra - ra0) * D2R);
-  const x = (Math.cos(dec * D2R) * Math.sin((ra - ra0) * D2R)) / cosc;
-  const y =
-    (Math.cos(dec0 * D2R) * Math.sin(dec * D2R) -
-      Math.sin(dec0 * D2R) * Math.cos(dec * D2R) * Math.cos((ra - ra0) * D2R)) /
-    cosc;
-  return [x / D2R, y / D2R];
-}
-
 /**
  * Margin of a point inside a sky polygon (ObsCore s_region "POLYGON [frame] ra1 dec1 ra2 dec2 ..."),
  * degrees: the distance to the nearest edge on the tangent plane at the point, negative outside; NaN
@@ -117,8 +105,12 @@ export function polygonMarginDeg(region: string, raDeg: number, decDeg: number):
   if (m === null) return Number.NaN;
   const v = (m[1] as string).trim().split(/\s+/).map(Number);
   if (v.length < 6 || v.length % 2 !== 0 || v.some((x) => !Number.isFinite(x))) return Number.NaN;
+  // On the tangent plane at the target, the target is the origin. A vertex 90 degrees or more away cannot be
+  // projected: the margin is then unknown (NaN) rather than computed from a meaningless point.
+  const project = gnomonic(raDeg, decDeg);
   const pts: Array<[number, number]> = [];
-  for (let i = 0; i < v.length; i += 2) pts.push(tangent(v[i] as number, v[i + 1] as number, raDeg, decDeg));
+  for (let i = 0; i < v.length; i += 2) pts.push(project(v[i] as number, v[i + 1] as number));
+  if (pts.some(([x, y]) => Number.isNaN(x) || Number.isNaN(y))) return Number.NaN;
   let inside = false;
   let best = Number.POSITIVE_INFINITY;
   for (let i = 0, j = pts.length - 1; i < pts.length; j = i++) {
@@ -263,24 +255,13 @@ function sia1Candidates(
       [...crpix, ...crval, ...cd].every(Number.isFinite)
     ) {
       // The image's own WCS (as TAN: close enough to rank margins): pixels from each edge.
-      const p = tanWorldToPixel(
-        {
-          crval1: crval[0] as number,
-          crval2: crval[1] as number,
-          crpix1: crpix[0] as number,
-          crpix2: crpix[1] as number,
-          cd: [cd[0] as number, cd[1] as number, cd[2] as number, cd[3] as number],
-          lonpole: (crval[1] as number) >= 90 ? 0 : 180,
-        },
-        t.raDeg,
-        t.decDeg,
-      );
-      const px = Math.min(p.x - 0.5, p.y - 0.5, nx + 0.5 - p.x, ny + 0.5 - p.y);
-      marginDeg =
-        px *
-        Math.sqrt(Math.abs((cd[0] as number) * (cd[3] as number) - (cd[1] as number) * (cd[2] as number)));
+      const wcs = rowWcs(crval, crpix, cd);
+      if (wcs !== undefined) {
+        const p = wcs.worldToPixel(t.raDeg, t.decDeg);
+        marginDeg = edgeMarginPx(p.x, p.y, nx, ny) * wcs.pixelScaleDeg;
+      }
     } else if (Number.isFinite(nx) && Number.isFinite(ny) && scale.length >= 2) {
-      const [x, y] = tangent(t.raDeg, t.decDeg, num(at(r, c.ra)), num(at(r, c.dec)));
+      const [x, y] = gnomonic(num(at(r, c.ra)), num(at(r, c.dec)))(t.raDeg, t.decDeg);
       marginDeg = Math.min(
         (nx * (scale[0] as number)) / 2 - Math.abs(x),
         (ny * (scale[1] as number)) / 2 - Math.abs(y),
@@ -296,6 +277,28 @@ function sia1Candidates(
       did: "",
     };
   });
+}
+
+/** The TAN WCS an SIA 1 row gives in columns (1-based CRPIX, CD in degrees per pixel); undefined if unusable. */
+function rowWcs(
+  crval: readonly number[],
+  crpix: readonly number[],
+  cd: readonly number[],
+): CelestialWcs | undefined {
+  const crval2 = crval[1] as number;
+  try {
+    return tanWcs({
+      crval1: crval[0] as number,
+      crval2,
+      crpix1: crpix[0] as number,
+      crpix2: crpix[1] as number,
+      cd: [cd[0] as number, cd[1] as number, cd[2] as number, cd[3] as number],
+      lonpole: crval2 >= 90 ? 0 : 180,
+    });
+  } catch (e) {
+    if (e instanceof WcsError) return undefined; // a singular matrix or |Dec| > 90: margin unknown
+    throw e;
+  }
 }
 
 function sia2Candidates(

@@ -1,6 +1,7 @@
 import type { Target } from "../catalog/types.js";
 import { parseRetryAfter } from "../fetch/retry-policy.js";
 import type { Card } from "../fits/header.js";
+import { provenanceCards } from "../fits/provenance.js";
 import { validateFits } from "../fits/validate.js";
 import { ang2pixNest } from "../healpix/index.js";
 import { isDatalink } from "../obscore/formats.js";
@@ -13,9 +14,9 @@ import type {
   ProducerSource,
   SharedGet,
 } from "../sources/source.js";
-import { VERSION } from "../version.js";
+import { stampFromImage } from "../wcs/cutout.js";
 import { DatalinkError, parseDatalink, sodaRequest, thisLink } from "./datalink.js";
-import { cutPlane, type DecodedPlane, decodePlanes, planeContaining } from "./local-cut.js";
+import { type DecodedPlane, decodePlanes, planeContaining } from "./local-cut.js";
 import {
   type Candidate,
   type Pick,
@@ -137,12 +138,12 @@ export class SiaSource implements ProducerSource {
         message: `no ${band} image contains the target (${candidates.length} image(s) offered, ${inBand} in ${band})`,
       };
     }
-    const provenance = (source: string): Card[] => [
-      { key: "BAND", value: band, comment: "vocut band label" },
-      { key: "ORIGIN", value: `vocut ${VERSION}`, comment: "SIA cutout, pixel-aligned" },
-      ...chunks(`image: ${chosen.did || chosen.title || chosen.url}`),
-      ...chunks(`from: ${source}`),
-    ];
+    const provenance = (source: string): Card[] =>
+      provenanceCards({
+        band,
+        how: "SIA cutout, pixel-aligned",
+        history: [`image: ${chosen.did || chosen.title || chosen.url}`, `from: ${source}`],
+      });
     if (isDatalink(chosen.format)) {
       // Kept once per job like the query; a cut-short or QUERY_STATUS=ERROR document is not kept.
       const dl = await shared(chosen.url, signal, { fits: false, accept: queryError });
@@ -234,10 +235,13 @@ export class SiaSource implements ProducerSource {
     const g = this.config.geometry;
     const plane = planeContaining(planes, target.raDeg, target.decDeg);
     if (plane === undefined) return { kind: "no_coverage", message: `${what} does not contain the target` };
-    const r = cutPlane(plane, target.raDeg, target.decDeg, g.widthPx, g.heightPx, this.config.partial, [
-      ...cards,
-      { key: "VOHDU", value: plane.hdu, comment: "HDU of the image the stamp was cut from" },
-    ]);
+    const r = stampFromImage(plane, plane.wcs, target.raDeg, target.decDeg, g.widthPx, g.heightPx, {
+      partial: this.config.partial,
+      cards: () => [
+        ...cards,
+        { key: "VOHDU", value: plane.hdu, comment: "HDU of the image the stamp was cut from" },
+      ],
+    });
     if (r.kind === "no_overlap")
       return { kind: "no_coverage", message: `${what} does not contain the target` };
     if (r.kind === "partial_refused") {
@@ -294,13 +298,4 @@ export class SiaSource implements ProducerSource {
       status: res.status,
     };
   }
-}
-
-/** Long text as HISTORY cards of at most 70 characters (URLs do not fit one string card). */
-function chunks(text: string): Card[] {
-  const ascii = text.replace(/[^\x20-\x7e]/g, "?");
-  const out: Card[] = [];
-  for (let i = 0; i < ascii.length && out.length < 8; i += 70)
-    out.push({ key: "HISTORY", value: ascii.slice(i, i + 70) });
-  return out;
 }

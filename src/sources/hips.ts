@@ -4,10 +4,10 @@ import { fileURLToPath } from "node:url";
 import type { Target } from "../catalog/types.js";
 import { inputError, usageError } from "../errors.js";
 import { encodeImage, readImage } from "../fits/image.js";
+import { provenanceCards } from "../fits/provenance.js";
 import { ang2pixNest } from "../healpix/index.js";
 import { chooseTileOrder, type HipsProperties, parseHipsProperties, tilePath } from "../hips/properties.js";
 import { type Interpolation, planStamp, type SamplePlan, sampleStamp } from "../hips/resample.js";
-import { VERSION } from "../version.js";
 import type { Geometry, Outcome, ProducerSource, SharedGet } from "./source.js";
 
 /** Serialisable configuration of a client-side HiPS job (stored in the ledger). */
@@ -247,11 +247,15 @@ export class HipsSource implements ProducerSource {
       data,
       cards: [
         ...plan.wcs,
-        { key: "BAND", value: band, comment: "vocut band label" },
-        { key: "HIPSORD", value: b.order, comment: "HiPS tile order read" },
-        { key: "INTERP", value: this.config.interp, comment: "resampling from HEALPix cells" },
-        { key: "ORIGIN", value: `vocut ${VERSION}`, comment: "client-side HiPS cutout" },
-        { key: "HISTORY", value: `cut from HiPS ${b.props.did ?? ""}`.slice(0, 70) },
+        ...provenanceCards({
+          band,
+          how: "client-side HiPS cutout",
+          keys: [
+            { key: "HIPSORD", value: b.order, comment: "HiPS tile order read" },
+            { key: "INTERP", value: this.config.interp, comment: "resampling from HEALPix cells" },
+          ],
+          history: [`cut from HiPS ${b.props.did ?? ""}`],
+        }),
       ],
     });
     return { kind: "done", body };

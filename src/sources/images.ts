@@ -5,13 +5,14 @@ import { inputError, usageError } from "../errors.js";
 import { FitsError } from "../fits/errors.js";
 import { type Card, type FitsHeader, parseHeader } from "../fits/header.js";
 import { decodePixels } from "../fits/image.js";
+import { provenanceCards } from "../fits/provenance.js";
 import { decompressImage, imageHeaderOf, isTileCompressed } from "../fits/tile-compressed.js";
 import { ang2pixNest } from "../healpix/index.js";
 import { type CoaddStat, coaddOnto, type SampledImage } from "../images/coadd.js";
 import { updateImageIndex } from "../images/scan-images.js";
 import type { ImageIndexStore, IndexedImage } from "../ledger/image-index.js";
-import { VERSION } from "../version.js";
-import { cutout2d, encodeCutout, headerCarryOver } from "../wcs/cutout.js";
+import { stampFromImage } from "../wcs/cutout.js";
+import { edgeMarginPx, stampInside, stampOrigin } from "../wcs/pixel-grid.js";
 import { type CelestialWcs, parseWcs } from "../wcs/wcs.js";
 import type { Outcome, PrepareOptions, ProducerSource } from "./source.js";
 
@@ -205,9 +206,12 @@ export class ImagesSource implements ProducerSource {
       if (want !== undefined && image.band !== want) continue;
       const { wcs, header } = this.wcsOf(image);
       const p = wcs.worldToPixel(ra, target.decDeg);
-      const margin = Math.min(p.x + 0.5, image.width - 0.5 - p.x, p.y + 0.5, image.height - 0.5 - p.y);
+      const margin = edgeMarginPx(p.x, p.y, image.width, image.height);
       if (!(margin >= 0)) continue;
-      if (!this.config.partial && !holdsStamp(p, image, this.config.geometry)) continue;
+      const { widthPx, heightPx } = this.config.geometry;
+      const origin = stampOrigin(p.x, p.y, widthPx, heightPx);
+      if (!this.config.partial && !stampInside(origin, widthPx, heightPx, image.width, image.height))
+        continue;
       out.push({ image, wcs, header, margin });
     }
     return out;
@@ -307,20 +311,10 @@ export class ImagesSource implements ProducerSource {
       height: chosen.image.height,
       data: await this.pixelsOf(chosen.image, chosen.header),
     };
-    const ra = ((target.raDeg % 360) + 360) % 360;
-    const cut = cutout2d(img, chosen.wcs, ra, target.decDeg, widthPx, heightPx, {
-      partial: this.config.partial,
-    });
-    if (cut.kind !== "ok") {
-      // hits() already checked containment (and the whole stamp without --partial).
-      throw new Error(
-        `internal: ${imageName(chosen.image)} contains the target but cutout2d says ${cut.kind}`,
-      );
-    }
     const used: Hit[] = [chosen];
-    let data = cut.data;
-    if (this.config.coadd !== null && hits.length > 1) {
-      const others: SampledImage[] = [];
+    const others: SampledImage[] = [];
+    const stat = this.config.coadd;
+    if (stat !== null) {
       for (const h of hits) {
         if (h === chosen) continue;
         used.push(h);
@@ -331,57 +325,52 @@ export class ImagesSource implements ProducerSource {
           wcs: h.wcs,
         });
       }
-      data = coaddOnto(cut, cut.x0, cut.y0, chosen.wcs, others, this.config.coadd);
     }
-    // encodeCutout writes the picked image's WCS cards (CRPIX shifted), then the rest of its header that
-    // still holds for the stamp (zero point, exposure, filter...), then the provenance.
-    const provenance = this.provenance(band, used, cut.partial);
-    const kept = headerCarryOver(chosen.header, new Set(provenance.map((c) => c.key)));
-    const body = encodeCutout({ ...cut, data }, [...kept, ...provenance]);
-    return { kind: "done", body };
+    const ra = ((target.raDeg % 360) + 360) % 360;
+    const stamp = stampFromImage(img, chosen.wcs, ra, target.decDeg, widthPx, heightPx, {
+      partial: this.config.partial,
+      cards: (cut) => this.provenance(band, used, cut.partial),
+      ...(stat === null || others.length === 0
+        ? {}
+        : { pixels: (cut) => coaddOnto(cut, cut.x0, cut.y0, chosen.wcs, others, stat) }),
+    });
+    if (stamp.kind !== "ok") {
+      // hits() already checked containment (and the whole stamp without --partial).
+      throw new Error(
+        `internal: ${imageName(chosen.image)} contains the target but cutout2d says ${stamp.kind}`,
+      );
+    }
+    return { kind: "done", body: stamp.body };
   }
 
   private provenance(band: string, used: readonly Hit[], partial: boolean): Card[] {
-    const cards: Card[] = [
-      { key: "BAND", value: band, comment: "vocut band label" },
+    const keys: Card[] = [
       { key: "VOINPUTS", value: used.length, comment: "images that went into this stamp" },
     ];
     used.forEach((h, i) => {
       const name = imageName(h.image);
       const key = `VOIMG${i + 1}`;
-      if (name.length <= 68) cards.push({ key, value: name, comment: i === 0 ? "stamp grid" : "" });
+      if (name.length <= 68) keys.push({ key, value: name, comment: i === 0 ? "stamp grid" : "" });
       else {
         // Too long for one card: the tail in the card, the whole name in HISTORY lines.
-        cards.push({ key, value: `...${name.slice(-65)}` });
+        keys.push({ key, value: `...${name.slice(-65)}` });
         for (let s = 0; s < name.length; s += 60)
-          cards.push({ key: "HISTORY", value: `${key} ${name.slice(s, s + 60)}` });
+          keys.push({ key: "HISTORY", value: `${key} ${name.slice(s, s + 60)}` });
       }
     });
-    cards.push(
+    keys.push(
       this.config.coadd === null
         ? { key: "VOPICK", value: this.config.pick, comment: "how the image was chosen" }
         : { key: "VOCOADD", value: this.config.coadd, comment: "NaN-aware, bilinear onto VOIMG1" },
       { key: "VOPARTL", value: partial, comment: "stamp runs off VOIMG1 (NaN there)" },
-      { key: "ORIGIN", value: `vocut ${VERSION}`, comment: "cut from local images" },
     );
-    return cards;
+    return provenanceCards({ band, how: "cut from local images", keys });
   }
 }
 
 /** 'relative/path.fits[hdu]', as VOIMGn records an input (HDU index 0-based, as astropy's hdul[i]). */
 export function imageName(image: { readonly path: string; readonly hdu: number }): string {
   return `${image.path}[${image.hdu}]`;
-}
-
-/** Whether the whole stamp lies on the image (astropy overlap_slices with mode="strict"). */
-function holdsStamp(
-  p: { x: number; y: number },
-  image: { width: number; height: number },
-  g: { widthPx: number; heightPx: number },
-): boolean {
-  const x0 = Math.ceil(p.x - g.widthPx / 2);
-  const y0 = Math.ceil(p.y - g.heightPx / 2);
-  return x0 >= 0 && y0 >= 0 && x0 + g.widthPx <= image.width && y0 + g.heightPx <= image.height;
 }
 
 /** Rebuild a header from the cards stored in the index. */

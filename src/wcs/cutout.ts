@@ -1,5 +1,6 @@
 import { type Card, type FitsHeader, formatCard } from "../fits/header.js";
 import { encodeImage } from "../fits/image.js";
+import { stampOrigin } from "./pixel-grid.js";
 import type { CelestialWcs } from "./wcs.js";
 
 export { footprint, type SkyBox } from "./footprint.js";
@@ -29,6 +30,9 @@ export type CutoutResult =
     }
   | { readonly kind: "no_overlap" }
   | { readonly kind: "partial_refused" };
+
+/** A cutout that holds pixels: what stampFromImage's callbacks receive. */
+export type Cutout = Extract<CutoutResult, { kind: "ok" }>;
 
 /**
  * Keys that describe the primary celestial WCS of axes 1 and 2 (Paper I-II, SIP), copied into a stamp.
@@ -123,9 +127,8 @@ export function cutout2d(
   const { x, y } = wcs.worldToPixel(raDeg, decDeg);
   if (!Number.isFinite(x) || !Number.isFinite(y)) return { kind: "no_overlap" };
   // The same double arithmetic as astropy's overlap_slices, so the same pixels at x.5 (odd) / integer (even).
-  const x0 = Math.ceil(x - widthPx / 2);
+  const { x0, y0 } = stampOrigin(x, y, widthPx, heightPx);
   const x1 = Math.ceil(x + widthPx / 2);
-  const y0 = Math.ceil(y - heightPx / 2);
   const y1 = Math.ceil(y + heightPx / 2);
   if (x1 <= 0 || y1 <= 0 || x0 >= img.width || y0 >= img.height) return { kind: "no_overlap" };
   const partial = x0 < 0 || y0 < 0 || x1 > img.width || y1 > img.height;
@@ -155,14 +158,46 @@ export function cutout2d(
  * image), the WCS cards, then `extraCards` (provenance and the like). Structural keys in `extraCards`
  * (BITPIX, NAXISn, ...) throw a TypeError, as in encodeImage.
  */
-export function encodeCutout(
-  c: Extract<CutoutResult, { kind: "ok" }>,
-  extraCards: readonly Card[] = [],
-): Buffer {
+export function encodeCutout(c: Cutout, extraCards: readonly Card[] = []): Buffer {
   return encodeImage({
     bitpix: -32,
     shape: [c.width, c.height],
     data: c.data,
     cards: [...c.cards, ...extraCards],
   });
+}
+
+/** What stampFromImage made of a request: a FITS file, or why there is none (as cutout2d). */
+export type Stamp =
+  | { readonly kind: "ok"; readonly body: Buffer; readonly partial: boolean }
+  | { readonly kind: "no_overlap" }
+  | { readonly kind: "partial_refused" };
+
+/**
+ * The one way vocut cuts a stamp from a local image (`--images` and SIA local cuts alike): cutout2d (the
+ * image's own pixels, CRPIX shifted, NaN where the stamp runs off the image, or "partial_refused" with
+ * partial=false), then encoded as float32 FITS with the WCS cards, the image header's cards that still hold
+ * for the stamp (headerCarryOver) and the caller's cards (provenance; they win over carried-over cards of the
+ * same key). `cards` gets the cut (e.g. to record whether it ran off the image); `pixels`, when given,
+ * replaces the cut's pixels (a co-add onto the stamp's grid). Sizes in image pixels; TypeError as cutout2d.
+ */
+export function stampFromImage(
+  img: ImagePlane,
+  wcs: CelestialWcs,
+  raDeg: number,
+  decDeg: number,
+  widthPx: number,
+  heightPx: number,
+  opts: {
+    readonly partial: boolean;
+    readonly cards: (cut: Cutout) => readonly Card[];
+    readonly pixels?: (cut: Cutout) => Float32Array;
+  },
+): Stamp {
+  const cut = cutout2d(img, wcs, raDeg, decDeg, widthPx, heightPx, { partial: opts.partial });
+  if (cut.kind !== "ok") return cut;
+  const extra = opts.cards(cut);
+  const kept = headerCarryOver(img.header, new Set(extra.map((c) => c.key)));
+  const data = opts.pixels === undefined ? cut.data : opts.pixels(cut);
+  return { kind: "ok", body: encodeCutout({ ...cut, data }, [...kept, ...extra]), partial: cut.partial };
 }

@@ -1,3 +1,10 @@
+/**
+ * The one celestial WCS library of vocut: every projection (TAN, SIN, NCP, ZPN, each with optional SIP) is
+ * computed here and nowhere else. Pixel convention: 0-based pixel centres everywhere in this API (the first
+ * pixel's centre is (0, 0), its edges at -0.5 and 0.5, as astropy's world_to_pixel and numpy indices). FITS's
+ * 1-based convention appears only where header values are read or written (CRPIX, and the 1-based adapters of
+ * src/fits/wcs.ts).
+ */
 import { FitsError } from "../fits/errors.js";
 import type { FitsHeader } from "../fits/header.js";
 import { galacticToIcrs, icrsToGalactic } from "../sky/galactic.js";
@@ -176,13 +183,8 @@ function parse(h: FitsHeader): Parsed {
   const crval: [number, number] = [need(h, "CRVAL1"), need(h, "CRVAL2")];
   const lng0 = crval[lngAxis];
   const lat0 = crval[1 - lngAxis] as number;
-  if (!(Math.abs(lat0) <= 90))
-    throw new WcsError("BAD_WCS", `reference latitude ${lat0} is outside [-90, 90]`);
   const m = linear(h);
-  const det = m[0] * m[3] - m[1] * m[2];
-  if (!(Math.abs(det) > 0) || !Number.isFinite(det)) {
-    throw new WcsError("BAD_WCS", `the pixel-to-sky matrix [${m.join(", ")}] is singular`);
-  }
+  checkGeometry(lat0, m);
   // Zenithal projections put the reference point at the native pole (theta0 = 90), so delta_p = CRVAL(lat) and
   // LATPOLE is irrelevant. Paper II sec. 2.4: LONPOLE defaults to 0 if delta0 >= theta0, else 180.
   const lat = lngAxis === 0 ? 2 : 1;
@@ -194,7 +196,7 @@ function parse(h: FitsHeader): Parsed {
       `an offset native reference point (PV${lngAxis + 1}_1/2) is not supported`,
     );
   }
-  const lonpoleDeg = num(h, "LONPOLE") ?? num(h, `PV${lngAxis + 1}_3`) ?? (lat0 >= 90 ? 0 : 180);
+  const lonpoleDeg = num(h, "LONPOLE") ?? num(h, `PV${lngAxis + 1}_3`) ?? defaultLonpole(lat0);
   const pv = (k: number): number | undefined => num(h, `PV${lat}_${k}`);
   let xi = 0;
   let eta = 0;
@@ -230,6 +232,109 @@ function parse(h: FitsHeader): Parsed {
     rMax,
     ...sip,
   };
+}
+
+/** A reference latitude on the sphere and an invertible pixel-to-sky matrix, or BAD_WCS. */
+function checkGeometry(lat0: number, m: readonly [number, number, number, number]): void {
+  if (!(Math.abs(lat0) <= 90))
+    throw new WcsError("BAD_WCS", `reference latitude ${lat0} is outside [-90, 90]`);
+  const det = m[0] * m[3] - m[1] * m[2];
+  if (!(Math.abs(det) > 0) || !Number.isFinite(det)) {
+    throw new WcsError("BAD_WCS", `the pixel-to-sky matrix [${m.join(", ")}] is singular`);
+  }
+}
+
+/** Paper II sec. 2.4 for zenithal projections: LONPOLE is 0 when the reference point is the pole, else 180. */
+function defaultLonpole(lat0Deg: number): number {
+  return lat0Deg >= 90 ? 0 : 180;
+}
+
+/**
+ * A TAN WCS given as numbers rather than header cards: the stamps vocut writes (src/fits/wcs.ts) and SIA 1
+ * answers that describe each image's WCS in columns. Fields are FITS header values, so CRPIX is 1-based.
+ */
+export interface TanWcs {
+  /** CRVAL1, CRVAL2: RA and Dec of the reference point (ICRS, degrees). */
+  readonly crval1: number;
+  readonly crval2: number;
+  /** CRPIX1, CRPIX2 as written in the header (1-based: the first pixel's centre is 1). */
+  readonly crpix1: number;
+  readonly crpix2: number;
+  /** [CD1_1, CD1_2, CD2_1, CD2_2] in degrees per pixel. */
+  readonly cd: readonly [number, number, number, number];
+  /** Native longitude of the celestial pole (degrees); FITS default 180, or 0 when CRVAL2 = 90. */
+  readonly lonpole: number;
+}
+
+/**
+ * The CelestialWcs (0-based pixels) of a RA---TAN / DEC--TAN WCS given as numbers, ICRS, no distortion.
+ * Throws WcsError BAD_WCS for non-finite values, a reference latitude outside [-90, 90] or a singular matrix.
+ */
+export function tanWcs(t: TanWcs): CelestialWcs {
+  return new Wcs(tanParsed(t));
+}
+
+function tanParsed(t: TanWcs): Parsed {
+  const values = [t.crval1, t.crval2, t.crpix1, t.crpix2, ...t.cd, t.lonpole];
+  if (!values.every(Number.isFinite))
+    throw new WcsError("BAD_WCS", `non-finite TAN WCS [${values.join(", ")}]`);
+  checkGeometry(t.crval2, t.cd);
+  return {
+    ctype: ["RA---TAN", "DEC--TAN"],
+    projection: "TAN",
+    lngAxis: 0,
+    galactic: false,
+    crpix: [t.crpix1, t.crpix2],
+    lng0: t.crval1,
+    lat0: t.crval2,
+    m: t.cd,
+    lonpoleDeg: t.lonpole,
+    xi: 0,
+    eta: 0,
+    zpn: [],
+    zetaMax: Math.PI,
+    rMax: Number.POSITIVE_INFINITY,
+  };
+}
+
+/**
+ * The numbers of a header's WCS when it is a plain RA---TAN / DEC--TAN one (no SIP, RA first, ICRS/FK5), for
+ * callers that write it back or hand it on (src/fits/wcs.ts). Throws WcsError as parseWcs does, and
+ * UNSUPPORTED for any other projection or axis layout.
+ */
+export function parseTan(header: FitsHeader): TanWcs {
+  const p = parse(header);
+  if (p.ctype[0] !== "RA---TAN" || p.ctype[1] !== "DEC--TAN" || p.sipA !== undefined) {
+    throw new WcsError(
+      "UNSUPPORTED",
+      `WCS must be RA---TAN / DEC--TAN without SIP, got ${p.ctype[0]} / ${p.ctype[1]}`,
+    );
+  }
+  const [crpix1, crpix2] = p.crpix;
+  return { crval1: p.lng0, crval2: p.lat0, crpix1, crpix2, cd: p.m, lonpole: p.lonpoleDeg };
+}
+
+/**
+ * Gnomonic (TAN) standard coordinates about (ra0Deg, dec0Deg): a function giving, for an ICRS position, the
+ * point on the tangent plane in degrees, x towards east and y towards north; NaN for positions 90 degrees or
+ * more from the centre (the far hemisphere, where TAN is undefined). The same projection as tanWcs, before
+ * the pixel matrix.
+ */
+export function gnomonic(
+  ra0Deg: number,
+  dec0Deg: number,
+): (raDeg: number, decDeg: number) => [number, number] {
+  const w = new Wcs(
+    tanParsed({
+      crval1: ra0Deg,
+      crval2: dec0Deg,
+      crpix1: 1,
+      crpix2: 1,
+      cd: [1, 0, 0, 1],
+      lonpole: defaultLonpole(dec0Deg),
+    }),
+  );
+  return (raDeg, decDeg) => w.worldToPlane(raDeg, decDeg);
 }
 
 /**
@@ -490,15 +595,24 @@ class Wcs implements CelestialWcs {
     return galacticToIcrs(lng, lat);
   }
 
-  worldToPixel(raDeg: number, decDeg: number): { x: number; y: number } {
+  /**
+   * Projection-plane coordinates (degrees; Paper I's intermediate world coordinates of the longitude and
+   * latitude axes, before the pixel matrix) of an ICRS position; NaN where it cannot be projected.
+   */
+  worldToPlane(raDeg: number, decDeg: number): [number, number] {
     const p = this.#p;
-    const nan = { x: Number.NaN, y: Number.NaN };
-    if (!Number.isFinite(raDeg) || !Number.isFinite(decDeg)) return nan;
+    if (!Number.isFinite(raDeg) || !Number.isFinite(decDeg)) return [Number.NaN, Number.NaN];
     let lng = raDeg;
     let lat = decDeg;
     if (p.galactic) ({ lDeg: lng, bDeg: lat } = icrsToGalactic(raDeg, decDeg));
-    const plane = this.#project(this.#celestialToNative(lng, lat));
-    if (plane === undefined) return nan;
+    return this.#project(this.#celestialToNative(lng, lat)) ?? [Number.NaN, Number.NaN];
+  }
+
+  worldToPixel(raDeg: number, decDeg: number): { x: number; y: number } {
+    const p = this.#p;
+    const nan = { x: Number.NaN, y: Number.NaN };
+    const plane = this.worldToPlane(raDeg, decDeg);
+    if (Number.isNaN(plane[0]) || Number.isNaN(plane[1])) return nan;
     const [i1, i2] = p.lngAxis === 0 ? plane : [plane[1], plane[0]];
     const k = this.#inv;
     let u = k[0] * i1 + k[1] * i2;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { FitsError } from "../../src/fits/errors.js";
 import { readImage } from "../../src/fits/image.js";
-import { parseTanWcs, tanPixelToWorld, tanWcsCards, tanWorldToPixel } from "../../src/fits/wcs.js";
+import { parseTanWcs, tanPixelToWorld, tanStamp, tanWcsCards, tanWorldToPixel } from "../../src/fits/wcs.js";
 import { fixture, OURS_DIR, readJson, WCS_STAMPS } from "./fixtures.js";
 
 interface WcsVectors {
@@ -53,7 +54,45 @@ describe("tanWcsCards", () => {
     expect(() => tanWcsCards({ ...ok, heightPx: 0 })).toThrow(/heightPx/);
     expect(() => tanWcsCards({ ...ok, pixscaleArcsec: -1 })).toThrow(/pixscaleArcsec/);
     expect(() => tanWcsCards({ ...ok, projection: "SIN" as "TAN" })).toThrow(/projection/);
-    expect(() => parseTanWcs([{ key: "CTYPE1", value: "RA---SIN" }])).toThrow(/RA---TAN/);
+  });
+});
+
+describe("parseTanWcs", () => {
+  const ok = { raDeg: 150.1, decDeg: 2.2, widthPx: 28, heightPx: 27, pixscaleArcsec: 0.396 };
+  const refusal = (cards: Parameters<typeof parseTanWcs>[0]): FitsError => {
+    try {
+      parseTanWcs(cards);
+    } catch (err) {
+      if (err instanceof FitsError) return err;
+      throw err;
+    }
+    throw new Error("parseTanWcs accepted the header");
+  };
+
+  it("reads back the numbers tanWcsCards wrote", () => {
+    const t = parseTanWcs(tanWcsCards(ok));
+    const want = tanStamp(ok);
+    expect([t.crval1, t.crval2, t.crpix1, t.crpix2, t.lonpole]).toEqual([
+      want.crval1,
+      want.crval2,
+      want.crpix1,
+      want.crpix2,
+      want.lonpole,
+    ]);
+    expect(t.cd.map(Math.abs)).toEqual(want.cd.map(Math.abs));
+    expect([Math.sign(t.cd[0]), Math.sign(t.cd[3])]).toEqual([-1, 1]);
+  });
+
+  it("refuses a bad header with a FitsError code, not a TypeError", () => {
+    const sin = tanWcsCards(ok).map((c) =>
+      c.key.startsWith("CTYPE") ? { ...c, value: String(c.value).replace("TAN", "SIN") } : c,
+    );
+    expect(refusal(sin)).toMatchObject({ code: "UNSUPPORTED", message: expect.stringContaining("RA---TAN") });
+    expect(refusal([{ key: "CTYPE1", value: "RA---TAN" }])).toMatchObject({ code: "BAD_HEADER" });
+    expect(refusal(tanWcsCards(ok).filter((c) => c.key !== "CRPIX2"))).toMatchObject({
+      code: "BAD_HEADER",
+      message: expect.stringContaining("CRPIX2"),
+    });
   });
 });
 

@@ -2,7 +2,13 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { FitsHeader } from "../../src/fits/header.js";
 import { readImage } from "../../src/fits/image.js";
-import { cutout2d, encodeCutout, type ImagePlane } from "../../src/wcs/cutout.js";
+import {
+  cutout2d,
+  encodeCutout,
+  headerCarryOver,
+  type ImagePlane,
+  stampFromImage,
+} from "../../src/wcs/cutout.js";
 import { parseWcs } from "../../src/wcs/wcs.js";
 import { fixtureJson, fixturePath, sepDeg } from "./helpers.js";
 
@@ -151,5 +157,62 @@ describe("encodeCutout", () => {
     const [ra00, dec00] = c.world00 as [number, number];
     const s00 = sw.pixelToWorld(0, 0);
     expect(sepDeg(s00.raDeg, s00.decDeg, ra00, dec00)).toBeLessThan(1e-12);
+  });
+});
+
+describe("stampFromImage (the one stamp cutter of --images and SIA local cuts)", () => {
+  const base = images["image.fits"] as ImagePlane;
+  // The image's header with a zero point and a filter that the stamp should carry over.
+  const img: ImagePlane = {
+    ...base,
+    header: new FitsHeader([
+      ...base.header.cards,
+      { key: "MAGZPT", value: 25.1 },
+      { key: "FILTER", value: "K" },
+    ]),
+  };
+  const wcs = parseWcs(img.header);
+  const s = wcs.pixelToWorld(30.2, 20.7);
+
+  it("is cutout2d, then the WCS, the carried-over header and the caller's cards, encoded", () => {
+    const seen: boolean[] = [];
+    const r = stampFromImage(img, wcs, s.raDeg, s.decDeg, 7, 6, {
+      partial: true,
+      cards: (cut) => {
+        seen.push(cut.partial);
+        return [
+          { key: "FILTER", value: "Ks", comment: "the caller's value wins" },
+          { key: "VOPARTL", value: cut.partial },
+        ];
+      },
+    });
+    if (r.kind !== "ok") throw new Error(r.kind);
+    const cut = cutout2d(img, wcs, s.raDeg, s.decDeg, 7, 6, { partial: true });
+    if (cut.kind !== "ok") throw new Error(cut.kind);
+    const extra = [
+      { key: "FILTER", value: "Ks", comment: "the caller's value wins" },
+      { key: "VOPARTL", value: false },
+    ];
+    const kept = headerCarryOver(img.header, new Set(["FILTER", "VOPARTL"]));
+    expect(r.body.equals(encodeCutout(cut, [...kept, ...extra]))).toBe(true);
+    expect(seen).toEqual([false]);
+    expect(r.partial).toBe(false);
+    const back = readImage(r.body);
+    expect(back.header.get("MAGZPT")).toBe(25.1);
+    expect(back.header.get("FILTER")).toBe("Ks");
+  });
+
+  it("takes replacement pixels (a co-add) and passes refusals through", () => {
+    const r = stampFromImage(img, wcs, s.raDeg, s.decDeg, 4, 4, {
+      partial: true,
+      cards: () => [],
+      pixels: (cut) => new Float32Array(cut.width * cut.height).fill(7),
+    });
+    if (r.kind !== "ok") throw new Error(r.kind);
+    expect(Array.from(readImage(r.body).data)).toEqual(new Array(16).fill(7));
+    const edge = wcs.pixelToWorld(0, 0);
+    const strict = { partial: false, cards: () => [] };
+    expect(stampFromImage(img, wcs, edge.raDeg, edge.decDeg, 5, 5, strict).kind).toBe("partial_refused");
+    expect(stampFromImage(img, wcs, 330.1, -2.2, 5, 5, strict).kind).toBe("no_overlap");
   });
 });

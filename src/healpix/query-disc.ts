@@ -13,7 +13,7 @@
  * for the sub-milliarcsecond cells of high orders where cosines of angles would round to 1.
  */
 
-import { cellSizeRadUnchecked } from "./cellSize.js";
+import { cellSizeRadUnchecked } from "./cell-size.js";
 import { encodeNest, encodeNestBig, SHIFT_BIG } from "./nested.js";
 import { CENTRE, centreOf } from "./pix2ang.js";
 import { FACE_CELLS } from "./tables.js";
