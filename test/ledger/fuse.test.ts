@@ -141,7 +141,9 @@ describe.skipIf(!fuseUsable || !hasBindfs)("ledger on a FUSE mount (bindfs -o di
       if (run.child.exitCode === null && !sawProgress) run.child.kill("SIGINT");
     }
     const end = await run.done;
-    expect(end.stderr).toContain("300 done, 0 no coverage, 0 failed permanently, 0 pending (not tried yet), 0 to retry");
+    expect(end.stderr).toContain(
+      "300 done, 0 no coverage, 0 failed permanently, 0 pending (not tried yet), 0 to retry",
+    );
     expect(end.code).toBe(0);
     expect(server.requests.length - before).toBe(n);
     checkFiles(out, n);
