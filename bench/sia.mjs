@@ -10,7 +10,7 @@ import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { encodeImage } from "../dist/fits/image.js";
-import { tanPixelToWorld, tanWorldToPixel } from "../dist/fits/wcs.js";
+import { tanPixelToWorld, tanWorldToPixel } from "../dist/wcs/tan-header.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const CLI = join(ROOT, "dist/cli/index.js");

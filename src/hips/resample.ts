@@ -1,8 +1,8 @@
 import type { Card } from "../fits/header.js";
-import { tanStamp, tanWcsCards } from "../fits/wcs.js";
 import { ang2xyfFracInto, type XyfFrac, xyfToNest } from "../healpix/index.js";
 import { icrsToGalactic } from "../sky/galactic.js";
 import type { Geometry } from "../sources/source.js";
+import { tanStamp, tanWcsCards } from "../wcs/tan-header.js";
 import { tanWcs } from "../wcs/wcs.js";
 
 /** Interpolation between HEALPix cells. */

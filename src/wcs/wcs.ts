@@ -3,7 +3,7 @@
  * computed here and nowhere else. Pixel convention: 0-based pixel centres everywhere in this API (the first
  * pixel's centre is (0, 0), its edges at -0.5 and 0.5, as astropy's world_to_pixel and numpy indices). FITS's
  * 1-based convention appears only where header values are read or written (CRPIX, and the 1-based adapters of
- * src/fits/wcs.ts).
+ * src/wcs/tan-header.ts).
  */
 import { FitsError } from "../fits/errors.js";
 import type { FitsHeader } from "../fits/header.js";
@@ -250,7 +250,7 @@ function defaultLonpole(lat0Deg: number): number {
 }
 
 /**
- * A TAN WCS given as numbers rather than header cards: the stamps vocut writes (src/fits/wcs.ts) and SIA 1
+ * A TAN WCS given as numbers rather than header cards: the stamps vocut writes (src/wcs/tan-header.ts) and SIA 1
  * answers that describe each image's WCS in columns. Fields are FITS header values, so CRPIX is 1-based.
  */
 export interface TanWcs {
@@ -299,7 +299,7 @@ function tanParsed(t: TanWcs): Parsed {
 
 /**
  * The numbers of a header's WCS when it is a plain RA---TAN / DEC--TAN one (no SIP, RA first, ICRS/FK5), for
- * callers that write it back or hand it on (src/fits/wcs.ts). Throws WcsError as parseWcs does, and
+ * callers that write it back or hand it on (src/wcs/tan-header.ts). Throws WcsError as parseWcs does, and
  * UNSUPPORTED for any other projection or axis layout.
  */
 export function parseTan(header: FitsHeader): TanWcs {

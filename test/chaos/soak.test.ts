@@ -5,7 +5,7 @@ import Database from "better-sqlite3";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { readImage } from "../../src/fits/image.js";
 import { validateFits } from "../../src/fits/validate.js";
-import { tanPixelToWorld } from "../../src/fits/wcs.js";
+import { tanPixelToWorld } from "../../src/wcs/tan-header.js";
 import { type CliResult, delay, listFiles, runCli, startCli, tempDir, waitFor } from "../helpers/cli.js";
 import { CutoutServer, type Fault, skyValue } from "../helpers/cutout-server.js";
 import { seeded } from "../helpers/prng.js";

@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Card } from "../../src/fits/header.js";
 import { type Bitpix, encodeImage } from "../../src/fits/image.js";
-import { type TanStampOptions, tanWcsCards } from "../../src/fits/wcs.js";
+import { type TanStampOptions, tanWcsCards } from "../../src/wcs/tan-header.js";
 
 /** fixtures/fits, where make_fixtures.py writes astropy/ and checks ours/. */
 export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), "../../fixtures/fits");

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from "node:net";
 import { gzipSync } from "node:zlib";
 import { encodeImage } from "../../src/fits/image.js";
-import { parseTanWcs, tanPixelToWorld, tanWcsCards } from "../../src/fits/wcs.js";
+import { parseTanWcs, tanPixelToWorld, tanWcsCards } from "../../src/wcs/tan-header.js";
 
 /** A scripted misbehaviour for one request. */
 export type Fault =

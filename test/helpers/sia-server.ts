@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import type { Card } from "../../src/fits/header.js";
 import { encodeImage } from "../../src/fits/image.js";
-import { type TanWcs, tanPixelToWorld, tanWorldToPixel } from "../../src/fits/wcs.js";
+import { type TanWcs, tanPixelToWorld, tanWorldToPixel } from "../../src/wcs/tan-header.js";
 
 /**
  * A small survey archive on 127.0.0.1 speaking Simple Image Access as the standards write it:

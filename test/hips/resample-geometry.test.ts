@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { tanPixelToWorld } from "../../src/fits/wcs.js";
 import { nestToXyf, pix2angNest, xyfToNest } from "../../src/healpix/index.js";
 import { type Interpolation, planStamp, sampleStamp, type TileGrid } from "../../src/hips/resample.js";
 import { icrsToGalactic } from "../../src/sky/galactic.js";
+import { tanPixelToWorld } from "../../src/wcs/tan-header.js";
 
 /**
  * A smooth sky, linear in the unit vector (so smooth through the poles and across RA 0/360):

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { readImage } from "../../src/fits/image.js";
-import { parseTanWcs, tanWorldToPixel } from "../../src/fits/wcs.js";
+import { parseTanWcs, tanWorldToPixel } from "../../src/wcs/tan-header.js";
 import { runCli, tempDir, withFlags } from "../helpers/cli.js";
 import { pixelOf, pixelValue, type SiaServer, type SurveyImage, startSia } from "../helpers/sia-server.js";
 

@@ -1,8 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { FitsError } from "../../src/fits/errors.js";
 import { readImage } from "../../src/fits/image.js";
-import { parseTanWcs, tanPixelToWorld, tanStamp, tanWcsCards, tanWorldToPixel } from "../../src/fits/wcs.js";
-import { fixture, OURS_DIR, readJson, WCS_STAMPS } from "./fixtures.js";
+import {
+  parseTanWcs,
+  tanPixelToWorld,
+  tanStamp,
+  tanWcsCards,
+  tanWorldToPixel,
+} from "../../src/wcs/tan-header.js";
+import { fixture, OURS_DIR, readJson, WCS_STAMPS } from "../fits/fixtures.js";
 
 interface WcsVectors {
   origin: 1;

@@ -1,6 +1,6 @@
-import { type CelestialWcs, parseTan, type TanWcs, tanWcs, WcsError } from "../wcs/wcs.js";
-import { FitsError } from "./errors.js";
-import { type Card, FitsHeader } from "./header.js";
+import { FitsError } from "../fits/errors.js";
+import { type Card, FitsHeader } from "../fits/header.js";
+import { type CelestialWcs, parseTan, type TanWcs, tanWcs, WcsError } from "./wcs.js";
 
 /**
  * The FITS side of a stamp's TAN WCS: the header cards vocut writes, reading them back, and 1-based pixel
