@@ -1,25 +1,25 @@
 import { existsSync, mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Command } from "commander";
-import { ledgerPath, runConfigFrom } from "../cli/config.js";
-import { execute } from "../cli/execute.js";
+import { type ExitCode, usageError } from "../../errors.js";
+import { DEFAULTS } from "../../fetch/defaults.js";
+import { createHttpClient } from "../../fetch/http-client.js";
+import { PRODUCT_LAYOUT, type ProductsConfig } from "../../obscore/products-source.js";
+import { resultFileName, runTapQuery, tapQuery } from "../../obscore/tap.js";
+import { AtomicWriter } from "../../output/write-atomic.js";
+import type { JobSpec } from "../../plan/job-spec.js";
+import { checkLayout } from "../../plan/layout.js";
+import { userAgent } from "../../version.js";
+import { ledgerPath, runConfigFrom } from "../config.js";
+import { execute } from "../execute.js";
 import {
   OUTPUT_OPTIONS,
   POLITENESS_OPTIONS,
   type RawOptions,
   REPORTING_OPTIONS,
   toOptions,
-} from "../cli/options.js";
-import { Reporter } from "../cli/reporter.js";
-import { type ExitCode, usageError } from "../errors.js";
-import { DEFAULTS } from "../fetch/defaults.js";
-import { createHttpClient } from "../fetch/http-client.js";
-import { AtomicWriter } from "../output/write-atomic.js";
-import type { JobSpec } from "../plan/job-spec.js";
-import { checkLayout } from "../plan/layout.js";
-import { userAgent } from "../version.js";
-import { PRODUCT_LAYOUT, type ProductsConfig } from "./products-source.js";
-import { resultFileName, runTapQuery, tapQuery } from "./tap.js";
+} from "../options.js";
+import { Reporter } from "../reporter.js";
 
 /** Flags of `vocut obscore` on top of the shared output, politeness and reporting ones. */
 interface ObscoreOptions extends RawOptions {

@@ -1,5 +1,5 @@
 import { Command } from "commander";
-import { PRESETS, type Preset, presetBands } from "./presets.js";
+import { PRESETS, type Preset, presetBands } from "../../presets/presets.js";
 
 /** One preset as `vocut presets --json` prints it. */
 export function presetJson(p: Preset): Record<string, unknown> {

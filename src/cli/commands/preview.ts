@@ -1,7 +1,7 @@
 import { Command } from "commander";
-import { jobLedgerPath } from "../cli/config.js";
-import { usageError } from "../errors.js";
-import { previewJob } from "./preview.js";
+import { usageError } from "../../errors.js";
+import { previewJob } from "../../preview/preview.js";
+import { jobLedgerPath } from "../config.js";
 
 /** --max N: a positive integer. */
 function parseMax(text: string): number {

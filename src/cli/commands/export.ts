@@ -1,7 +1,7 @@
 import { Command } from "commander";
-import { jobLedgerPath } from "../cli/config.js";
-import { usageError } from "../errors.js";
-import { EXPORT_FORMATS, type ExportFormat, exportJob } from "./export.js";
+import { usageError } from "../../errors.js";
+import { EXPORT_FORMATS, type ExportFormat, exportJob } from "../../export/export.js";
+import { jobLedgerPath } from "../config.js";
 
 /** --format, else the extension of --out (.npy; .fits, .fit, .fts). Throws a usage error. */
 export function exportFormat(format: string | undefined, outFile: string): ExportFormat {
