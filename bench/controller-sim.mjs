@@ -32,7 +32,7 @@ for (const [i, sc] of scenarios(Number(values.scale)).entries()) {
       : `${r.queueP50Ms} / ${r.queueP90Ms} ms (${(r.queueP50Ms / svc).toFixed(2)} / ${(r.queueP90Ms / svc).toFixed(2)})`;
   const rec = sc.recoverFromMs === undefined ? "-" : `${recoverySeconds(r, sc.recoverFromMs)} s`;
   const extra = Number.isFinite(sc.client.tasks)
-    ? `${r.tasksDone} tasks in ${dur(r.elapsedMs)}; Retry-After pauses ${dur(r.retryAfterPauseMs)}`
+    ? `${r.tasksDone.toLocaleString("en")} tasks in ${dur(r.elapsedMs)}; Retry-After pauses ${dur(r.retryAfterPauseMs)}`
     : "";
   rows.push([
     sc.name,

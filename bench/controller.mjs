@@ -394,7 +394,9 @@ for (const key of values.only.split(",")) {
     const srv = await startServer(model);
     const out = join(work, `${key}-${peer}`);
     mkdirSync(out, { recursive: true });
-    const r = await run(PEERS[peer]({ n: sc.n, base: srv.url, out, ...sc }), 20 * SECONDS + 300);
+    // A peer that has not finished after 4x the run's nominal time (its retries back off for minutes) is
+    // stopped with SIGINT; its row says so by its exit and file count.
+    const r = await run(PEERS[peer]({ n: sc.n, base: srv.url, out, ...sc }), 4 * SECONDS + 60);
     await srv.stop();
     const st = srv.stats;
     const spanS = Math.max(1e-3, (st.last - st.first) / 1000);
