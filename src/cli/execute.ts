@@ -225,12 +225,15 @@ async function fetchAll(
     realClock,
   );
   const heartbeat = setInterval(() => {
+    const hosts = pacer.snapshot();
+    // --json: what each host's controller does (rate, window, capacity, no-load latency, why slowed).
+    for (const [host, st] of Object.entries(hosts)) reporter.event({ type: "host", host, ...st });
     try {
       ledger.recordProgress({
         pid: process.pid,
         ratePerSec: reporter.currentRate(),
         status: reporter.statusLine(),
-        hosts: pacer.snapshot(),
+        hosts,
       });
     } catch {
       // A missed progress note (disk full) is harmless: the next ledger commit reports the failure.
@@ -294,6 +297,7 @@ async function fetchAll(
       adopted: result.settled.adopted,
       skippedRows: ledger.getMeta<{ skipped: number }>("plan")?.skipped ?? 0,
       hostsDown: result.hostsDown,
+      hosts: pacer.snapshot(),
       exitCode: result.exitCode,
     };
     ledger.recordProgress({

@@ -197,10 +197,7 @@ export function printStatus(r: StatusReport, json: boolean): ExitCode {
     const hosts = r.progress?.hosts;
     if (hosts !== undefined && hosts !== null && typeof hosts === "object") {
       for (const [h, st] of Object.entries(hosts as Record<string, Record<string, unknown>>)) {
-        lines.push(
-          `host ${h}: ${String(st.state)}, ${Number(st.rate).toFixed(2)} req/s` +
-            (st.pausedUntil ? `, paused until ${new Date(Number(st.pausedUntil)).toISOString()}` : ""),
-        );
+        lines.push(hostLine(h, st));
       }
     }
     for (const n of r.notes) lines.push(`warning: ${n}`);
@@ -219,4 +216,25 @@ export function printStatus(r: StatusReport, json: boolean): ExitCode {
   // A run holding a ledger with no task yet is still planning: work is left, nothing is settled.
   if (left > 0 || (r.lock !== null && r.total === 0)) return ExitCode.RetryLater;
   return (s.failed_permanent ?? 0) > 0 ? ExitCode.PermanentFailures : ExitCode.Ok;
+}
+
+/**
+ * One host's line: state and why (retry-after, throttled, queueing, breaker), the controller's rate and
+ * window, and what it measured (the server's capacity, no-load and current round trip). Fields a
+ * ledger written by an older vocut lacks are left out.
+ */
+function hostLine(h: string, st: Record<string, unknown>): string {
+  const num = (k: string): number | undefined => (typeof st[k] === "number" ? (st[k] as number) : undefined);
+  const parts = [`host ${h}: ${String(st.state)}${typeof st.reason === "string" ? ` (${st.reason})` : ""}`];
+  parts.push(`${Number(st.rate).toFixed(2)} req/s`);
+  const window = num("window");
+  if (window !== undefined) parts.push(`window ${window}`);
+  const capacity = num("capacity");
+  if (capacity !== undefined) parts.push(`server takes ~${capacity.toFixed(1)} req/s`);
+  const minRtt = num("minRttMs");
+  const rtt = num("rttMs");
+  if (minRtt !== undefined && rtt !== undefined)
+    parts.push(`latency ${rtt.toFixed(0)} ms (no-load ${minRtt.toFixed(0)} ms)`);
+  if (st.pausedUntil) parts.push(`paused until ${new Date(Number(st.pausedUntil)).toISOString()}`);
+  return parts.join(", ");
 }

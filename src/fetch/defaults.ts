@@ -30,19 +30,32 @@ export const DEFAULTS = {
   maxRetryAfterMs: 3_600_000,
   /** Sockets kept open per origin by the shared agent (the pacer is what limits requests in flight). */
   connectionsPerHost: 16,
+  /**
+   * The per-host controller (src/fetch/host-controller.ts). --rate and --concurrency are ceilings; these
+   * say how it moves below them. Times are chosen for servers answering in 10 ms to a few seconds.
+   */
   pacer: {
-    /** AIMD: factor applied to a host's rate on 429/503. */
-    decreaseFactor: 0.5,
-    /** AIMD: the lowest rate a throttled host is slowed to, req/s (never above the configured rate). */
+    /** On 429/503 the rate becomes this fraction of the measured send rate (CUBIC and AWS adaptive: 0.7). */
+    decreaseFactor: 0.7,
+    /** The lowest rate a throttled host is slowed to, req/s (never above the configured rate). */
     minRatePerSec: 0.1,
     /**
-     * AIMD: rate added back per `recoverEvery` successes, as a fraction of the configured rate (5%: a
-     * halved host is back at full rate after 100 successes). An absolute 0.1 req/s step left a host
-     * at 20 req/s slowed for 1,000 requests after one stray 429 (bench: 57% of the allowed rate).
+     * Time after a throttle to grow back to the rate at the throttle, ms (CUBIC K). Short, because a
+     * throttle is often a burst and because random throttles must not ratchet the rate down: 2 s.
      */
-    recoverStep: 0.05,
-    /** AIMD: successes per additive step. */
-    recoverEvery: 10,
+    recoverMs: 2_000,
+    /**
+     * Time spent near the rate at the throttle before the probe above it reaches +10%, ms (then +80% after
+     * twice as long). Long, because each throttle costs a Retry-After pause of the whole host: with a 1 s
+     * pause, one throttle per 10 s already costs 10% of the server's allowance.
+     */
+    probeMs: 10_000,
+    /** The window grows by one per round trip while fewer requests than this wait at the server. */
+    queueLow: 1,
+    /** The window shrinks when more requests than this wait at the server (2: at most two service times queued). */
+    queueHigh: 2,
+    /** The no-load latency is re-measured (window halved for two round trips) when older than this, ms. */
+    minRttTtlMs: 30_000,
     /** Circuit breaker: consecutive failures (connection errors, 5xx, 429) that open it. */
     breakerFailures: 10,
     /** Circuit breaker: how long an open breaker pauses the host before one probe request, ms. */
@@ -63,7 +76,7 @@ export const DEFAULTS = {
  */
 export const RETRYABLE_STATUSES: ReadonlySet<number> = new Set([408, 425, 429, 500, 502, 503, 504]);
 
-/** Statuses that mean "slow down" (AIMD decrease) rather than "broken". */
+/** Statuses that mean "slow down" (a load signal: the controller lowers the rate) rather than "broken". */
 export const THROTTLE_STATUSES: ReadonlySet<number> = new Set([429, 503]);
 
 /**

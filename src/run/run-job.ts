@@ -5,7 +5,7 @@ import { relative } from "node:path";
 import type { Target } from "../catalog/types.js";
 import { ExitCode, VocutError } from "../errors.js";
 import type { Clock } from "../fetch/clock.js";
-import type { HostPacer } from "../fetch/host-pacer.js";
+import { failureEvent, type HostPacer } from "../fetch/host-pacer.js";
 import type { HttpClient } from "../fetch/http-client.js";
 import { backoffMs, classifyError } from "../fetch/retry-policy.js";
 import { validateFits } from "../fits/validate.js";
@@ -498,8 +498,7 @@ export async function runTasks(
       // The host's health: throttling slows it, failures count towards its circuit breaker, and any
       // answer that shows the server working (incl. 404 for one object) counts as success.
       if (outcome.kind === "retryable") {
-        const throttled = outcome.status === 429 || outcome.status === 503;
-        pacer.report(host, throttled ? "throttled" : "failure", outcome.retryAfterMs);
+        pacer.report(host, failureEvent(outcome.status, outcome.code), outcome.retryAfterMs);
       } else {
         pacer.report(host, "success");
       }

@@ -3,7 +3,7 @@ import { unlinkSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Clock } from "../fetch/clock.js";
-import type { HostPacer } from "../fetch/host-pacer.js";
+import { failureEvent, type HostPacer } from "../fetch/host-pacer.js";
 import { FetchError, type HttpClient } from "../fetch/http-client.js";
 import { backoffMs, classifyError, classifyStatus, parseRetryAfter } from "../fetch/retry-policy.js";
 import { validateFits } from "../fits/validate.js";
@@ -120,17 +120,13 @@ export class SharedFetcher {
       const cls = res.status >= 200 && res.status < 300 ? "permanent" : classifyStatus(res.status);
       if (cls === "retryable") {
         const retryAfterMs = parseRetryAfter(res.headers["retry-after"], this.clock.now());
-        this.pacer.report(
-          host,
-          res.status === 429 || res.status === 503 ? "throttled" : "failure",
-          retryAfterMs,
-        );
+        this.pacer.report(host, failureEvent(res.status, undefined), retryAfterMs);
       } else {
         this.pacer.report(host, "success");
       }
       return res;
     } catch (err) {
-      if (!signal.aborted) this.pacer.report(host, "failure");
+      if (!signal.aborted) this.pacer.report(host, failureEvent(undefined, classifyError(err).code));
       throw err;
     }
   };
@@ -202,7 +198,7 @@ export class SharedFetcher {
       } catch (err) {
         if (signal.aborted) throw err;
         const c = classifyError(err);
-        this.pacer.report(host, "failure");
+        this.pacer.report(host, failureEvent(undefined, c.code));
         if (!c.retryable) throw err;
         error = err instanceof FetchError ? err : new FetchError("CONNECTION", (err as Error).message, true);
         await this.backoff(attempt, host, error, undefined, signal);
@@ -236,11 +232,7 @@ export class SharedFetcher {
         throw new FetchError("CONNECTION", `${url}: HTTP ${res.status}`, false);
       } else {
         retryAfterMs = parseRetryAfter(res.headers["retry-after"], this.clock.now());
-        this.pacer.report(
-          host,
-          res.status === 429 || res.status === 503 ? "throttled" : "failure",
-          retryAfterMs,
-        );
+        this.pacer.report(host, failureEvent(res.status, undefined), retryAfterMs);
         error = new FetchError("CONNECTION", `${url}: HTTP ${res.status}`, true);
       }
       await this.backoff(attempt, host, error, retryAfterMs, signal);

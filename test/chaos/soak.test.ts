@@ -64,8 +64,15 @@ afterEach(async () => {
   tmp.cleanup();
 });
 
-it("chaos soak: random faults and SIGKILLs; every task done once, right content, no temp files, repeats bounded by the work in flight", async () => {
-  console.log(`chaos soak seed ${SEED} (replay: VOCUT_SOAK_SEED=${SEED} npx vitest run test/chaos)`);
+/**
+ * After the kills, "one run": a single run goes to the end (exit 0) with no restart, as a user who
+ * leaves it would, and its duration is bounded by the Retry-After pauses the server asked for in it;
+ * "restarts": runs stopped by --max-duration 8 and started again until done (resume after exit 5).
+ */
+async function soak(mode: "one run" | "restarts"): Promise<void> {
+  console.log(
+    `chaos soak (${mode}) seed ${SEED} (replay: VOCUT_SOAK_SEED=${SEED} npx vitest run test/chaos)`,
+  );
   const rand = seeded(SEED);
 
   // Product of a request: "band|id", from the ra/dec/hips the server was asked for.
@@ -85,9 +92,11 @@ it("chaos soak: random faults and SIGKILLs; every task done once, right content,
   const faults = new Map<string, number>();
   /** Successful 200-FITS answers per product. */
   const successes = new Map<string, number>();
+  /** Retry-After asked for by the answer to request n (0-based), ms. */
+  const faultAt = new Map<number, number>();
   const s = await new CutoutServer({
     latencyMs: 15,
-    fault: (_n, q) => {
+    fault: (n, q) => {
       const p = product(q);
       const nth = (askedTimes.get(p) ?? 0) + 1;
       askedTimes.set(p, nth);
@@ -95,6 +104,8 @@ it("chaos soak: random faults and SIGKILLs; every task done once, right content,
       for (const [prob, f] of FAULT_TABLE) {
         if (u < prob) {
           faults.set(faultLabel(f), (faults.get(faultLabel(f)) ?? 0) + 1);
+          if (f.kind === "status" && f.retryAfter !== undefined)
+            faultAt.set(n - 1, Number(f.retryAfter) * 1000);
           return f;
         }
         u -= prob;
@@ -164,6 +175,7 @@ it("chaos soak: random faults and SIGKILLs; every task done once, right content,
 
   let kills = 0;
   let runs = 0;
+  let finalRun: { from: number; ms: number } | undefined;
   /**
    * Successful answers during a killed run that were not on disk (in place or whole in the temp folder)
    * when it died: the requests in flight at the kills.
@@ -180,9 +192,10 @@ it("chaos soak: random faults and SIGKILLs; every task done once, right content,
     const before = s.requests.length;
     const succBefore = new Map(successes);
     const tr = Date.now();
-    // Under this many faults the host's rate sinks towards the AIMD floor and recovers only after runs
-    // of successes: the runs after the kills stop after 8 s (exit 5) and start again at full rate.
-    const { child, done } = startCli(kills < KILLS ? args : [...args, "--max-duration", "8"]);
+    // After the kills: one run to the end (20 retries per task: 22% faults leave no task 4 failures
+    // deep by chance), or runs of at most 8 s started again until done.
+    const final = mode === "one run" ? [...args, "--retries", "20"] : [...args, "--max-duration", "8"];
+    const { child, done } = startCli(kills < KILLS ? args : final);
     runs++;
     if (kills < KILLS) {
       const early = rand() < 0.25;
@@ -207,7 +220,10 @@ it("chaos soak: random faults and SIGKILLs; every task done once, right content,
       for (const [p, n] of successes) if (n > (succBefore.get(p) ?? 0) && !disk.has(p)) lostAtKills++;
     } else {
       exits.push(`${res.code}:${took}`);
-      expect([0, 5], res.stderr).toContain(res.code);
+      if (mode === "one run") {
+        expect(res.code, res.stderr).toBe(0);
+        finalRun = { from: before, ms: Date.now() - tr };
+      } else expect([0, 5], res.stderr).toContain(res.code);
     }
     afterRun();
     if (res.code === 0) break;
@@ -288,4 +304,50 @@ it("chaos soak: random faults and SIGKILLs; every task done once, right content,
   );
   expect(kills).toBeGreaterThanOrEqual(KILLS - 2);
   expect(repeats).toBeLessThanOrEqual(lostAtKills);
+  if (finalRun !== undefined) {
+    // The run's duration against what its faults impose: 3 x the union of the Retry-After pauses the
+    // server asked for during it, plus the tail the unluckiest task's faults add after them (each failed
+    // attempt: at most its backoff ceiling, 1 s doubling, and a stall's --timeout of 2 s), plus 3 s of
+    // start-up (ledger, planning) on a loaded machine. Before the controller rework the rate halved on
+    // each throttle and never came back within a run.
+    const asked = s.requests.slice(finalRun.from);
+    const pauses: Array<[number, number]> = [];
+    const attempts = new Map<string, number>();
+    for (const [i, r] of asked.entries()) {
+      const n = faultAt.get(finalRun.from + i);
+      if (n !== undefined) pauses.push([r.at, r.at + n]);
+      const p = product(new URL(r.url, "http://x").searchParams);
+      attempts.set(p, (attempts.get(p) ?? 0) + 1);
+    }
+    const pauseMs = unionMs(pauses);
+    let tailMs = 0;
+    for (let a = 0; a < Math.max(0, ...attempts.values()) - 1; a++)
+      tailMs += Math.min(60_000, 1_000 * 2 ** a) + 2_000;
+    const boundMs = 3 * pauseMs + tailMs + 3_000;
+    console.log(
+      `chaos soak one run: ${asked.length} requests in ${(finalRun.ms / 1000).toFixed(1)} s; Retry-After pauses ` +
+        `${(pauseMs / 1000).toFixed(1)} s; bound ${(boundMs / 1000).toFixed(1)} s`,
+    );
+    expect(finalRun.ms).toBeLessThanOrEqual(boundMs);
+  }
+}
+
+/** Length of the union of [from, to] intervals, ms. */
+function unionMs(intervals: Array<[number, number]>): number {
+  let total = 0;
+  let end = Number.NEGATIVE_INFINITY;
+  for (const [a, b] of [...intervals].sort((x, y) => x[0] - y[0])) {
+    if (b <= end) continue;
+    total += b - Math.max(a, end);
+    end = b;
+  }
+  return total;
+}
+
+it("chaos soak: random faults and SIGKILLs, then one run to the end; every task done once, right content, no temp files, repeats bounded by the work in flight, duration bounded by the Retry-After pauses", async () => {
+  await soak("one run");
+}, 300_000);
+
+it("chaos soak with restarts: after the kills, runs stopped by --max-duration 8 resume until done", async () => {
+  await soak("restarts");
 }, 300_000);

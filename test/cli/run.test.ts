@@ -95,12 +95,19 @@ describe("vocut status while a job runs (long-job ergonomics)", () => {
       expect(human).toMatch(/running: pid \d+ on /);
       expect(human).toMatch(/\nETA \d/);
       expect(human).toMatch(/last progress \d{4}-\d\d-\d\dT.* ago\)/);
-      expect(human).toMatch(/host 127\.0\.0\.1:\d+: paused, [\d.]+ req\/s, paused until \d{4}-/);
+      expect(human).toMatch(
+        /host 127\.0\.0\.1:\d+: paused \(retry-after\), [\d.]+ req\/s, window \d+, .*paused until \d{4}-/,
+      );
       expect(json.lock).toMatchObject({ pid: expect.any(Number) });
-      const hosts = (json.progress as { hosts: Record<string, { state: string; pausedUntil?: number }> })
-        .hosts;
+      const hosts = (
+        json.progress as {
+          hosts: Record<string, { state: string; reason?: string; window?: number; pausedUntil?: number }>;
+        }
+      ).hosts;
       const [h] = Object.values(hosts);
       expect(h?.state).toBe("paused");
+      expect(h?.reason).toBe("retry-after");
+      expect(h?.window).toBeGreaterThanOrEqual(1);
       expect((h?.pausedUntil ?? 0) - Date.now()).toBeGreaterThan(20_000);
     } finally {
       run.child.kill("SIGINT");

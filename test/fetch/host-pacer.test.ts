@@ -51,13 +51,15 @@ describe("HostPacer schedules (virtual time, no sleeping)", () => {
     const clock = new VirtualClock(5_000);
     const pacer = new HostPacer(config, clock);
     pacer.report("h", "throttled", 30_000);
-    expect(pacer.hostState("h")).toMatchObject({ state: "paused", pausedUntil: 35_000, rate: 2.5 });
+    expect(pacer.hostState("h")).toMatchObject({ state: "paused", pausedUntil: 35_000, rate: 3.5 });
+    expect(pacer.hostState("h").reason).toBe("retry-after");
     const other = startTimes(pacer, clock, 1, "other", 0);
     expect(await other).toEqual([5_000]);
     const starts = await startTimes(pacer, clock, 3);
-    // one token when the pause ends, then the halved rate (2.5/s: 400 ms apart), no burst
-    expect(starts).toEqual([35_000, 35_400, 35_800]);
-    expect(pacer.hostState("h").state).toBe("slowed");
+    // One token when the pause ends, no burst; the rate grew back during the 30 s (recovery is timed
+    // from the throttle, recoverMs = 2 s), so 5/s: 200 ms apart.
+    expect(starts).toEqual([35_000, 35_200, 35_400]);
+    expect(pacer.hostState("h").state).toBe("ok");
   });
 
   it("a Retry-After arriving while requests wait holds them too", async () => {
@@ -74,32 +76,31 @@ describe("HostPacer schedules (virtual time, no sleeping)", () => {
     expect(starts).toEqual([0, 10_500, 11_500]);
   });
 
-  it("AIMD: halves on each throttle down to the floor, recovers +5% of the configured rate per N successes up to the configured rate", () => {
+  it("a throttle sets the rate to 0.7 x the rate sent, then it grows back with time, not with successes", async () => {
     const clock = new VirtualClock();
     const pacer = new HostPacer({ ...config, breakerFailures: 1000 }, clock);
-    for (let i = 0; i < 3; i++) pacer.report("h", "throttled");
-    expect(pacer.hostState("h")).toMatchObject({ state: "slowed", rate: 0.625 });
-    for (let i = 0; i < 20; i++) pacer.report("h", "throttled");
-    expect(pacer.hostState("h").rate).toBe(DEFAULTS.pacer.minRatePerSec);
-    for (let i = 0; i < 9; i++) pacer.report("h", "success");
-    expect(pacer.hostState("h").rate).toBe(DEFAULTS.pacer.minRatePerSec);
-    pacer.report("h", "success");
-    expect(pacer.hostState("h").rate).toBeCloseTo(DEFAULTS.pacer.minRatePerSec + 0.05 * 5, 9);
-    for (let i = 0; i < 10 * 9; i++) pacer.report("h", "success");
-    expect(pacer.hostState("h").rate).toBeCloseTo(DEFAULTS.pacer.minRatePerSec + 10 * 0.05 * 5, 9);
-    for (let i = 0; i < 10 * 100; i++) pacer.report("h", "success");
+    pacer.report("h", "throttled");
+    expect(pacer.hostState("h")).toMatchObject({ state: "slowed", rate: 3.5, reason: "throttled" });
+    // Faults unrelated to load neither lower the rate nor stop its recovery.
+    for (let i = 0; i < 50; i++) pacer.report("h", "failure");
+    await clock.advance(1_000);
+    const mid = pacer.hostState("h").rate;
+    expect(mid).toBeGreaterThan(3.5);
+    expect(mid).toBeLessThan(5);
+    await clock.advance(1_000); // recoverMs = 2 s: back at the ceiling, never above it
     expect(pacer.hostState("h")).toMatchObject({ state: "ok", rate: 5 });
+    expect(pacer.hostState("h").reason).toBeUndefined();
   });
 
-  it("AIMD: the floor never exceeds a configured rate below it", () => {
+  it("the floor never exceeds a configured rate below it", () => {
     const pacer = new HostPacer({ ...config, ratePerSec: 0.05, burst: 1 }, new VirtualClock());
     pacer.report("h", "throttled");
     expect(pacer.hostState("h").rate).toBe(0.05);
   });
 
-  it("AIMD: throttles from requests already in flight at a decrease count once (one halving per window)", async () => {
+  it("throttles from requests already in flight at a decrease count once (one decrease per round trip)", async () => {
     const clock = new VirtualClock();
-    const pacer = new HostPacer({ ...config, concurrency: 4 }, clock);
+    const pacer = new HostPacer({ ...config, concurrency: 4, breakerFailures: 1000 }, clock);
     // Four requests in flight together; all four come back 429.
     const all = Array.from({ length: 4 }, (_, i) =>
       pacer.schedule("h", async () => {
@@ -108,20 +109,43 @@ describe("HostPacer schedules (virtual time, no sleeping)", () => {
       }),
     );
     for (const p of all) void p.then(() => pacer.report("h", "throttled"));
-    await clock.advance(1_000);
+    await clock.advance(103);
     await Promise.all(all);
-    expect(pacer.hostState("h").rate).toBe(2.5);
-    // The next throttle (from a request sent at the new rate) halves again.
+    // One decrease (two would be 2.45), grown back by a hair in the 3 ms since.
+    expect(pacer.hostState("h").rate).toBeCloseTo(3.5, 1);
+    // A request sent after the decrease is a new event: it decreases again.
+    const next = pacer.schedule("h", async () => 1);
+    await clock.advance(200);
+    await next;
     pacer.report("h", "throttled");
-    expect(pacer.hostState("h").rate).toBe(1.25);
+    expect(pacer.hostState("h").rate).toBeLessThan(3);
   });
 
-  it("a slowed host loses burst in proportion", async () => {
+  it("times each request on the injected clock and hands the latency to the controller", async () => {
+    const clock = new VirtualClock();
+    const pacer = new HostPacer({ ...config, concurrency: 4 }, clock);
+    const p = pacer.schedule("h", async () => {
+      await clock.sleep(80);
+      return 1;
+    });
+    await clock.advance(80);
+    await p;
+    pacer.report("h", "success");
+    expect(pacer.hostState("h")).toMatchObject({ minRttMs: 80, rttMs: 80, window: 4, inFlight: 0 });
+    // The pacer delegates to the same HostController the simulator drives.
+    expect(pacer.controller("h").state(clock.now())).toEqual(pacer.hostState("h"));
+  });
+
+  it("a slowed host loses burst in proportion", () => {
     const clock = new VirtualClock();
     const pacer = new HostPacer({ ...config, ratePerSec: 4, burst: 4, breakerFailures: 1000 }, clock);
-    pacer.report("h", "throttled"); // 2/s, burst 2
-    await clock.advance(60_000);
-    expect(await startTimes(pacer, clock, 4)).toEqual([60_000, 60_000, 60_500, 61_000]);
+    pacer.report("h", "throttled"); // 2.8/s, burst 2
+    const c = pacer.controller("h");
+    expect(c.startDelay(0)).toBe(0);
+    c.start(0);
+    expect(c.startDelay(0)).toBe(0);
+    c.start(0);
+    expect(c.startDelay(0)).toBeGreaterThan(0);
   });
 
   it("circuit breaker: opens after N consecutive failures, one probe after the pause, success closes", async () => {
@@ -242,6 +266,9 @@ describe("HostPacer schedules (virtual time, no sleeping)", () => {
     expect(pacer.hostState("nowhere")).toEqual({
       state: "ok",
       rate: 5,
+      window: 100,
+      inFlight: 0,
+      accepted: 1,
       consecutiveFailures: 0,
       breaker: "closed",
     });
