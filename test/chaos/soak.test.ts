@@ -6,7 +6,16 @@ import { afterEach, beforeEach, expect, it } from "vitest";
 import { readImage } from "../../src/fits/image.js";
 import { validateFits } from "../../src/fits/validate.js";
 import { tanPixelToWorld } from "../../src/wcs/tan-header.js";
-import { type CliResult, delay, listFiles, runCli, startCli, tempDir, waitFor } from "../helpers/cli.js";
+import {
+  type CliResult,
+  delay,
+  listFiles,
+  runCli,
+  startCli,
+  tempDir,
+  waitFor,
+  withFlags,
+} from "../helpers/cli.js";
 import { CutoutServer, type Fault, skyValue } from "../helpers/cutout-server.js";
 import { seeded } from "../helpers/prng.js";
 import { wholeTempAnswers } from "../helpers/temp-answers.js";
@@ -194,7 +203,8 @@ async function soak(mode: "one run" | "restarts"): Promise<void> {
     const tr = Date.now();
     // After the kills: one run to the end (20 retries per task: 22% faults leave no task 4 failures
     // deep by chance), or runs of at most 8 s started again until done.
-    const final = mode === "one run" ? [...args, "--retries", "20"] : [...args, "--max-duration", "8"];
+    const final =
+      mode === "one run" ? withFlags(args, "--retries", "20") : withFlags(args, "--max-duration", "8");
     const { child, done } = startCli(kills < KILLS ? args : final);
     runs++;
     if (kills < KILLS) {
