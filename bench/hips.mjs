@@ -11,8 +11,8 @@ import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { readImage } from "../dist/fits/image.js";
-import { parseHipsProperties, tilePath } from "../dist/hips/properties.js";
-import { planStamp, sampleStamp } from "../dist/hips/resample.js";
+import { parseHipsProperties, tilePath } from "../dist/sources/hips/properties.js";
+import { planStamp, sampleStamp } from "../dist/sources/hips/resample.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const HIPS = join(ROOT, "fixtures/hips");

@@ -13,8 +13,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { encodeImage } from "../dist/fits/image.js";
-import { updateImageIndex } from "../dist/images/scan-images.js";
 import { ImageIndexStore } from "../dist/ledger/image-index.js";
+import { updateImageIndex } from "../dist/sources/images/scan-images.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const CLI = join(ROOT, "dist/cli/index.js");

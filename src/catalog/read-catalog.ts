@@ -3,12 +3,12 @@ import { type FileHandle, open, stat } from "node:fs/promises";
 import { extname } from "node:path";
 import { inputError, VocutError } from "../errors.js";
 import { FitsError } from "../fits/errors.js";
+import { parseVotable, VotableError } from "../votable/votable.js";
 import { type ChosenColumn, type ChosenColumns, type ColumnInfo, chooseColumns } from "./columns.js";
 import { parseDec, parseRa } from "./coords.js";
 import { openDelimited, recordProblem } from "./delimited.js";
 import { type FitsTableHdu, listBinTables, readFitsRows } from "./fits-table.js";
 import type { CatalogEvent, CatalogOptions } from "./types.js";
-import { parseVotable, VotableError } from "./votable.js";
 
 /** Catalog file formats. */
 export type CatalogFormat = NonNullable<CatalogOptions["format"]>;

@@ -7,13 +7,13 @@ import type { JobSpec } from "../plan/job-spec.js";
 import { checkLayout } from "../plan/layout.js";
 import { parseShard, type Shard, shardForOut, shardLabel } from "../plan/shard.js";
 import { expandPreset } from "../presets/expand.js";
-import type { SiaBand } from "../sia/query.js";
-import type { SiaConfig } from "../sia/sia-source.js";
 import type { CutoutSourceConfig } from "../sources/create-source.js";
 import { parsePixscale, parseSize } from "../sources/geometry.js";
-import { parseHipsLocations } from "../sources/hips.js";
-import { HIPS2FITS_MIRROR_URL, HIPS2FITS_URL, parseHipsList } from "../sources/hips2fits.js";
-import { imagesConfigFrom } from "../sources/images.js";
+import { parseHipsLocations } from "../sources/hips/hips-source.js";
+import { HIPS2FITS_MIRROR_URL, HIPS2FITS_URL, parseHipsList } from "../sources/hips2fits/hips2fits-source.js";
+import { imagesConfigFrom } from "../sources/images/images-source.js";
+import type { SiaBand } from "../sources/sia/query.js";
+import type { SiaConfig } from "../sources/sia/sia-source.js";
 import { DEFAULT_PIXSCALE, DEFAULT_SIZE, type RawOptions } from "./options.js";
 
 /** Default ledger file name inside the output folder. */

@@ -1,6 +1,6 @@
+import { readProductList } from "../catalog/product-list.js";
 import { readCatalog } from "../catalog/read-catalog.js";
 import type { CatalogEvent } from "../catalog/types.js";
-import { readProductList } from "../obscore/product-list.js";
 import type { JobSpec } from "./job-spec.js";
 
 /** What a job is planned from: its rows, and warnings that are known once the rows are read. */

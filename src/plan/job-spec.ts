@@ -1,5 +1,5 @@
+import type { ProductListOptions } from "../catalog/product-list.js";
 import type { CatalogOptions } from "../catalog/types.js";
-import type { ProductListOptions } from "../obscore/product-list.js";
 import type { SourceConfig } from "../sources/create-source.js";
 import type { Shard } from "./shard.js";
 

@@ -16,7 +16,7 @@ export type PresetSource =
     }
   | {
       readonly kind: "template";
-      /** A `--url` template (src/sources/template.ts placeholders). */
+      /** A `--url` template (src/sources/template/template-source.ts placeholders). */
       readonly template: string;
       readonly bands: readonly string[];
     }

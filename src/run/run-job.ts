@@ -10,7 +10,7 @@ import type { HttpClient } from "../fetch/http-client.js";
 import { backoffMs, classifyError } from "../fetch/retry-policy.js";
 import { validateFits } from "../fits/validate.js";
 import type { Ledger, LedgerCounts, TaskRow } from "../ledger/ledger.js";
-import { PRODUCT_EXTS } from "../obscore/formats.js";
+import { PRODUCT_EXTS } from "../output/product-formats.js";
 import { type AtomicWriter, GROUP_FILES } from "../output/write-atomic.js";
 import { FITS_EXT, insideDir, outputRelPath } from "../plan/layout.js";
 import {

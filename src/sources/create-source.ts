@@ -1,10 +1,10 @@
-import { type ProductsConfig, ProductsSource } from "../obscore/products-source.js";
-import { type SiaConfig, SiaSource } from "../sia/sia-source.js";
-import { type HipsConfig, HipsSource } from "./hips.js";
-import { type Hips2fitsConfig, Hips2fitsSource } from "./hips2fits.js";
-import { type ImagesConfig, ImagesSource } from "./images.js";
+import { type HipsConfig, HipsSource } from "./hips/hips-source.js";
+import { type Hips2fitsConfig, Hips2fitsSource } from "./hips2fits/hips2fits-source.js";
+import { type ImagesConfig, ImagesSource } from "./images/images-source.js";
+import { type ProductsConfig, ProductsSource } from "./products/products-source.js";
+import { type SiaConfig, SiaSource } from "./sia/sia-source.js";
 import type { Source } from "./source.js";
-import { type TemplateConfig, TemplateSource } from "./template.js";
+import { type TemplateConfig, TemplateSource } from "./template/template-source.js";
 
 /** Every serialisable source configuration (what the ledger stores as the job's source). */
 export type SourceConfig = CutoutSourceConfig | ProductsConfig;

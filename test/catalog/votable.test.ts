@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { parseVotable, VotableError, type VotableRow } from "../../src/catalog/votable.js";
-import { VotableBinaryDecoder } from "../../src/catalog/votable-binary.js";
+import { VotableBinaryDecoder } from "../../src/votable/binary.js";
+import { parseVotable, VotableError, type VotableRow } from "../../src/votable/votable.js";
 import { fixture } from "./helpers.js";
 
 type Json = null | boolean | number | string | { big: string } | Json[];

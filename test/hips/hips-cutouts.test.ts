@@ -5,8 +5,8 @@ import { join, resolve } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { readImage } from "../../src/fits/image.js";
 import { ang2pixNest } from "../../src/healpix/index.js";
-import { parseHipsProperties, tilePath } from "../../src/hips/properties.js";
-import { planStamp, sampleStamp } from "../../src/hips/resample.js";
+import { parseHipsProperties, tilePath } from "../../src/sources/hips/properties.js";
+import { planStamp, sampleStamp } from "../../src/sources/hips/resample.js";
 import { listFiles, runCli, tempDir } from "../helpers/cli.js";
 
 const FIX = resolve(import.meta.dirname, "../../fixtures");

@@ -1,7 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { nestToXyf, pix2angNest, xyfToNest } from "../../src/healpix/index.js";
-import { type Interpolation, planStamp, sampleStamp, type TileGrid } from "../../src/hips/resample.js";
 import { icrsToGalactic } from "../../src/sky/galactic.js";
+import {
+  type Interpolation,
+  planStamp,
+  sampleStamp,
+  type TileGrid,
+} from "../../src/sources/hips/resample.js";
 import { tanPixelToWorld } from "../../src/wcs/tan-header.js";
 
 /**

@@ -1,9 +1,9 @@
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
-import { bilinear, coaddOnto } from "../../src/images/coadd.js";
 import { ImageIndexStore } from "../../src/ledger/image-index.js";
 import { Ledger } from "../../src/ledger/ledger.js";
+import { bilinear, coaddOnto } from "../../src/sources/images/coadd.js";
 import { tempDir } from "../helpers/cli.js";
 
 describe("ledger schema v3: the image index", () => {

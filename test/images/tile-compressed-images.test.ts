@@ -2,9 +2,9 @@ import { copyFileSync, cpSync, mkdirSync, readFileSync, statSync, writeFileSync 
 import { join, resolve } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { listHdus, readImage } from "../../src/fits/image.js";
-import { updateImageIndex } from "../../src/images/scan-images.js";
 import { ImageIndexStore } from "../../src/ledger/image-index.js";
-import { decodePlanes, planeContaining } from "../../src/sia/local-cut.js";
+import { updateImageIndex } from "../../src/sources/images/scan-images.js";
+import { decodePlanes, planeContaining } from "../../src/sources/sia/local-cut.js";
 import { listFiles, runCli, tempDir } from "../helpers/cli.js";
 
 /**

@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { createHttpClient } from "../../src/fetch/http-client.js";
 import { Ledger } from "../../src/ledger/ledger.js";
 import { LEDGER_SCHEMA_VERSION } from "../../src/ledger/schema.js";
-import { checkProduct, isDatalink, isFitsFormat, productExt } from "../../src/obscore/formats.js";
+import { checkProduct, isDatalink, isFitsFormat, productExt } from "../../src/output/product-formats.js";
 import { tempDir } from "../helpers/cli.js";
 
 const FITS = readFileSync(join(import.meta.dirname, "../../fixtures/fits/astropy/bitpix16.fits"));

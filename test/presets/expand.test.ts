@@ -6,7 +6,7 @@ import type { RawOptions } from "../../src/cli/options.js";
 import { VocutError } from "../../src/errors.js";
 import { PRESETS } from "../../src/presets/presets.js";
 import { createSource } from "../../src/sources/create-source.js";
-import { HIPS2FITS_MIRROR_URL, HIPS2FITS_URL } from "../../src/sources/hips2fits.js";
+import { HIPS2FITS_MIRROR_URL, HIPS2FITS_URL } from "../../src/sources/hips2fits/hips2fits-source.js";
 import { isProducer, type RequestSource } from "../../src/sources/source.js";
 
 /** Flags as commander hands them over when only `extra` is given on the command line. */

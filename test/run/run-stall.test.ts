@@ -10,7 +10,7 @@ import { validateFits } from "../../src/fits/validate.js";
 import { Ledger } from "../../src/ledger/ledger.js";
 import { AtomicWriter } from "../../src/output/write-atomic.js";
 import { type RunOptions, runTasks } from "../../src/run/run-job.js";
-import { Hips2fitsSource, parseHipsList } from "../../src/sources/hips2fits.js";
+import { Hips2fitsSource, parseHipsList } from "../../src/sources/hips2fits/hips2fits-source.js";
 import { tempDir, waitFor } from "../helpers/cli.js";
 import { CutoutServer, type Fault } from "../helpers/cutout-server.js";
 

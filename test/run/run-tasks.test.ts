@@ -11,7 +11,7 @@ import { validateFits } from "../../src/fits/validate.js";
 import { Ledger } from "../../src/ledger/ledger.js";
 import { AtomicWriter, TEMP_DIR_NAME } from "../../src/output/write-atomic.js";
 import { type RunEvent, runTasks } from "../../src/run/run-job.js";
-import { Hips2fitsSource, parseHipsList } from "../../src/sources/hips2fits.js";
+import { Hips2fitsSource, parseHipsList } from "../../src/sources/hips2fits/hips2fits-source.js";
 import { listFiles, tempDir, waitFor } from "../helpers/cli.js";
 import { CutoutServer, type Fault } from "../helpers/cutout-server.js";
 

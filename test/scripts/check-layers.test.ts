@@ -46,8 +46,8 @@ describe("scripts/check-layers.mjs", () => {
   it("fails when the run loop imports a kind of source, and accepts downward imports", () => {
     const bad = check(
       tree({
-        "src/run/run-job.ts": 'import type { T } from "../hips/resample.js";\nexport type U = T;\n',
-        "src/hips/resample.ts": "export type T = number;\n",
+        "src/run/run-job.ts": 'import type { T } from "../sources/hips/resample.js";\nexport type U = T;\n',
+        "src/sources/hips/resample.ts": "export type T = number;\n",
       }),
     );
     expect(bad.status).toBe(1);

@@ -7,9 +7,9 @@ import {
   HIPS2FITS_URL,
   Hips2fitsSource,
   parseHipsList,
-} from "../../src/sources/hips2fits.js";
+} from "../../src/sources/hips2fits/hips2fits-source.js";
 import type { HttpResponse } from "../../src/sources/source.js";
-import { TemplateSource } from "../../src/sources/template.js";
+import { TemplateSource } from "../../src/sources/template/template-source.js";
 
 const geometry = { widthPx: 28, heightPx: 28, pixscaleArcsec: 0.396 };
 const target = { id: "SDSS J1/2", raDeg: 150.5, decDeg: -2.25, row: 1 };

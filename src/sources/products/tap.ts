@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
-import { parseVotable, VotableError } from "../catalog/votable.js";
-import { ExitCode, inputError, usageError, VocutError } from "../errors.js";
-import type { HttpClient } from "../fetch/http-client.js";
-import { backoffMs, classifyError, classifyStatus, parseRetryAfter } from "../fetch/retry-policy.js";
-import { errorText } from "../sources/interpret.js";
+import { ExitCode, inputError, usageError, VocutError } from "../../errors.js";
+import type { HttpClient } from "../../fetch/http-client.js";
+import { backoffMs, classifyError, classifyStatus, parseRetryAfter } from "../../fetch/retry-policy.js";
+import { parseVotable, VotableError } from "../../votable/votable.js";
+import { errorText } from "../interpret.js";
 import type { TapQuery } from "./products-source.js";
 
 /**

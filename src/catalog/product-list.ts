@@ -1,9 +1,9 @@
 import { createReadStream } from "node:fs";
-import { openDelimited, recordProblem } from "../catalog/delimited.js";
-import { detectFormat } from "../catalog/read-catalog.js";
-import type { CatalogEvent } from "../catalog/types.js";
-import { parseVotable, VotableError, type VotableInfo } from "../catalog/votable.js";
 import { inputError, VocutError } from "../errors.js";
+import { parseVotable, VotableError, type VotableInfo } from "../votable/votable.js";
+import { openDelimited, recordProblem } from "./delimited.js";
+import { detectFormat } from "./read-catalog.js";
+import type { CatalogEvent } from "./types.js";
 
 /**
  * A list of archive products to download: an ObsCore query result (VOTable) or any VOTable/CSV/TSV with

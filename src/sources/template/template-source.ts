@@ -1,9 +1,9 @@
-import type { Target } from "../catalog/types.js";
-import { usageError } from "../errors.js";
-import { fovDeg } from "./geometry.js";
-import { num } from "./hips2fits.js";
-import { interpretFitsBody } from "./interpret.js";
-import type { CutoutRequest, Geometry, HttpResponse, Outcome, RequestSource } from "./source.js";
+import type { Target } from "../../catalog/types.js";
+import { usageError } from "../../errors.js";
+import { fovDeg } from "../geometry.js";
+import { num } from "../hips2fits/hips2fits-source.js";
+import { interpretFitsBody } from "../interpret.js";
+import type { CutoutRequest, Geometry, HttpResponse, Outcome, RequestSource } from "../source.js";
 
 /** Placeholders a URL template may use. */
 export const TEMPLATE_PLACEHOLDERS = [

@@ -1,5 +1,5 @@
 import { SaxesParser } from "saxes";
-import { parseVotable, VotableError } from "../catalog/votable.js";
+import { parseVotable, VotableError } from "./votable.js";
 
 /**
  * DataLink 1.1 documents: the links table (ID, access_url, service_def, error_message, semantics,

@@ -1,14 +1,14 @@
 import { readFile } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { Target } from "../catalog/types.js";
-import { inputError, usageError } from "../errors.js";
-import { encodeImage, readImage } from "../fits/image.js";
-import { provenanceCards } from "../fits/provenance.js";
-import { ang2pixNest } from "../healpix/index.js";
-import { chooseTileOrder, type HipsProperties, parseHipsProperties, tilePath } from "../hips/properties.js";
-import { type Interpolation, planStamp, type SamplePlan, sampleStamp } from "../hips/resample.js";
-import type { Geometry, Outcome, ProducerSource, SharedGet } from "./source.js";
+import type { Target } from "../../catalog/types.js";
+import { inputError, usageError } from "../../errors.js";
+import { encodeImage, readImage } from "../../fits/image.js";
+import { provenanceCards } from "../../fits/provenance.js";
+import { ang2pixNest } from "../../healpix/index.js";
+import type { Geometry, Outcome, ProducerSource, SharedGet } from "../source.js";
+import { chooseTileOrder, type HipsProperties, parseHipsProperties, tilePath } from "./properties.js";
+import { type Interpolation, planStamp, type SamplePlan, sampleStamp } from "./resample.js";
 
 /** Serialisable configuration of a client-side HiPS job (stored in the ledger). */
 export interface HipsConfig {

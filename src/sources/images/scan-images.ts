@@ -1,11 +1,11 @@
 import { type Dirent, promises as fs } from "node:fs";
 import { join, relative, sep } from "node:path";
-import { dataBytesOf, padded } from "../fits/hdu.js";
-import { BLOCK_BYTES, CARD_BYTES, type FitsHeader, parseHeader } from "../fits/header.js";
-import { imageHeaderOf, isTileCompressed, tileParams } from "../fits/tile-compressed.js";
-import type { ImageIndexStore, IndexedImageInput } from "../ledger/image-index.js";
-import { footprint } from "../wcs/footprint.js";
-import { parseWcs } from "../wcs/wcs.js";
+import { dataBytesOf, padded } from "../../fits/hdu.js";
+import { BLOCK_BYTES, CARD_BYTES, type FitsHeader, parseHeader } from "../../fits/header.js";
+import { imageHeaderOf, isTileCompressed, tileParams } from "../../fits/tile-compressed.js";
+import type { ImageIndexStore, IndexedImageInput } from "../../ledger/image-index.js";
+import { footprint } from "../../wcs/footprint.js";
+import { parseWcs } from "../../wcs/wcs.js";
 
 /**
  * File names taken as FITS images (case-insensitive): .fits, .fit, .fts, and fpack's .fz (x.fits.fz), whose

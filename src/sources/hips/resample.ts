@@ -1,9 +1,9 @@
-import type { Card } from "../fits/header.js";
-import { ang2xyfFracInto, type XyfFrac, xyfToNest } from "../healpix/index.js";
-import { icrsToGalactic } from "../sky/galactic.js";
-import type { Geometry } from "../sources/source.js";
-import { tanStamp, tanWcsCards } from "../wcs/tan-header.js";
-import { tanWcs } from "../wcs/wcs.js";
+import type { Card } from "../../fits/header.js";
+import { ang2xyfFracInto, type XyfFrac, xyfToNest } from "../../healpix/index.js";
+import { icrsToGalactic } from "../../sky/galactic.js";
+import { tanStamp, tanWcsCards } from "../../wcs/tan-header.js";
+import { tanWcs } from "../../wcs/wcs.js";
+import type { Geometry } from "../source.js";
 
 /** Interpolation between HEALPix cells. */
 export type Interpolation = "nearest" | "bilinear";

@@ -1,20 +1,20 @@
 import { promises as fs } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
-import type { Target } from "../catalog/types.js";
-import { inputError, usageError } from "../errors.js";
-import { FitsError } from "../fits/errors.js";
-import { type Card, type FitsHeader, parseHeader } from "../fits/header.js";
-import { decodePixels } from "../fits/image.js";
-import { provenanceCards } from "../fits/provenance.js";
-import { decompressImage, imageHeaderOf, isTileCompressed } from "../fits/tile-compressed.js";
-import { ang2pixNest } from "../healpix/index.js";
-import { type CoaddStat, coaddOnto, type SampledImage } from "../images/coadd.js";
-import { updateImageIndex } from "../images/scan-images.js";
-import type { ImageIndexStore, IndexedImage } from "../ledger/image-index.js";
-import { stampFromImage } from "../wcs/cutout.js";
-import { edgeMarginPx, stampInside, stampOrigin } from "../wcs/pixel-grid.js";
-import { type CelestialWcs, parseWcs } from "../wcs/wcs.js";
-import type { Outcome, PrepareOptions, ProducerSource } from "./source.js";
+import type { Target } from "../../catalog/types.js";
+import { inputError, usageError } from "../../errors.js";
+import { FitsError } from "../../fits/errors.js";
+import { type Card, type FitsHeader, parseHeader } from "../../fits/header.js";
+import { decodePixels } from "../../fits/image.js";
+import { provenanceCards } from "../../fits/provenance.js";
+import { decompressImage, imageHeaderOf, isTileCompressed } from "../../fits/tile-compressed.js";
+import { ang2pixNest } from "../../healpix/index.js";
+import type { ImageIndexStore, IndexedImage } from "../../ledger/image-index.js";
+import { stampFromImage } from "../../wcs/cutout.js";
+import { edgeMarginPx, stampInside, stampOrigin } from "../../wcs/pixel-grid.js";
+import { type CelestialWcs, parseWcs } from "../../wcs/wcs.js";
+import type { Outcome, PrepareOptions, ProducerSource } from "../source.js";
+import { type CoaddStat, coaddOnto, type SampledImage } from "./coadd.js";
+import { updateImageIndex } from "./scan-images.js";
 
 /** Serialisable configuration of a local-images job (`--images DIR`, stored in the ledger). */
 export interface ImagesConfig {

@@ -1,4 +1,4 @@
-import type { CelestialWcs } from "../wcs/wcs.js";
+import type { CelestialWcs } from "../../wcs/wcs.js";
 
 /** The part of a WCS the co-add uses. */
 export type PixelSky = Pick<CelestialWcs, "worldToPixel" | "pixelToWorld">;

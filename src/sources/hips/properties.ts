@@ -1,4 +1,4 @@
-import { inputError } from "../errors.js";
+import { inputError } from "../../errors.js";
 
 /** What vocut needs from a HiPS `properties` file (IVOA HiPS 1.0, section 4.4). */
 export interface HipsProperties {

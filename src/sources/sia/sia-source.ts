@@ -1,21 +1,14 @@
-import type { Target } from "../catalog/types.js";
-import { parseRetryAfter } from "../fetch/retry-policy.js";
-import type { Card } from "../fits/header.js";
-import { provenanceCards } from "../fits/provenance.js";
-import { validateFits } from "../fits/validate.js";
-import { ang2pixNest } from "../healpix/index.js";
-import { isDatalink } from "../obscore/formats.js";
-import { errorText } from "../sources/interpret.js";
-import type {
-  DirectGet,
-  Geometry,
-  HttpResponse,
-  Outcome,
-  ProducerSource,
-  SharedGet,
-} from "../sources/source.js";
-import { stampFromImage } from "../wcs/cutout.js";
-import { DatalinkError, parseDatalink, sodaRequest, thisLink } from "./datalink.js";
+import type { Target } from "../../catalog/types.js";
+import { parseRetryAfter } from "../../fetch/retry-policy.js";
+import type { Card } from "../../fits/header.js";
+import { provenanceCards } from "../../fits/provenance.js";
+import { validateFits } from "../../fits/validate.js";
+import { ang2pixNest } from "../../healpix/index.js";
+import { isDatalink } from "../../output/product-formats.js";
+import { DatalinkError, parseDatalink, sodaRequest, thisLink } from "../../votable/datalink.js";
+import { stampFromImage } from "../../wcs/cutout.js";
+import { errorText } from "../interpret.js";
+import type { DirectGet, Geometry, HttpResponse, Outcome, ProducerSource, SharedGet } from "../source.js";
 import { type DecodedPlane, decodePlanes, planeContaining } from "./local-cut.js";
 import {
   type Candidate,

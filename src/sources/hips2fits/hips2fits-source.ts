@@ -1,8 +1,8 @@
-import type { Target } from "../catalog/types.js";
-import { usageError } from "../errors.js";
-import { fovDeg } from "./geometry.js";
-import { interpretFitsBody } from "./interpret.js";
-import type { CutoutRequest, Geometry, HttpResponse, Outcome, RequestSource } from "./source.js";
+import type { Target } from "../../catalog/types.js";
+import { usageError } from "../../errors.js";
+import { fovDeg } from "../geometry.js";
+import { interpretFitsBody } from "../interpret.js";
+import type { CutoutRequest, Geometry, HttpResponse, Outcome, RequestSource } from "../source.js";
 
 /** CDS hips2fits endpoint and its mirror (https://alasky.cds.unistra.fr/hips-image-services/hips2fits). */
 export const HIPS2FITS_URL = "https://alasky.cds.unistra.fr/hips-image-services/hips2fits";

@@ -14,10 +14,10 @@ import {
   VotableBinaryError,
   type VotableScalar,
   type VotableValue,
-} from "./votable-binary.js";
+} from "./binary.js";
 
 /** Value and datatype types, re-exported so that SIA/TAP code needs only this module. */
-export type { VotableDatatype, VotableScalar, VotableValue } from "./votable-binary.js";
+export type { VotableDatatype, VotableScalar, VotableValue } from "./binary.js";
 
 /** Stable codes of {@link VotableError}. */
 export type VotableErrorCode =

@@ -1,8 +1,8 @@
-import type { Target } from "../catalog/types.js";
-import { DatalinkError, parseDatalink, thisLink } from "../sia/datalink.js";
-import { interpretFailure } from "../sources/interpret.js";
-import type { CutoutRequest, HttpResponse, Outcome, RequestSource } from "../sources/source.js";
-import { checkProduct, isDatalink, productExt } from "./formats.js";
+import type { Target } from "../../catalog/types.js";
+import { checkProduct, isDatalink, productExt } from "../../output/product-formats.js";
+import { DatalinkError, parseDatalink, thisLink } from "../../votable/datalink.js";
+import { interpretFailure } from "../interpret.js";
+import type { CutoutRequest, HttpResponse, Outcome, RequestSource } from "../source.js";
 
 /** The single "band" of a product job (status and the ledger count tasks per band). */
 export const PRODUCT_BAND = "product";

@@ -1,6 +1,6 @@
-import { parseVotable, VotableError, type VotableField } from "../catalog/votable.js";
-import { edgeMarginPx } from "../wcs/pixel-grid.js";
-import { type CelestialWcs, gnomonic, tanWcs, WcsError } from "../wcs/wcs.js";
+import { parseVotable, VotableError, type VotableField } from "../../votable/votable.js";
+import { edgeMarginPx } from "../../wcs/pixel-grid.js";
+import { type CelestialWcs, gnomonic, tanWcs, WcsError } from "../../wcs/wcs.js";
 
 /**
  * Simple Image Access queries and their answers: SIA 1.0 (`POS=ra,dec&SIZE=deg&FORMAT=image/fits`, columns

@@ -1,8 +1,8 @@
-import { FitsError } from "../fits/errors.js";
-import { listHdus, readImage } from "../fits/image.js";
-import { decompressImage, imageHeaderOf, isTileCompressed, tileParams } from "../fits/tile-compressed.js";
-import { containing } from "../wcs/hdu-containing.js";
-import { type CelestialWcs, parseWcs } from "../wcs/wcs.js";
+import { FitsError } from "../../fits/errors.js";
+import { listHdus, readImage } from "../../fits/image.js";
+import { decompressImage, imageHeaderOf, isTileCompressed, tileParams } from "../../fits/tile-compressed.js";
+import { containing } from "../../wcs/hdu-containing.js";
+import { type CelestialWcs, parseWcs } from "../../wcs/wcs.js";
 
 /**
  * The images a SIA local cut is made from: a whole survey image (or a SODA answer) decoded into its image
