@@ -311,7 +311,9 @@ describe("examples/slurm-array.sh on a real SLURM cluster", () => {
     for (const l of cancelled.values()) {
       // The script passed the signal on, vocut drained, and the script itself lived to report it.
       // One stop: scancel's SIGTERM to vocut and the one the script passes on count once (no abort).
-      expect(l.match(/SIGTERM: finishing requests in flight, then stopping/g)).toHaveLength(1);
+      expect(l.match(/SIGTERM: finishing requests in flight \(up to \d+ s\), then stopping/g)).toHaveLength(
+        1,
+      );
       expect(l).toMatch(/work left .*submit the same array again/);
       expect(l).toMatch(/vocut: exit 5/);
     }
@@ -394,7 +396,7 @@ describe("examples/slurm-array.sh on a real SLURM cluster", () => {
     expect(finalStates(t.job).get(0)).toEqual({ state: "FAILED", exit: "5:0" });
     const l = logs("signal", t.job).get(0) ?? "";
     expect(l).toMatch(/vocut: SIGTERM received: stopping vocut cleanly/);
-    expect(l).toMatch(/SIGTERM: finishing requests in flight, then stopping/);
+    expect(l).toMatch(/SIGTERM: finishing requests in flight \(up to \d+ s\), then stopping/);
     expect(l).not.toMatch(/--max-duration reached/);
     expect(l).toMatch(/vocut: exit 5/);
     figures.push(
