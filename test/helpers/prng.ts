@@ -1,11 +1,2 @@
-/** mulberry32: a small seeded PRNG, uniform in [0, 1), so randomised tests can be replayed from their seed. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, seeded, uniform in [0, 1): the simulator's generator, so randomised tests replay from their seed. */
+export { seededRandom as seeded } from "../../src/fetch/sim/simulate.js";

@@ -32,7 +32,7 @@ export interface ServerModel {
   readonly serviceMs?: number;
 }
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
+/** mulberry32: a small seeded PRNG, uniform in [0, 1) (tests replay their random cases from its seed too). */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
