@@ -2,11 +2,12 @@ import { existsSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { CatalogOptions } from "../catalog/types.js";
 import { usageError } from "../errors.js";
-import { type LedgerJournalChoice, parseLedgerJournal } from "../ledger/journal.js";
+import { parseLedgerJournal } from "../ledger/journal.js";
 import type { JobSpec } from "../plan/job-spec.js";
 import { checkLayout } from "../plan/layout.js";
 import { parseShard, type Shard, shardForOut, shardLabel } from "../plan/shard.js";
 import { expandPreset } from "../presets/expand.js";
+import type { RunSettings } from "../run/run-settings.js";
 import type { CutoutSourceConfig } from "../sources/create-source.js";
 import { parsePixscale, parseSize } from "../sources/geometry.js";
 import { parseHipsLocations } from "../sources/hips/hips-source.js";
@@ -20,30 +21,9 @@ import { DEFAULT_PIXSCALE, DEFAULT_SIZE, type RawOptions } from "./options.js";
 export const LEDGER_FILE = "vocut.db";
 
 /** Politeness and reporting settings of one run, validated. Not part of the job: may change on resume. */
-export interface RunConfig {
-  readonly concurrency: number;
-  readonly ratePerSec: number;
-  readonly burst: number;
-  readonly timeoutMs: number;
-  readonly retries: number;
-  /** Undefined: the job kind's default (DEFAULTS.maxBytes for cutouts, PRODUCT_MAX_BYTES for products). */
-  readonly maxBytes?: number;
-  readonly maxDurationMs?: number;
-  /** Watchdog: stop (exit 5) after this long busy without progress, ms; undefined = off (--stall-timeout 0). */
-  readonly stallTimeoutMs?: number;
-  /** Circuit breaker: consecutive failures that pause a host, pause length, pauses before giving up. */
-  readonly breakerFailures: number;
-  readonly breakerPauseMs: number;
-  readonly breakerMaxOpens: number;
-  readonly contact?: string;
+export interface RunConfig extends RunSettings {
   readonly quiet: boolean;
   readonly json: boolean;
-  /** Memory for decoded HiPS tiles, bytes (--tile-cache-mb). */
-  readonly tileCacheBytes: number;
-  /** Disk for shared downloads in OUT/.vocut-cache, bytes (--cache-gb). */
-  readonly cacheBytes: number;
-  /** --ledger-journal: how the ledger journals and locks (auto: from its file system). */
-  readonly ledgerJournal: LedgerJournalChoice;
 }
 
 function positive(flag: string, text: string, opts: { integer?: boolean; min?: number } = {}): number {
@@ -313,17 +293,4 @@ export function jobLedgerPath(arg: string | undefined, flag: string | undefined)
     );
   }
   return ledgerPath(flag ?? arg);
-}
-
-/**
- * A shard's share of the politeness budget: 1/n of the per-host rate and of the connections (at least
- * one), so n shards together ask a server no faster than one process would.
- */
-export function shareOfRun(run: RunConfig, shard: Shard | undefined): RunConfig {
-  if (shard === undefined || shard.count === 1) return run;
-  return Object.freeze({
-    ...run,
-    ratePerSec: run.ratePerSec / shard.count,
-    concurrency: Math.max(1, Math.ceil(run.concurrency / shard.count)),
-  });
 }

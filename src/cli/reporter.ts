@@ -1,7 +1,9 @@
 import cliProgress from "cli-progress";
 import type { SkippedRow } from "../plan/plan-job.js";
 import { where } from "../plan/plan-job.js";
+import { formatDuration } from "../run/format-duration.js";
 import type { RunEvent } from "../run/run-job.js";
+import type { RunReporter } from "../run/run-reporter.js";
 import { RecentRate } from "./recent-rate.js";
 
 /** Bad rows printed one by one before only counting them. */
@@ -14,7 +16,7 @@ const STATUS_LINE_MS = 5_000;
  * seconds otherwise (logs, SLURM), nothing with --quiet, NDJSON on stdout with --json. Errors always go
  * to stderr.
  */
-export class Reporter {
+export class Reporter implements RunReporter {
   private readonly quiet: boolean;
   private readonly json: boolean;
   private readonly tty: boolean;
@@ -157,11 +159,5 @@ export class Reporter {
   }
 }
 
-/** Seconds as "1h02m", "6m10s" or "12s". */
-export function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds)) return "?";
-  const s = Math.round(seconds);
-  if (s >= 3600) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
-  if (s >= 60) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
-  return `${s}s`;
-}
+/** Seconds as "1h02m", "6m10s" or "12s" (defined in run/, where the summary is written). */
+export { formatDuration };

@@ -273,7 +273,7 @@ describe("vocut run (hips2fits source against a local server)", () => {
         `${wholeInTemp} answers whole in the temp folder (adopted)`,
     );
     expect(repeats).toBeLessThanOrEqual(lostAtKills);
-    // And in absolute terms: a run has at most 2 x concurrency + 2 tasks in flight (execute.ts), each
+    // And in absolute terms: a run has at most 2 x concurrency + 2 tasks in flight (run/fetch-all.ts), each
     // with at most one request whose answer is not yet on disk.
     expect(lostAtKills).toBeLessThanOrEqual(kills * (2 * 8 + 2));
   });

@@ -7,7 +7,7 @@ import {
   STOP_EXIT_GRACE_MS,
   STOP_REQUEST_GRACE_MS,
   untilStopped,
-} from "../../src/cli/run-stop.js";
+} from "../../src/run/run-stop.js";
 
 const steps = (r: RunStop): string =>
   [r.stop.aborted ? "stop" : "", r.hardAbort.aborted ? "abort" : "", r.giveUp.aborted ? "giveUp" : ""]

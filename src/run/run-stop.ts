@@ -32,26 +32,21 @@ export class RunStop {
   private signals = 0;
   /** When the first signal came and which it was (for SIGTERM echoes). */
   private first: { readonly at: number; readonly sig: NodeJS.Signals } | undefined;
-  private readonly onSignal = (sig: NodeJS.Signals): void => this.signal(sig);
 
   /** `say` prints a line to the user (stderr). */
   constructor(private readonly say: (line: string) => void) {}
 
+  /** No new work; requests in flight may finish. */
   get stop(): AbortSignal {
     return this.stopC.signal;
   }
+  /** Abort requests in flight. */
   get hardAbort(): AbortSignal {
     return this.hardC.signal;
   }
+  /** Stop waiting for the final flush. */
   get giveUp(): AbortSignal {
     return this.giveUpC.signal;
-  }
-
-  /** Handle SIGINT and SIGTERM until dispose(). */
-  install(): this {
-    process.on("SIGINT", this.onSignal);
-    process.on("SIGTERM", this.onSignal);
-    return this;
   }
 
   /** Graceful stop (first signal, --max-duration): the later steps follow on their deadlines. */
@@ -70,8 +65,9 @@ export class RunStop {
   }
 
   /**
-   * A signal: the first stops gracefully, the second aborts requests, the third stops all waiting. A
-   * SIGTERM within SIGTERM_ECHO_MS of a first SIGTERM is the same stop (said, not escalated).
+   * A signal (the CLI's process handlers call this): the first stops gracefully, the second aborts
+   * requests, the third stops all waiting. A SIGTERM within SIGTERM_ECHO_MS of a first SIGTERM is the
+   * same stop (said, not escalated).
    */
   signal(sig: NodeJS.Signals): void {
     const now = Date.now();
@@ -100,10 +96,8 @@ export class RunStop {
     }
   }
 
-  /** Remove the signal handlers and cancel the deadlines (idempotent). */
+  /** Cancel the deadlines (idempotent). */
   dispose(): void {
-    process.off("SIGINT", this.onSignal);
-    process.off("SIGTERM", this.onSignal);
     for (const t of this.timers.splice(0)) clearTimeout(t);
   }
 
