@@ -1,7 +1,8 @@
 import { resolve } from "node:path";
 import { ExitCode, VocutError } from "../errors.js";
-import { type LedgerJournalChoice, readStatusFile, statusFilePath } from "../ledger/journal.js";
+import type { LedgerJournalChoice } from "../ledger/journal.js";
 import { Ledger, type LedgerCounts, type LedgerStatusDoc, TASK_STATES } from "../ledger/ledger.js";
+import { readStatusFile, statusFilePath } from "../ledger/status-file.js";
 import type { JobSpec } from "../plan/job-spec.js";
 import { createSource } from "../sources/create-source.js";
 import { formatDuration } from "./reporter.js";
