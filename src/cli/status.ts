@@ -1,150 +1,28 @@
-import { resolve } from "node:path";
-import { ExitCode, VocutError } from "../errors.js";
-import { type LedgerJournalChoice, readStatusFile, statusFilePath } from "../ledger/journal.js";
-import { Ledger, type LedgerCounts, type LedgerStatusDoc, TASK_STATES } from "../ledger/ledger.js";
+import { ExitCode } from "../errors.js";
+import { type JobStatus, readJobStatus } from "../ledger/job-status.js";
+import type { LedgerJournalChoice } from "../ledger/journal.js";
+import { TASK_STATES } from "../ledger/ledger.js";
 import type { JobSpec } from "../plan/job-spec.js";
 import { createSource } from "../sources/create-source.js";
 import { formatDuration } from "./reporter.js";
 
 /** The `status` report as printed with --json. */
-export interface StatusReport {
-  readonly ledger: string;
-  readonly job: JobSpec | undefined;
-  readonly bands: readonly string[];
-  readonly total: number;
-  readonly byState: Record<string, number>;
-  readonly byBand: Record<string, Record<string, number>>;
-  readonly lock: { pid: number; host: string; heartbeatAt: string } | null;
-  readonly progress: Record<string, unknown> | null;
-  readonly etaSeconds: number | null;
-  readonly failures: ReadonlyArray<Record<string, unknown>>;
-  /** Warnings from planning (a TAP result truncated at MAXREC). */
-  readonly notes: readonly string[];
-  /** For a ledger made by `vocut merge`: how many shards went in, of how many, and which are missing. */
-  readonly merged: {
-    readonly shards: number;
-    readonly count: number;
-    readonly missing: readonly number[];
-  } | null;
-  /**
-   * Where this report comes from: the ledger, or, while a run holds a `wal-exclusive` ledger (shared
-   * file systems), the status file that run rewrites every few seconds.
-   */
-  readonly from: "ledger" | "status-file";
-  /** The status file read (from = "status-file"): its path, when it was written and its age. */
-  readonly statusFile: {
-    readonly path: string;
-    readonly writtenAt: string;
-    readonly ageSeconds: number;
-  } | null;
-  /** The ledger's journal mode and file system (see README "Where the ledger can live"). */
-  readonly journal: string;
-  readonly fileSystem: string;
-}
-
-/** What a report is built from: the ledger itself or the status file a run publishes. */
-interface StatusSource {
-  readonly job: JobSpec | undefined;
-  readonly counts: LedgerCounts;
-  readonly progress: Record<string, unknown> | null;
-  readonly lock: { pid: number; host: string; heartbeatAt: number } | null;
-  readonly notes: readonly string[];
-  readonly merged: { count: number; shards: unknown[]; missing: number[] } | undefined;
-  readonly failures: ReturnType<Ledger["failures"]>;
-  readonly journal: string;
-  readonly fileSystem: string;
-}
+export type StatusReport = JobStatus<JobSpec>;
 
 /**
- * Read a ledger without locking it (a running job keeps going) and describe it. Where the run holds the
- * ledger exclusively (`wal-exclusive`, on shared file systems), describe the status file it publishes
- * instead; without one, throw the exit-6 error naming the holder.
+ * Read a job's status (src/ledger/job-status.ts), naming its bands after the job's source. Throws the
+ * ledger's open errors (exit 3 missing or corrupt, exit 6 held without a status file).
  */
 export function readStatus(
   ledgerFile: string,
   maxFailures = 20,
   journal: LedgerJournalChoice = "auto",
 ): StatusReport {
-  const file = resolve(ledgerFile);
-  let ledger: Ledger;
-  try {
-    ledger = Ledger.open(file, { create: false, lock: false, journal });
-  } catch (err) {
-    if (!(err instanceof VocutError) || err.code !== "LEDGER_LOCKED") throw err;
-    const path = statusFilePath(file);
-    const doc = readStatusFile<LedgerStatusDoc>(path);
-    if (doc?.version !== 1 || doc.counts === undefined) throw err;
-    return {
-      ...buildReport(file, {
-        job: (doc.job ?? undefined) as JobSpec | undefined,
-        counts: doc.counts,
-        progress: doc.progress,
-        lock: doc.lock,
-        notes: doc.plan?.notes ?? [],
-        merged: (doc.merged ?? undefined) as StatusSource["merged"],
-        failures: doc.failures.slice(0, maxFailures),
-        journal: doc.journal,
-        fileSystem: doc.fileSystem,
-      }),
-      from: "status-file",
-      statusFile: {
-        path,
-        writtenAt: new Date(doc.writtenAt).toISOString(),
-        ageSeconds: Math.max(0, (Date.now() - doc.writtenAt) / 1000),
-      },
-    };
-  }
-  try {
-    return buildReport(file, {
-      job: ledger.job<JobSpec>(),
-      counts: ledger.counts(),
-      progress: ledger.getMeta<Record<string, unknown>>("progress") ?? null,
-      lock: ledger.lockHolder() ?? null,
-      notes: ledger.getMeta<{ notes?: string[] }>("plan")?.notes ?? [],
-      merged: ledger.getMeta<{ count: number; shards: unknown[]; missing: number[] }>("merged"),
-      failures: ledger.failures(maxFailures),
-      journal: ledger.journal,
-      fileSystem: ledger.fileSystem.name,
-    });
-  } finally {
-    ledger.close();
-  }
-}
-
-function buildReport(file: string, s: StatusSource): StatusReport {
-  const bands = s.job === undefined ? [] : createSource(s.job.source).bands;
-  const c = s.counts;
-  const byBand: Record<string, Record<string, number>> = {};
-  for (const b of c.byBand) byBand[bands[b.bandIndex] ?? String(b.bandIndex)] = { ...b.byState };
-  const rate = typeof s.progress?.ratePerSec === "number" ? s.progress.ratePerSec : 0;
-  const left = c.byState.pending + c.byState.running + c.byState.failed_retryable;
-  return {
-    ledger: file,
-    job: s.job,
-    bands,
-    total: c.total,
-    byState: { ...c.byState },
-    byBand,
-    lock:
-      s.lock === null
-        ? null
-        : { pid: s.lock.pid, host: s.lock.host, heartbeatAt: new Date(s.lock.heartbeatAt).toISOString() },
-    progress: s.progress,
-    etaSeconds: s.lock !== null && rate > 0 ? left / rate : null,
-    notes: s.notes,
-    merged: mergedInfo(s.merged),
-    failures: s.failures.map((f) => ({ ...f, band: bands[f.bandIndex] ?? f.bandIndex })),
-    from: "ledger",
-    statusFile: null,
-    journal: s.journal,
-    fileSystem: s.fileSystem,
-  };
-}
-
-function mergedInfo(
-  m: { count: number; shards: unknown[]; missing: number[] } | undefined,
-): StatusReport["merged"] {
-  return m === undefined ? null : { shards: m.shards.length, count: m.count, missing: m.missing };
+  return readJobStatus<JobSpec>(ledgerFile, {
+    maxFailures,
+    journal,
+    bandsOf: (job) => createSource(job.source).bands,
+  });
 }
 
 /** Print a status report for people; returns the exit code a script can branch on. */

@@ -1,13 +1,4 @@
-import {
-  closeSync,
-  existsSync,
-  openSync,
-  readFileSync,
-  readSync,
-  renameSync,
-  statfsSync,
-  writeFileSync,
-} from "node:fs";
+import { closeSync, existsSync, openSync, readSync, statfsSync } from "node:fs";
 import { usageError } from "../errors.js";
 
 /**
@@ -121,32 +112,5 @@ export function sqliteFileIsWal(path: string): boolean {
     return n === 20 && head.toString("latin1", 0, 15) === "SQLite format 3" && head[18] === 2;
   } finally {
     closeSync(fd);
-  }
-}
-
-/** Where a run on a `wal-exclusive` ledger publishes its progress for `vocut status`. */
-export function statusFilePath(ledgerPath: string): string {
-  return `${ledgerPath}.status.json`;
-}
-
-/**
- * Replace the status file atomically (temp file + rename), so a reader on any host sees the old or the
- * new document, never half of one. Not fsynced: it is rewritten every few seconds and a crash that loses
- * the last one loses nothing the ledger does not keep (and an fsync on a slow shared disk would cost
- * the run far more than the note is worth).
- */
-export function writeStatusFile(path: string, doc: unknown): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(doc)}\n`);
-  renameSync(tmp, path);
-}
-
-/** Read a status file; undefined when it is missing or not a JSON object. */
-export function readStatusFile<T extends object>(path: string): T | undefined {
-  try {
-    const v = JSON.parse(readFileSync(path, "utf8")) as unknown;
-    return typeof v === "object" && v !== null ? (v as T) : undefined;
-  } catch {
-    return undefined;
   }
 }

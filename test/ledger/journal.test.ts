@@ -9,11 +9,10 @@ import {
   fileSystemKind,
   fileSystemOf,
   parseLedgerJournal,
-  readStatusFile,
   sqliteFileIsWal,
-  statusFilePath,
 } from "../../src/ledger/journal.js";
 import { Ledger, type LedgerStatusDoc } from "../../src/ledger/ledger.js";
+import { readStatusFile, statusFilePath } from "../../src/ledger/status-file.js";
 import { tempDir } from "../helpers/cli.js";
 
 let tmp: ReturnType<typeof tempDir>;
