@@ -209,7 +209,9 @@ async function soak(mode: "one run" | "restarts"): Promise<void> {
     runs++;
     if (kills < KILLS) {
       const early = rand() < 0.25;
-      const afterRequests = 5 + Math.floor(rand() * 40);
+      // Kill points spread over the job: about 2 x tasks / (KILLS + 2) requests apart at most, so the
+      // planned kills fit in the work even now that whole answers survive a kill (fewer repeats).
+      const afterRequests = 3 + Math.floor(rand() * ((2 * TARGETS * BANDS.length) / (KILLS + 2)));
       const extraMs = Math.floor(rand() * (early ? 400 : 150));
       if (!early)
         await waitFor(
