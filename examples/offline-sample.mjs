@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join, resolve } from "node:path";
 import { encodeImage, readImage } from "../dist/fits/image.js";
-import { parseTanWcs, tanPixelToWorld, tanWcsCards, tanWorldToPixel } from "../dist/fits/wcs.js";
+import { parseTanWcs, tanPixelToWorld, tanWcsCards, tanWorldToPixel } from "../dist/wcs/tan-header.js";
 
 const root = resolve(import.meta.dirname, "..");
 const sample = join(root, "fixtures/sample");
