@@ -14,15 +14,8 @@ import { HIPS2FITS_MIRROR_URL, HIPS2FITS_URL, parseHipsList } from "../sources/h
 import { imagesConfigFrom } from "../sources/images/images-source.js";
 import type { SiaBand } from "../sources/sia/query.js";
 import type { SiaConfig } from "../sources/sia/sia-source.js";
-import {
-  DEFAULT_PIXSCALE,
-  DEFAULT_SIZE,
-  defaultsOf,
-  inGroup,
-  OPTION,
-  type OptionsOf,
-  type OptionValues,
-} from "./options.js";
+import { defaultsOf, type OptionValues } from "./option-spec.js";
+import { DEFAULT_PIXSCALE, DEFAULT_SIZE, inGroup, OPTION, type OptionsOf } from "./options.js";
 
 /** The flags a job is planned from: those of `plan` (`run` has them all). */
 export type JobFlags = OptionsOf<"plan">;

@@ -21,7 +21,8 @@ import { previewCommand } from "./commands/preview.js";
 import { jobLedgerPath, jobSpecFrom, ledgerPath, runConfigFrom } from "./config.js";
 import { execute } from "./execute.js";
 import { mergeCommand } from "./merge.js";
-import { addTableOptions, guardRepeats, type OptionsOf } from "./options.js";
+import { guardRepeats } from "./option-spec.js";
+import { addTableOptions, type OptionsOf } from "./options.js";
 import { printStatus, readStatus } from "./status.js";
 
 const EXIT_HELP = `\nExit codes:\n${EXIT_CODE_HELP.map(([c, t]) => `  ${c}  ${t}`).join("\n")}\n`;

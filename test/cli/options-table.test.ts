@@ -1,14 +1,12 @@
 import { describe, expect, expectTypeOf, it } from "vitest";
 import { buildProgram } from "../../src/cli/index.js";
+import { envHelp, type OptionSpec, toOption } from "../../src/cli/option-spec.js";
 import {
   COMMAND_OPTIONS,
-  envHelp,
   OPTION,
   OPTION_TABLE,
-  type OptionSpec,
   type OptionsOf,
   type RawOptions,
-  toOption,
 } from "../../src/cli/options.js";
 import { DEFAULTS } from "../../src/fetch/defaults.js";
 
