@@ -15,7 +15,17 @@ import { HIPS2FITS_MIRROR_URL, HIPS2FITS_URL, parseHipsList } from "../sources/h
 import { imagesConfigFrom } from "../sources/images/images-source.js";
 import type { SiaBand } from "../sources/sia/query.js";
 import type { SiaConfig } from "../sources/sia/sia-source.js";
-import { DEFAULT_PIXSCALE, DEFAULT_SIZE, type RawOptions } from "./options.js";
+import { defaultsOf, type OptionValues } from "./option-spec.js";
+import { DEFAULT_PIXSCALE, DEFAULT_SIZE, inGroup, OPTION, type OptionsOf } from "./options.js";
+
+/** The flags a job is planned from: those of `plan` (`run` has them all). */
+export type JobFlags = OptionsOf<"plan">;
+
+/** The rows runConfigFrom reads: politeness, reporting and --ledger-journal. */
+const RUN_CONFIG_OPTIONS = [...inGroup("politeness"), ...inGroup("reporting"), OPTION.ledgerJournal] as const;
+
+/** Politeness and reporting flags; a command without some of them (plan, obscore) gets their table defaults. */
+export type RunFlags = OptionValues<typeof RUN_CONFIG_OPTIONS>;
 
 /** Default ledger file name inside the output folder. */
 export const LEDGER_FILE = "vocut.db";
@@ -38,12 +48,16 @@ function positive(flag: string, text: string, opts: { integer?: boolean; min?: n
   return v;
 }
 
-/** Validate politeness/reporting flags into a frozen RunConfig. Throws a usage error (exit 2). */
-export function runConfigFrom(o: RawOptions): RunConfig {
+/**
+ * Validate politeness/reporting flags into a frozen RunConfig; a flag the command does not offer takes
+ * its table default. Throws a usage error (exit 2).
+ */
+export function runConfigFrom(given: Partial<RunFlags>): RunConfig {
+  const o: RunFlags = { ...defaultsOf(RUN_CONFIG_OPTIONS), ...given };
   const ratePerSec = positive("--rate", o.rate);
-  // Default burst 1: requests leave evenly spaced, so a server enforcing exactly --rate never sees
-  // two arrive early (bench: burst = rate drew a 429 at the start and cost 7% of the allowed rate).
-  const burst = o.burst === undefined ? 1 : positive("--burst", o.burst, { integer: true, min: 1 });
+  // Default burst 1 (DEFAULTS.burst): requests leave evenly spaced, so a server enforcing exactly --rate
+  // never sees two arrive early (bench: burst = rate drew a 429 at the start and cost 7% of the allowed rate).
+  const burst = positive("--burst", o.burst, { integer: true, min: 1 });
   const cfg: RunConfig = {
     concurrency: positive("--concurrency", o.concurrency, { integer: true, min: 1 }),
     ratePerSec,
@@ -54,8 +68,8 @@ export function runConfigFrom(o: RawOptions): RunConfig {
     breakerPauseMs: positive("--pause", o.pause, { min: 0 }) * 1000,
     breakerMaxOpens: positive("--give-up-after", o.giveUpAfter, { integer: true, min: 1 }),
     quiet: o.quiet === true,
-    tileCacheBytes: positive("--tile-cache-mb", o.tileCacheMb ?? "256") * 2 ** 20,
-    cacheBytes: positive("--cache-gb", o.cacheGb ?? "20") * 2 ** 30,
+    tileCacheBytes: positive("--tile-cache-mb", o.tileCacheMb) * 2 ** 20,
+    cacheBytes: positive("--cache-gb", o.cacheGb) * 2 ** 30,
     json: o.json === true,
     ledgerJournal: parseLedgerJournal(o.ledgerJournal),
     ...(o.maxDuration === undefined
@@ -70,12 +84,9 @@ export function runConfigFrom(o: RawOptions): RunConfig {
   return Object.freeze(cfg);
 }
 
-/** Default of --stall-timeout, minutes (the option table shows the same). */
-export const DEFAULT_STALL_TIMEOUT_MIN = 10;
-
-/** `--stall-timeout`: 0 turns the watchdog off. Absent: the default. */
-function stallTimeoutFrom(text: string | undefined): { stallTimeoutMs?: number } {
-  const ms = parseDurationMs("--stall-timeout", text ?? String(DEFAULT_STALL_TIMEOUT_MIN), "m");
+/** `--stall-timeout`: 0 turns the watchdog off. */
+function stallTimeoutFrom(text: string): { stallTimeoutMs?: number } {
+  const ms = parseDurationMs("--stall-timeout", text, "m");
   return ms === 0 ? {} : { stallTimeoutMs: ms };
 }
 
@@ -103,9 +114,9 @@ export function parseDurationMs(flag: string, text: string, unit: keyof typeof U
  * expanded into those flags first (src/presets/expand.ts); size and pixel scale come from the flag, else
  * the preset, else DEFAULT_SIZE/DEFAULT_PIXSCALE. Throws a usage error.
  */
-export function sourceConfigFrom(raw: RawOptions): CutoutSourceConfig {
+export function sourceConfigFrom(raw: JobFlags): CutoutSourceConfig {
   const expansion = expandPreset(raw);
-  const o: RawOptions = expansion === undefined ? raw : { ...raw, ...expansion };
+  const o: JobFlags = expansion === undefined ? raw : { ...raw, ...expansion };
   const { widthPx, heightPx } = parseSize(o.size ?? DEFAULT_SIZE);
   const geometry = { widthPx, heightPx, pixscaleArcsec: parsePixscale(o.pixscale ?? DEFAULT_PIXSCALE) };
   const given = [o.hips2fits, o.url, o.hips, o.sia, o.images].filter((v) => v !== undefined).length;
@@ -166,11 +177,10 @@ export function sourceConfigFrom(raw: RawOptions): CutoutSourceConfig {
 }
 
 /** `--sia URL` and its options into a SIA job configuration. Throws a usage error. */
-function siaConfigFrom(o: RawOptions, geometry: SiaConfig["geometry"]): SiaConfig {
+function siaConfigFrom(o: JobFlags, geometry: SiaConfig["geometry"]): SiaConfig {
   const url = o.sia as string;
   if (!/^https?:\/\//.test(url)) throw usageError("BAD_SIA", `--sia ${JSON.stringify(url)}: an http(s) URL`);
-  const version =
-    o.siaVersion === "1" ? 1 : o.siaVersion === "2" || o.siaVersion === undefined ? 2 : undefined;
+  const version = o.siaVersion === "1" ? 1 : o.siaVersion === "2" ? 2 : undefined;
   if (version === undefined) throw usageError("BAD_OPTION", `--sia-version ${o.siaVersion}: 1 or 2`);
   const bands: SiaBand[] = [];
   for (const item of (o.band ?? "")
@@ -200,7 +210,7 @@ function siaConfigFrom(o: RawOptions, geometry: SiaConfig["geometry"]): SiaConfi
     // SIA 2 answers (ObsCore) name no bandpass: a band needs its wavelength window.
     throw usageError("BAD_BAND", "--sia-version 2 selects bands by wavelength: give --band label=lo:hi,...");
   }
-  const pick = o.pick ?? "margin";
+  const pick = o.pick;
   if (pick !== "margin" && pick !== "first")
     throw usageError("BAD_OPTION", `--pick ${pick}: margin or first`);
   let maxrec: number | undefined;
@@ -223,7 +233,7 @@ function siaConfigFrom(o: RawOptions, geometry: SiaConfig["geometry"]): SiaConfi
 }
 
 /** Catalog reading options from flags. */
-export function catalogOptionsFrom(o: RawOptions): CatalogOptions {
+export function catalogOptionsFrom(o: JobFlags): CatalogOptions {
   const fmt = o.catalogFormat;
   if (fmt !== undefined && !["csv", "tsv", "votable", "fits"].includes(fmt)) {
     throw usageError("BAD_OPTION", `--catalog-format ${fmt}: csv, tsv, votable or fits`);
@@ -239,7 +249,7 @@ export function catalogOptionsFrom(o: RawOptions): CatalogOptions {
 /** The full job spec of `run`/`plan` from the catalog path and flags. */
 export function jobSpecFrom(
   catalogPath: string,
-  o: RawOptions,
+  o: JobFlags,
   bandCount?: number,
 ): JobSpec & { readonly source: CutoutSourceConfig } {
   const source = sourceConfigFrom(o);

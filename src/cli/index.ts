@@ -21,29 +21,11 @@ import { previewCommand } from "./commands/preview.js";
 import { jobLedgerPath, jobSpecFrom, ledgerPath, runConfigFrom } from "./config.js";
 import { execute } from "./execute.js";
 import { mergeCommand } from "./merge.js";
-import {
-  CATALOG_OPTIONS,
-  GEOMETRY_OPTIONS,
-  guardRepeats,
-  JOB_LEDGER_OPTIONS,
-  OUTPUT_OPTIONS,
-  POLITENESS_OPTIONS,
-  type RawOptions,
-  REPORTING_OPTIONS,
-  SOURCE_OPTIONS,
-  toOptions,
-} from "./options.js";
+import { guardRepeats } from "./option-spec.js";
+import { addTableOptions, type OptionsOf } from "./options.js";
 import { printStatus, readStatus } from "./status.js";
 
-/** `--ledger-journal` (a row of OUTPUT_OPTIONS) for the commands that open a ledger without the other output flags. */
-const LEDGER_JOURNAL_OPTION = OUTPUT_OPTIONS.filter((s) => s.flags.startsWith("--ledger-journal"));
-
 const EXIT_HELP = `\nExit codes:\n${EXIT_CODE_HELP.map(([c, t]) => `  ${c}  ${t}`).join("\n")}\n`;
-
-function addAll(cmd: Command, ...tables: ReadonlyArray<Parameters<typeof toOptions>[0]>): Command {
-  for (const t of tables) for (const o of toOptions(t)) cmd.addOption(o);
-  return cmd;
-}
 
 /** Build the commander program. Commands resolve to an exit code; only main() ends the process. */
 export function buildProgram(setExit: (code: ExitCode) => void): Command {
@@ -58,26 +40,18 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
 
   const run = new Command("run")
     .description("plan a catalog into the ledger and fetch every cutout; the same command again resumes")
-    .argument("<catalog>", "CSV/TSV, VOTable or FITS table with RA/Dec columns")
-    .addHelpText("after", EXIT_HELP);
-  addAll(
-    run,
-    SOURCE_OPTIONS,
-    GEOMETRY_OPTIONS,
-    OUTPUT_OPTIONS,
-    CATALOG_OPTIONS,
-    POLITENESS_OPTIONS,
-    REPORTING_OPTIONS,
+    .argument("<catalog>", "CSV/TSV, VOTable or FITS table with RA/Dec columns");
+  addTableOptions(run, "run").addHelpText("after", EXIT_HELP);
+  run.action(async (catalog: string, o: OptionsOf<"run">) =>
+    setExit(await planAndMaybeFetch(catalog, o, true)),
   );
-  run.action(async (catalog: string, o: RawOptions) => setExit(await planAndMaybeFetch(catalog, o, true)));
   program.addCommand(run);
 
   const plan = new Command("plan")
     .description("plan only: write the tasks into the ledger; --dry-run prints every request without any I/O")
-    .argument("<catalog>", "CSV/TSV, VOTable or FITS table")
-    .option("--dry-run", "print every request (band, id, URL, output path) and touch nothing");
-  addAll(plan, SOURCE_OPTIONS, GEOMETRY_OPTIONS, OUTPUT_OPTIONS, CATALOG_OPTIONS, REPORTING_OPTIONS);
-  plan.action(async (catalog: string, o: RawOptions) => {
+    .argument("<catalog>", "CSV/TSV, VOTable or FITS table");
+  addTableOptions(plan, "plan");
+  plan.action(async (catalog: string, o: OptionsOf<"plan">) => {
     if (o.dryRun === true) {
       const spec = jobSpecFrom(catalog, o);
       const source = createSource(spec.source);
@@ -107,31 +81,24 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     .description(
       "counts by state and band, progress, rate, ETA and failures of a job (exit 0 settled, 4 permanent failures, 5 work left)",
     )
-    .argument("[ledger]", "ledger file or output folder (default ./vocut.db)")
-    .option("--json", "one JSON document on stdout")
-    .option("--failures <n>", "failures to list", "20");
-  addAll(status, JOB_LEDGER_OPTIONS, LEDGER_JOURNAL_OPTION);
-  status.action(
-    (
-      arg: string | undefined,
-      o: { json?: boolean; failures: string; ledger?: string; ledgerJournal?: string },
-    ) => {
-      const journal = parseLedgerJournal(o.ledgerJournal);
-      setExit(
-        printStatus(
-          readStatus(jobLedgerPath(arg, o.ledger), Number(o.failures) || 20, journal),
-          o.json === true,
-        ),
-      );
-    },
-  );
+    .argument("[ledger]", "ledger file or output folder (default ./vocut.db)");
+  addTableOptions(status, "status");
+  status.action((arg: string | undefined, o: OptionsOf<"status">) => {
+    const journal = parseLedgerJournal(o.ledgerJournal);
+    setExit(
+      printStatus(
+        readStatus(jobLedgerPath(arg, o.ledger), Number(o.failures) || 20, journal),
+        o.json === true,
+      ),
+    );
+  });
   program.addCommand(status);
 
   const fetch = new Command("fetch")
     .description("resume a planned job from its ledger alone (no catalog needed)")
     .argument("[ledger]", "ledger file or output folder (default ./vocut.db)");
-  addAll(fetch, JOB_LEDGER_OPTIONS, POLITENESS_OPTIONS, REPORTING_OPTIONS, LEDGER_JOURNAL_OPTION);
-  fetch.action(async (arg: string | undefined, o: RawOptions) =>
+  addTableOptions(fetch, "fetch");
+  fetch.action(async (arg: string | undefined, o: OptionsOf<"fetch">) =>
     setExit(await resumeFromLedger(arg, o, false)),
   );
   program.addCommand(fetch);
@@ -140,11 +107,9 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     .description(
       "put failed tasks back in the queue and fetch them (retryable failures; --permanent for those too)",
     )
-    .argument("[ledger]", "ledger file or output folder (default ./vocut.db)")
-    .option("--failed", "retry tasks that failed with a retryable error (the default)")
-    .option("--permanent", "also retry tasks that failed permanently (404, 400, ...)");
-  addAll(retry, JOB_LEDGER_OPTIONS, POLITENESS_OPTIONS, REPORTING_OPTIONS, LEDGER_JOURNAL_OPTION);
-  retry.action(async (arg: string | undefined, o: RawOptions & { permanent?: boolean }) =>
+    .argument("[ledger]", "ledger file or output folder (default ./vocut.db)");
+  addTableOptions(retry, "retry");
+  retry.action(async (arg: string | undefined, o: OptionsOf<"retry">) =>
     setExit(await resumeFromLedger(arg, o, o.permanent === true)),
   );
   program.addCommand(retry);
@@ -193,7 +158,7 @@ async function prepareForDryRun(source: ProducerSource): Promise<void> {
 /** `fetch` and `retry`: the job comes from the ledger alone; retry also requeues permanent failures. */
 function resumeFromLedger(
   arg: string | undefined,
-  o: RawOptions,
+  o: OptionsOf<"fetch">,
   requeuePermanent: boolean,
 ): Promise<ExitCode> {
   return execute({
@@ -207,7 +172,11 @@ function resumeFromLedger(
 }
 
 /** `run` (plan + fetch) and `plan` (plan only; politeness flags take their defaults). */
-function planAndMaybeFetch(catalog: string, o: RawOptions, fetch: boolean): Promise<ExitCode> {
+function planAndMaybeFetch(
+  catalog: string,
+  o: OptionsOf<"plan"> | OptionsOf<"run">,
+  fetch: boolean,
+): Promise<ExitCode> {
   const out = requireOut(o);
   const spec = jobSpecFrom(catalog, o);
   return execute({
@@ -217,24 +186,13 @@ function planAndMaybeFetch(catalog: string, o: RawOptions, fetch: boolean): Prom
     plan: true,
     fetch,
     strict: o.strict === true,
-    run: runConfigFrom(fetch ? o : ({ ...defaultsOf(POLITENESS_OPTIONS), ...o } as RawOptions)),
+    run: runConfigFrom(o),
   });
 }
 
-function requireOut(o: RawOptions): string {
+function requireOut(o: { out?: string }): string {
   if (o.out === undefined || o.out === "") throw usageError("NO_OUT", "--out DIR is required");
   return o.out;
-}
-
-function defaultsOf(table: typeof POLITENESS_OPTIONS): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const s of table) {
-    const long = /--([a-z-]+)/.exec(s.flags)?.[1];
-    if (long !== undefined && typeof s.defaultValue === "string") {
-      out[long.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())] = s.defaultValue;
-    }
-  }
-  return out;
 }
 
 /** The process boundary: run the program, map every outcome to an exit code. */

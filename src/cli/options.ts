@@ -1,157 +1,10 @@
-import { type Command, Option } from "commander";
-import { usageError } from "../errors.js";
+import type { Command } from "commander";
+import { DEFAULTS } from "../fetch/defaults.js";
+import { PRODUCT_LAYOUT } from "../sources/products/products-source.js";
+import { envHelp, type OptionSpec, type OptionValues, toOption } from "./option-spec.js";
 
-/**
- * The one option table: commander flags, environment variables, defaults and help text all come from
- * here. Politeness defaults mirror src/fetch/defaults.ts.
- */
-export interface OptionSpec {
-  readonly flags: string;
-  readonly description: string;
-  readonly defaultValue?: string | boolean;
-  /** Environment variable that sets this option when the flag is absent. */
-  readonly env?: string;
-  readonly group: "catalog" | "source" | "geometry" | "output" | "politeness" | "reporting";
-  /**
-   * A comma-separated list: given twice, the values accumulate exactly as their comma form would
-   * (`--bands g --bands r` = `--bands g,r`). Any other option with a value given twice with different
-   * values is a usage error (see guardRepeats()).
-   */
-  readonly list?: boolean;
-}
-
-export const CATALOG_OPTIONS: readonly OptionSpec[] = [
-  {
-    group: "catalog",
-    flags: "--ra-col <name>",
-    description: "RA column (default: detected: ra, RAJ2000, ra_deg, ...)",
-  },
-  { group: "catalog", flags: "--dec-col <name>", description: "Dec column (default: detected)" },
-  {
-    group: "catalog",
-    flags: "--id-col <name>",
-    description: "id column (default: detected id/objid/name, else the row number)",
-  },
-  {
-    group: "catalog",
-    flags: "--catalog-format <fmt>",
-    description: "csv | tsv | votable | fits (default: from the file)",
-  },
-  {
-    group: "catalog",
-    flags: "--strict",
-    description: "make bad catalog rows fatal (exit 3) instead of skipping them",
-  },
-];
-
-export const SOURCE_OPTIONS: readonly OptionSpec[] = [
-  {
-    group: "source",
-    flags: "--preset <name>",
-    description:
-      "survey preset: source, bands, size and pixel scale in one (vocut presets lists them); explicit flags win",
-  },
-  {
-    group: "source",
-    flags: "--hips2fits <ids>",
-    list: true,
-    description:
-      "server-side HiPS cutouts: HiPS IDs, one per band (CDS/P/SDSS9/g,...; label=ID to name a band)",
-  },
-  {
-    group: "source",
-    flags: "--hips2fits-url <urls>",
-    list: true,
-    description:
-      "hips2fits endpoint(s), comma-separated, tried in order (default: CDS alasky, then alaskybis)",
-    env: "VOCUT_HIPS2FITS_URL",
-  },
-  { group: "source", flags: "--projection <code>", description: "hips2fits projection", defaultValue: "TAN" },
-  {
-    group: "source",
-    flags: "--coordsys <frame>",
-    description: "hips2fits frame of ra/dec: icrs | galactic",
-    defaultValue: "icrs",
-  },
-  {
-    group: "source",
-    flags: "--rotation <deg>",
-    description: "hips2fits rotation_angle in degrees",
-    defaultValue: "0",
-  },
-  {
-    group: "source",
-    flags: "--url <template>",
-    description:
-      "any cutout service: URL with {id} {ra} {dec} {band} {size} {width} {height} {sizeArcsec} {fovDeg} {pixscale}",
-  },
-  {
-    group: "source",
-    flags: "--hips <locations>",
-    list: true,
-    description:
-      "client-side HiPS cutouts: HiPS base URLs or local folders, one per band (label=URL to name a band)",
-  },
-  {
-    group: "source",
-    flags: "--interp <method>",
-    description: "--hips resampling: nearest | bilinear",
-    defaultValue: "bilinear",
-  },
-  {
-    group: "source",
-    flags: "--sia <url>",
-    description:
-      "Simple Image Access service (base URL): one query per target, the best image per band, cut locally or by SODA",
-  },
-  { group: "source", flags: "--sia-version <n>", description: "--sia protocol: 1 or 2", defaultValue: "2" },
-  {
-    group: "source",
-    flags: "--band <windows>",
-    list: true,
-    description: "--sia bands by wavelength in metres: label=lo:hi,... (e.g. J=1.17e-6:1.33e-6)",
-  },
-  { group: "source", flags: "--collection <name>", description: "--sia 2: COLLECTION to query" },
-  { group: "source", flags: "--maxrec <n>", description: "--sia 2: MAXREC (most images per answer)" },
-  {
-    group: "source",
-    flags: "--images <dir>",
-    description:
-      "cut stamps from a local survey folder: every FITS image under DIR, indexed by footprint in the ledger",
-  },
-  {
-    group: "source",
-    flags: "--band-key <key>",
-    description:
-      "--images: header keyword naming an image's band, matched to --bands case-insensitively (default FILTER)",
-  },
-  {
-    group: "source",
-    flags: "--pick <rule>",
-    description:
-      "--sia, --images: which image per band: margin (target furthest from the edge) | first (as the service lists them; by path)",
-    defaultValue: "margin",
-  },
-  {
-    group: "source",
-    flags: "--coadd <stat>",
-    description:
-      "--images: combine every image containing the target onto the picked one's grid: mean | median",
-  },
-  {
-    group: "source",
-    flags: "--no-partial",
-    description:
-      "--sia, --images: refuse stamps that run off their image (no coverage) instead of padding with NaN",
-  },
-  {
-    group: "source",
-    flags: "--bands <list>",
-    list: true,
-    description: "band labels for --url (or a subset of a --preset's bands), comma-separated",
-    defaultValue: "",
-  },
-];
+// The option table (STYLE.md habit 8): one row per option of every command, and COMMAND_OPTIONS, the rows
+// each command takes. How a row becomes a commander Option, its type and its repeat rule: option-spec.ts.
 
 /**
  * Geometry defaults. They are not commander defaults: an absent flag stays undefined so that a --preset's
@@ -160,27 +13,210 @@ export const SOURCE_OPTIONS: readonly OptionSpec[] = [
 export const DEFAULT_SIZE = "28";
 export const DEFAULT_PIXSCALE = "0.396";
 
-export const GEOMETRY_OPTIONS: readonly OptionSpec[] = [
+/** Default of --tile-cache-mb: decoded HiPS tiles or images kept in memory, MiB. */
+export const DEFAULT_TILE_CACHE_MB = 256;
+/** Default of --cache-gb: shared downloads kept in OUT/.vocut-cache, GiB. */
+export const DEFAULT_CACHE_GB = 20;
+/** Default of --stall-timeout, minutes. */
+export const DEFAULT_STALL_TIMEOUT_MIN = 10;
+
+/** The option table: one row per option of every command, in help order within each group. */
+export const OPTION_TABLE = [
   {
+    key: "raCol",
+    group: "catalog",
+    flags: "--ra-col <name>",
+    description: "RA column (default: detected: ra, RAJ2000, ra_deg, ...)",
+  },
+  {
+    key: "decCol",
+    group: "catalog",
+    flags: "--dec-col <name>",
+    description: "Dec column (default: detected)",
+  },
+  {
+    key: "idCol",
+    group: "catalog",
+    flags: "--id-col <name>",
+    description: "id column (default: detected id/objid/name, else the row number)",
+  },
+  {
+    key: "catalogFormat",
+    group: "catalog",
+    flags: "--catalog-format <fmt>",
+    description: "csv | tsv | votable | fits (default: from the file)",
+  },
+  {
+    key: "strict",
+    group: "catalog",
+    flags: "--strict",
+    description: "make bad catalog rows fatal (exit 3) instead of skipping them",
+  },
+  {
+    key: "preset",
+    group: "source",
+    flags: "--preset <name>",
+    description:
+      "survey preset: source, bands, size and pixel scale in one (vocut presets lists them); explicit flags win",
+  },
+  {
+    key: "hips2fits",
+    group: "source",
+    flags: "--hips2fits <ids>",
+    list: true,
+    description:
+      "server-side HiPS cutouts: HiPS IDs, one per band (CDS/P/SDSS9/g,...; label=ID to name a band)",
+  },
+  {
+    key: "hips2fitsUrl",
+    group: "source",
+    flags: "--hips2fits-url <urls>",
+    list: true,
+    description:
+      "hips2fits endpoint(s), comma-separated, tried in order (default: CDS alasky, then alaskybis)",
+    env: "VOCUT_HIPS2FITS_URL",
+  },
+  {
+    key: "projection",
+    group: "source",
+    flags: "--projection <code>",
+    description: "hips2fits projection",
+    defaultValue: "TAN",
+  },
+  {
+    key: "coordsys",
+    group: "source",
+    flags: "--coordsys <frame>",
+    description: "hips2fits frame of ra/dec: icrs | galactic",
+    defaultValue: "icrs",
+  },
+  {
+    key: "rotation",
+    group: "source",
+    flags: "--rotation <deg>",
+    description: "hips2fits rotation_angle in degrees",
+    defaultValue: "0",
+  },
+  {
+    key: "url",
+    group: "source",
+    flags: "--url <template>",
+    description:
+      "any cutout service: URL with {id} {ra} {dec} {band} {size} {width} {height} {sizeArcsec} {fovDeg} {pixscale}",
+  },
+  {
+    key: "hips",
+    group: "source",
+    flags: "--hips <locations>",
+    list: true,
+    description:
+      "client-side HiPS cutouts: HiPS base URLs or local folders, one per band (label=URL to name a band)",
+  },
+  {
+    key: "interp",
+    group: "source",
+    flags: "--interp <method>",
+    description: "--hips resampling: nearest | bilinear",
+    defaultValue: "bilinear",
+  },
+  {
+    key: "sia",
+    group: "source",
+    flags: "--sia <url>",
+    description:
+      "Simple Image Access service (base URL): one query per target, the best image per band, cut locally or by SODA",
+  },
+  {
+    key: "siaVersion",
+    group: "source",
+    flags: "--sia-version <n>",
+    description: "--sia protocol: 1 or 2",
+    defaultValue: "2",
+  },
+  {
+    key: "band",
+    group: "source",
+    flags: "--band <windows>",
+    list: true,
+    description: "--sia bands by wavelength in metres: label=lo:hi,... (e.g. J=1.17e-6:1.33e-6)",
+  },
+  {
+    key: "collection",
+    group: "source",
+    flags: "--collection <name>",
+    description: "--sia 2: COLLECTION to query",
+  },
+  {
+    key: "maxrec",
+    group: "source",
+    flags: "--maxrec <n>",
+    description: "--sia 2: MAXREC (most images per answer)",
+  },
+  {
+    key: "images",
+    group: "source",
+    flags: "--images <dir>",
+    description:
+      "cut stamps from a local survey folder: every FITS image under DIR, indexed by footprint in the ledger",
+  },
+  {
+    key: "bandKey",
+    group: "source",
+    flags: "--band-key <key>",
+    description:
+      "--images: header keyword naming an image's band, matched to --bands case-insensitively (default FILTER)",
+  },
+  {
+    key: "pick",
+    group: "source",
+    flags: "--pick <rule>",
+    description:
+      "--sia, --images: which image per band: margin (target furthest from the edge) | first (as the service lists them; by path)",
+    defaultValue: "margin",
+  },
+  {
+    key: "coadd",
+    group: "source",
+    flags: "--coadd <stat>",
+    description:
+      "--images: combine every image containing the target onto the picked one's grid: mean | median",
+  },
+  {
+    key: "partial",
+    group: "source",
+    flags: "--no-partial",
+    description:
+      "--sia, --images: refuse stamps that run off their image (no coverage) instead of padding with NaN",
+  },
+  {
+    key: "bands",
+    group: "source",
+    flags: "--bands <list>",
+    list: true,
+    description: "band labels for --url (or a subset of a --preset's bands), comma-separated",
+    defaultValue: "",
+  },
+  {
+    key: "size",
     group: "geometry",
     flags: "--size <px>",
     description: `stamp size in pixels: N or WxH (default: the preset's, else ${DEFAULT_SIZE})`,
   },
   {
+    key: "pixscale",
     group: "geometry",
     flags: "--pixscale <arcsec>",
     description: `pixel scale in arcsec/pixel (default: the preset's, else ${DEFAULT_PIXSCALE})`,
   },
-];
-
-export const OUTPUT_OPTIONS: readonly OptionSpec[] = [
-  { group: "output", flags: "-o, --out <dir>", description: "output folder (required)" },
+  { key: "out", group: "output", flags: "-o, --out <dir>", description: "output folder (required)" },
   {
+    key: "ledger",
     group: "output",
     flags: "--ledger <file>",
     description: "ledger file (default: OUT/vocut.db; with --shard OUT/vocut.shard-I-of-N.db)",
   },
   {
+    key: "ledgerJournal",
     group: "output",
     flags: "--ledger-journal <mode>",
     description:
@@ -189,232 +225,342 @@ export const OUTPUT_OPTIONS: readonly OptionSpec[] = [
     env: "VOCUT_LEDGER_JOURNAL",
   },
   {
+    key: "shard",
     group: "output",
     flags: "--shard <i/n>",
     description:
       "take shard i (0-based) of n of the catalog, by id hash, at 1/n of the rate; auto:N = shard SLURM_ARRAY_TASK_ID of N; auto = from SLURM_ARRAY_TASK_ID/COUNT, or the count recorded in OUT by the first submission",
   },
   {
+    key: "layout",
     group: "output",
     flags: "--layout <template>",
     description: "file layout inside OUT: {band} {id} {row} {ext}",
     defaultValue: "{band}/{id}.fits",
   },
-];
-
-/** `--ledger` of the commands that read a planned job (status, fetch, retry, export, preview). */
-export const JOB_LEDGER_OPTIONS: readonly OptionSpec[] = [
   {
-    group: "output",
-    flags: "--ledger <file>",
-    description: "the job's ledger file or output folder, as `run --ledger` (same as the [ledger] argument)",
-  },
-];
-
-export const POLITENESS_OPTIONS: readonly OptionSpec[] = [
-  {
+    key: "tileCacheMb",
     group: "politeness",
     flags: "--tile-cache-mb <n>",
     description: "--hips / --images: decoded tiles or images kept in memory, MiB",
-    defaultValue: "256",
+    defaultValue: String(DEFAULT_TILE_CACHE_MB),
   },
   {
+    key: "cacheGb",
     group: "politeness",
     flags: "--cache-gb <n>",
     description:
       "most GiB of shared downloads (HiPS tiles, survey images, SIA answers) kept in OUT/.vocut-cache; the least recently used go first",
-    defaultValue: "20",
+    defaultValue: String(DEFAULT_CACHE_GB),
   },
   {
+    key: "concurrency",
     group: "politeness",
     flags: "--concurrency <n>",
     description: "requests in flight per host",
-    defaultValue: "4",
+    defaultValue: String(DEFAULTS.concurrency),
     env: "VOCUT_CONCURRENCY",
   },
   {
+    key: "rate",
     group: "politeness",
     flags: "--rate <n>",
     description: "requests per second per host",
-    defaultValue: "5",
+    defaultValue: String(DEFAULTS.ratePerSec),
     env: "VOCUT_RATE",
   },
   {
+    key: "burst",
     group: "politeness",
     flags: "--burst <n>",
     description: "requests per host that may leave at once after a quiet spell (token-bucket size)",
-    defaultValue: "1",
+    defaultValue: String(DEFAULTS.burst),
     env: "VOCUT_BURST",
   },
   {
+    key: "timeout",
     group: "politeness",
     flags: "--timeout <s>",
     description: "seconds per request (headers and body)",
-    defaultValue: "60",
+    defaultValue: String(DEFAULTS.timeoutMs / 1000),
     env: "VOCUT_TIMEOUT",
   },
   {
+    key: "retries",
     group: "politeness",
     flags: "--retries <n>",
     description: "retries per task in one run",
-    defaultValue: "5",
+    defaultValue: String(DEFAULTS.retries),
     env: "VOCUT_RETRIES",
   },
   {
+    key: "maxBytes",
     group: "politeness",
     flags: "--max-bytes <n>",
-    description:
-      "largest response accepted, bytes (default 104857600 for cutouts, 1073741824 for archive products)",
+    description: `largest response accepted, bytes (default ${DEFAULTS.maxBytes} for cutouts, ${DEFAULTS.productMaxBytes} for archive products)`,
     env: "VOCUT_MAX_BYTES",
   },
   {
+    key: "pauseAfter",
     group: "politeness",
     flags: "--pause-after <n>",
     description: "consecutive failures that pause a host (circuit breaker)",
-    defaultValue: "10",
+    defaultValue: String(DEFAULTS.pacer.breakerFailures),
   },
   {
+    key: "pause",
     group: "politeness",
     flags: "--pause <s>",
     description: "seconds a failing host is paused",
-    defaultValue: "60",
+    defaultValue: String(DEFAULTS.pacer.breakerPauseMs / 1000),
   },
   {
+    key: "giveUpAfter",
     group: "politeness",
     flags: "--give-up-after <n>",
     description: "pauses in a row after which a host counts as down (run ends, exit 5)",
-    defaultValue: "5",
+    defaultValue: String(DEFAULTS.pacer.breakerMaxOpens),
   },
   {
+    key: "maxDuration",
     group: "politeness",
     flags: "--max-duration <s>",
     description: "stop cleanly after this many seconds (exit 5)",
   },
   {
+    key: "stallTimeout",
     group: "politeness",
     flags: "--stall-timeout <min>",
     description:
       "watchdog: stop (exit 5) when nothing settles, fails or is retried for this long while work is waiting; minutes, or 90s/1h; 0 = off",
-    defaultValue: "10",
+    defaultValue: String(DEFAULT_STALL_TIMEOUT_MIN),
     env: "VOCUT_STALL_TIMEOUT",
   },
   {
+    key: "contact",
     group: "politeness",
     flags: "--contact <email>",
     description: "contact address sent in the User-Agent",
     env: "VOCUT_CONTACT",
   },
-];
+  {
+    key: "quiet",
+    group: "reporting",
+    flags: "-q, --quiet",
+    description: "print nothing but errors (for cron)",
+  },
+  { key: "json", group: "reporting", flags: "--json", description: "print NDJSON events on stdout" },
+  {
+    key: "dryRun",
+    group: "plan",
+    flags: "--dry-run",
+    description: "print every request (band, id, URL, output path) and touch nothing",
+  },
+  {
+    key: "failures",
+    group: "job",
+    flags: "--failures <n>",
+    description: "failures to list",
+    defaultValue: "20",
+  },
+  {
+    key: "failed",
+    group: "job",
+    flags: "--failed",
+    description: "retry tasks that failed with a retryable error (the default)",
+  },
+  {
+    key: "permanent",
+    group: "job",
+    flags: "--permanent",
+    description: "also retry tasks that failed permanently (404, 400, ...)",
+  },
+  {
+    key: "tap",
+    group: "products",
+    flags: "--tap <url>",
+    description: "TAP service base URL (the query goes to URL/sync)",
+  },
+  {
+    key: "query",
+    group: "products",
+    flags: "--query <adql>",
+    description: "ADQL query, e.g. SELECT * FROM ivoa.ObsCore WHERE ...",
+  },
+  {
+    key: "urlCol",
+    group: "products",
+    flags: "--url-col <name>",
+    description: "access URL column (default: access_url, or UCD meta.ref.url)",
+  },
+  {
+    key: "formatCol",
+    group: "products",
+    flags: "--format-col <name>",
+    description: "MIME type column (default: access_format)",
+  },
+  {
+    key: "format",
+    group: "export",
+    flags: "--format <format>",
+    description: "npy or fits (default: from the --out extension)",
+  },
+  {
+    key: "rgb",
+    group: "preview",
+    flags: "--rgb <r,g,b>",
+    description: "three bands as red,green,blue (Lupton et al. 2004 colour), e.g. i,r,g",
+  },
+  {
+    key: "max",
+    group: "preview",
+    flags: "--max <n>",
+    description: "at most this many targets, in catalog order",
+    defaultValue: "400",
+  },
+  { key: "ids", group: "preview", flags: "--ids", description: "write each target's id under its stamp" },
+] as const satisfies readonly OptionSpec[];
 
-export const REPORTING_OPTIONS: readonly OptionSpec[] = [
-  { group: "reporting", flags: "-q, --quiet", description: "print nothing but errors (for cron)" },
-  { group: "reporting", flags: "--json", description: "print NDJSON events on stdout" },
-];
+type Row = (typeof OPTION_TABLE)[number];
+/** The key of a row of the option table. */
+export type OptionKey = Row["key"];
 
-/** Turn table rows into commander Options. */
-export function toOptions(specs: readonly OptionSpec[]): Option[] {
-  return specs.map((s) => {
-    const o = new Option(s.flags, s.description);
-    if (s.defaultValue !== undefined) o.default(s.defaultValue);
-    if (s.env !== undefined) o.env(s.env);
-    if (s.list === true) LIST_OPTIONS.add(o);
-    return o;
-  });
+/** The table's rows by key, to pick or specialise one: `OPTION.json`, `{ ...OPTION.json, description }`. */
+export const OPTION = Object.fromEntries(OPTION_TABLE.map((r) => [r.key, r])) as unknown as {
+  readonly [R in Row as R["key"]]: R;
+};
+
+/** The rows of one group, in table order. */
+export function inGroup<G extends OptionSpec["group"]>(group: G): Extract<Row, { group: G }>[] {
+  return OPTION_TABLE.filter((r): r is Extract<Row, { group: G }> => r.group === group);
 }
 
-/** Options whose repeats accumulate (OptionSpec.list); an Option added by hand joins with markList(). */
-const LIST_OPTIONS = new WeakSet<Option>();
-
-/** Mark an option written by hand (not from the table) as a comma-separated list. */
-export function markList(o: Option): Option {
-  LIST_OPTIONS.add(o);
-  return o;
+/** `rows` without the rows of `keys`. */
+export function without<R extends OptionSpec, K extends R["key"]>(
+  rows: readonly R[],
+  ...keys: K[]
+): Exclude<R, { key: K }>[] {
+  return rows.filter((r): r is Exclude<R, { key: K }> => !(keys as string[]).includes(r.key));
 }
 
-/** Whether repeats of this option accumulate (see OptionSpec.list). */
-export function isListOption(o: Option): boolean {
-  return LIST_OPTIONS.has(o);
-}
+/** `--ledger` of the commands that read a planned job (status, fetch, retry, export, preview). */
+const JOB_LEDGER = {
+  ...OPTION.ledger,
+  description: "the job's ledger file or output folder, as `run --ledger` (same as the [ledger] argument)",
+} as const;
+/** `--ledger` of export and preview. */
+const READ_LEDGER = {
+  ...OPTION.ledger,
+  description: "the job's ledger file or output folder (same as the [ledger] argument)",
+} as const;
+/** `--json` of the commands that print one summary. */
+const SUMMARY_JSON = { ...OPTION.json, description: "print the summary as one JSON document" } as const;
 
-/**
- * Give every option of `cmd` that takes a value (table rows and options written by hand alike) its
- * repeat rule, which commander alone lacks: it keeps the last value, so `--band A=.. --band B=..` once
- * ran a job on band B alone and exited 0. A list option given again appends with a comma, exactly as
- * its comma form; any other option given again with a different value throws a usage error (exit 2)
- * naming it; the same value again is harmless. Flags without a value may repeat. Call once all options
- * are added; an option's own parser (none today) still parses each value. A repeat is told from a
- * default or an environment variable by commander's record of where the current value came from.
- */
-export function guardRepeats(cmd: Command): void {
-  for (const o of cmd.options) {
-    if (!o.required && !o.optional) continue;
-    const inner = o.parseArg;
-    const key = o.attributeName();
-    const name = o.long ?? o.short ?? key;
-    const list = isListOption(o);
-    o.parseArg = <T>(value: string, previous: T): T => {
-      const parsed = inner === undefined ? value : inner(value, previous);
-      if (cmd.getOptionValueSource(key) !== "cli") return parsed as T;
-      if (list) return `${String(previous)},${String(parsed)}` as T;
-      if (parsed !== previous && JSON.stringify(parsed) !== JSON.stringify(previous))
-        throw usageError("REPEATED_OPTION", `${name} given twice: ${String(previous)} and ${String(parsed)}`);
-      return previous;
-    };
-  }
-}
+/** Every command's options, in help order: rows picked by group or key, some specialised for the command. */
+export const COMMAND_OPTIONS = {
+  run: [
+    ...inGroup("source"),
+    ...inGroup("geometry"),
+    ...inGroup("output"),
+    ...inGroup("catalog"),
+    ...inGroup("politeness"),
+    ...inGroup("reporting"),
+  ],
+  plan: [
+    OPTION.dryRun,
+    ...inGroup("source"),
+    ...inGroup("geometry"),
+    ...inGroup("output"),
+    ...inGroup("catalog"),
+    ...inGroup("reporting"),
+  ],
+  status: [
+    { ...OPTION.json, description: "one JSON document on stdout" },
+    OPTION.failures,
+    JOB_LEDGER,
+    OPTION.ledgerJournal,
+  ],
+  fetch: [JOB_LEDGER, ...inGroup("politeness"), ...inGroup("reporting"), OPTION.ledgerJournal],
+  retry: [
+    OPTION.failed,
+    OPTION.permanent,
+    JOB_LEDGER,
+    ...inGroup("politeness"),
+    ...inGroup("reporting"),
+    OPTION.ledgerJournal,
+  ],
+  presets: [{ ...OPTION.json, description: "one JSON array on stdout" }],
+  export: [
+    READ_LEDGER,
+    {
+      ...OPTION.out,
+      flags: "--out <file>",
+      description: "array file to write (its sidecar is FILE.csv)",
+      mandatory: true,
+    },
+    OPTION.format,
+    SUMMARY_JSON,
+  ],
+  preview: [
+    READ_LEDGER,
+    { ...OPTION.out, flags: "--out <file>", description: "PNG file to write", mandatory: true },
+    {
+      ...OPTION.band,
+      flags: "--band <band>",
+      list: false,
+      description: "one band, asinh stretch (default: the job's first band)",
+    },
+    OPTION.rgb,
+    OPTION.max,
+    OPTION.ids,
+    SUMMARY_JSON,
+  ],
+  obscore: [
+    OPTION.tap,
+    OPTION.query,
+    {
+      ...OPTION.maxrec,
+      description: "most rows the service may return (MAXREC); a truncated result is reported",
+    },
+    OPTION.urlCol,
+    {
+      ...OPTION.idCol,
+      description: "id column naming the files (default: obs_publisher_did, else obs_id, else the URL)",
+    },
+    OPTION.formatCol,
+    { ...OPTION.strict, description: "make bad rows fatal (exit 3) instead of skipping them" },
+    OPTION.out,
+    OPTION.ledger,
+    OPTION.ledgerJournal,
+    {
+      ...OPTION.layout,
+      description: "file layout inside OUT: {id} {row} {ext}",
+      defaultValue: PRODUCT_LAYOUT,
+    },
+    ...without(inGroup("politeness"), "tileCacheMb"),
+    ...inGroup("reporting"),
+  ],
+} as const satisfies Record<string, readonly OptionSpec[]>;
+
+/** A command that takes its options from COMMAND_OPTIONS. */
+export type CommandName = keyof typeof COMMAND_OPTIONS;
+
+/** The parsed options of one command. */
+export type OptionsOf<C extends CommandName> = OptionValues<(typeof COMMAND_OPTIONS)[C]>;
 
 /** Parsed flags of `run`/`plan` as commander hands them over (strings until validated). */
-export interface RawOptions {
-  raCol?: string;
-  decCol?: string;
-  idCol?: string;
-  catalogFormat?: string;
-  strict?: boolean;
-  preset?: string;
-  hips2fits?: string;
-  hips2fitsUrl?: string;
-  projection: string;
-  coordsys: string;
-  rotation: string;
-  url?: string;
-  hips?: string;
-  interp: string;
-  sia?: string;
-  siaVersion?: string;
-  band?: string;
-  collection?: string;
-  maxrec?: string;
-  images?: string;
-  bandKey?: string;
-  pick?: string;
-  coadd?: string;
-  /** false with --no-partial. */
-  partial?: boolean;
-  tileCacheMb?: string;
-  cacheGb?: string;
-  bands: string;
-  /** Undefined unless given: see DEFAULT_SIZE. */
-  size?: string;
-  /** Undefined unless given: see DEFAULT_PIXSCALE. */
-  pixscale?: string;
-  out?: string;
-  ledger?: string;
-  ledgerJournal?: string;
-  layout: string;
-  shard?: string;
-  concurrency: string;
-  rate: string;
-  burst?: string;
-  timeout: string;
-  retries: string;
-  maxBytes?: string;
-  maxDuration?: string;
-  stallTimeout?: string;
-  pauseAfter: string;
-  pause: string;
-  giveUpAfter: string;
-  contact?: string;
-  quiet?: boolean;
-  json?: boolean;
-  dryRun?: boolean;
+export type RawOptions = OptionValues<
+  ReadonlyArray<(typeof COMMAND_OPTIONS)["run"][number] | (typeof COMMAND_OPTIONS)["plan"][number]>
+>;
+
+/**
+ * Give `cmd` the options of command `name` from the table, and a help section listing their environment
+ * variables. The options keep the table's order.
+ */
+export function addTableOptions<C extends CommandName>(cmd: Command, name: C): Command {
+  const rows: readonly OptionSpec[] = COMMAND_OPTIONS[name];
+  for (const r of rows) cmd.addOption(toOption(r));
+  const env = envHelp(rows);
+  if (env !== "") cmd.addHelpText("after", env);
+  return cmd;
 }

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { Command, Option } from "commander";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { buildProgram } from "../../src/cli/index.js";
-import { isListOption } from "../../src/cli/options.js";
+import { isListOption } from "../../src/cli/option-spec.js";
 import { VocutError } from "../../src/errors.js";
 import { runCli, tempDir } from "../helpers/cli.js";
 

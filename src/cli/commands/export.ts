@@ -2,6 +2,7 @@ import { Command } from "commander";
 import { usageError } from "../../errors.js";
 import { EXPORT_FORMATS, type ExportFormat, exportJob } from "../../export/export.js";
 import { jobLedgerPath } from "../config.js";
+import { addTableOptions, type OptionsOf } from "../options.js";
 
 /** --format, else the extension of --out (.npy; .fits, .fit, .fts). Throws a usage error. */
 export function exportFormat(format: string | undefined, outFile: string): ExportFormat {
@@ -16,36 +17,31 @@ export function exportFormat(format: string | undefined, outFile: string): Expor
 
 /** `vocut export [LEDGER] --format npy|fits --out FILE`: one float32 array of every cutout of a job. */
 export function exportCommand(): Command {
+  const cmd = new Command("export")
+    .description(
+      "stack every cutout of a job into one N x bands x H x W float32 array (.npy or FITS cube, NaN where missing) with a sidecar FILE.csv",
+    )
+    .argument("[ledger]", "ledger file or output folder (default ./vocut.db)");
   return (
-    new Command("export")
-      .description(
-        "stack every cutout of a job into one N x bands x H x W float32 array (.npy or FITS cube, NaN where missing) with a sidecar FILE.csv",
-      )
-      .argument("[ledger]", "ledger file or output folder (default ./vocut.db)")
-      .option("--ledger <file>", "the job's ledger file or output folder (same as the [ledger] argument)")
-      .requiredOption("--out <file>", "array file to write (its sidecar is FILE.csv)")
-      .option("--format <format>", "npy or fits (default: from the --out extension)")
-      .option("--json", "print the summary as one JSON document")
+    addTableOptions(cmd, "export")
       // Subcommands do not inherit the program's exitOverride: without it a bad flag would exit 1, not 2.
       .exitOverride()
-      .action(
-        (arg: string | undefined, o: { out: string; format?: string; json?: boolean; ledger?: string }) => {
-          const format = exportFormat(o.format, o.out);
-          const s = exportJob({ ledgerFile: jobLedgerPath(arg, o.ledger), outFile: o.out, format });
-          if (o.json === true) {
-            process.stdout.write(`${JSON.stringify(s)}\n`);
-            return;
-          }
-          const nan = s.shape[0] * s.shape[1] - s.byState.done;
-          const notDone = Object.entries(s.byState)
-            .filter(([k, n]) => k !== "done" && n > 0)
-            .map(([k, n]) => `${n} ${k}`);
-          process.stdout.write(
-            `wrote ${s.file}: ${s.format} float32 ${s.shape.join(" x ")} (targets x bands ${s.bands.join(",")} x height x width), ` +
-              `${s.byState.done} cutout(s), ${nan} NaN stamp(s)${notDone.length > 0 ? ` (${notDone.join(", ")})` : ""}\n` +
-              `wrote ${s.csv}\n`,
-          );
-        },
-      )
+      .action((arg: string | undefined, o: OptionsOf<"export">) => {
+        const format = exportFormat(o.format, o.out);
+        const s = exportJob({ ledgerFile: jobLedgerPath(arg, o.ledger), outFile: o.out, format });
+        if (o.json === true) {
+          process.stdout.write(`${JSON.stringify(s)}\n`);
+          return;
+        }
+        const nan = s.shape[0] * s.shape[1] - s.byState.done;
+        const notDone = Object.entries(s.byState)
+          .filter(([k, n]) => k !== "done" && n > 0)
+          .map(([k, n]) => `${n} ${k}`);
+        process.stdout.write(
+          `wrote ${s.file}: ${s.format} float32 ${s.shape.join(" x ")} (targets x bands ${s.bands.join(",")} x height x width), ` +
+            `${s.byState.done} cutout(s), ${nan} NaN stamp(s)${notDone.length > 0 ? ` (${notDone.join(", ")})` : ""}\n` +
+            `wrote ${s.csv}\n`,
+        );
+      })
   );
 }

@@ -7,28 +7,16 @@ import { createHttpClient } from "../../fetch/http-client.js";
 import { AtomicWriter } from "../../output/write-atomic.js";
 import type { JobSpec } from "../../plan/job-spec.js";
 import { checkLayout } from "../../plan/layout.js";
-import { PRODUCT_LAYOUT, type ProductsConfig } from "../../sources/products/products-source.js";
+import type { ProductsConfig } from "../../sources/products/products-source.js";
 import { resultFileName, runTapQuery, tapQuery } from "../../sources/products/tap.js";
 import { userAgent } from "../../version.js";
 import { ledgerPath, runConfigFrom } from "../config.js";
 import { execute } from "../execute.js";
-import {
-  OUTPUT_OPTIONS,
-  POLITENESS_OPTIONS,
-  type RawOptions,
-  REPORTING_OPTIONS,
-  toOptions,
-} from "../options.js";
+import { addTableOptions, type OptionsOf } from "../options.js";
 import { Reporter } from "../reporter.js";
 
-/** Flags of `vocut obscore` on top of the shared output, politeness and reporting ones. */
-interface ObscoreOptions extends RawOptions {
-  tap?: string;
-  query?: string;
-  maxrec?: string;
-  urlCol?: string;
-  formatCol?: string;
-}
+/** Flags of `vocut obscore` (COMMAND_OPTIONS.obscore). */
+type ObscoreOptions = OptionsOf<"obscore">;
 
 /**
  * `vocut obscore --tap URL --query ADQL --out DIR` or `vocut obscore LIST --out DIR`: download every
@@ -40,29 +28,8 @@ export function obscoreCommand(setExit: (code: ExitCode) => void): Command {
     .description(
       "download archive products: every row of an ObsCore TAP query (--tap, --query) or of a VOTable/CSV of access URLs",
     )
-    .argument("[list]", "VOTable/CSV/TSV with an access_url column (instead of --tap/--query)")
-    .option("--tap <url>", "TAP service base URL (the query goes to URL/sync)")
-    .option("--query <adql>", "ADQL query, e.g. SELECT * FROM ivoa.ObsCore WHERE ...")
-    .option("--maxrec <n>", "most rows the service may return (MAXREC); a truncated result is reported")
-    .option("--url-col <name>", "access URL column (default: access_url, or UCD meta.ref.url)")
-    .option(
-      "--id-col <name>",
-      "id column naming the files (default: obs_publisher_did, else obs_id, else the URL)",
-    )
-    .option("--format-col <name>", "MIME type column (default: access_format)")
-    .option("--strict", "make bad rows fatal (exit 3) instead of skipping them");
-  for (const o of toOptions(
-    OUTPUT_OPTIONS.filter((s) => !s.flags.startsWith("--shard")).map((s) =>
-      s.flags.startsWith("--layout")
-        ? { ...s, description: "file layout inside OUT: {id} {row} {ext}", defaultValue: PRODUCT_LAYOUT }
-        : s,
-    ),
-  ))
-    cmd.addOption(o);
-  for (const o of toOptions(
-    [...POLITENESS_OPTIONS, ...REPORTING_OPTIONS].filter((s) => !s.flags.startsWith("--tile-cache")),
-  ))
-    cmd.addOption(o);
+    .argument("[list]", "VOTable/CSV/TSV with an access_url column (instead of --tap/--query)");
+  addTableOptions(cmd, "obscore");
   cmd.action(async (list: string | undefined, o: ObscoreOptions) => setExit(await obscore(list, o)));
   return cmd;
 }

@@ -1,5 +1,6 @@
 import { Command } from "commander";
 import { PRESETS, type Preset, presetBands } from "../../presets/presets.js";
+import { addTableOptions, type OptionsOf } from "../options.js";
 
 /** One preset as `vocut presets --json` prints it. */
 export function presetJson(p: Preset): Record<string, unknown> {
@@ -37,14 +38,14 @@ export function presetLines(presets: readonly Preset[] = PRESETS): string[] {
 
 /** `vocut presets [--json]`: list the survey presets `--preset` accepts. */
 export function presetsCommand(): Command {
-  return new Command("presets")
-    .description("list the survey presets for --preset (source, bands, pixel scale, size, documentation)")
-    .option("--json", "one JSON array on stdout")
-    .action((o: { json?: boolean }) => {
-      process.stdout.write(
-        o.json === true
-          ? `${JSON.stringify(PRESETS.map(presetJson), null, 2)}\n`
-          : `${presetLines().join("\n")}\n`,
-      );
-    });
+  const cmd = new Command("presets").description(
+    "list the survey presets for --preset (source, bands, pixel scale, size, documentation)",
+  );
+  return addTableOptions(cmd, "presets").action((o: OptionsOf<"presets">) => {
+    process.stdout.write(
+      o.json === true
+        ? `${JSON.stringify(PRESETS.map(presetJson), null, 2)}\n`
+        : `${presetLines().join("\n")}\n`,
+    );
+  });
 }

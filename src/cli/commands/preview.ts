@@ -2,6 +2,7 @@ import { Command } from "commander";
 import { usageError } from "../../errors.js";
 import { previewJob } from "../../preview/preview.js";
 import { jobLedgerPath } from "../config.js";
+import { addTableOptions, type OptionsOf } from "../options.js";
 
 /** --max N: a positive integer. */
 function parseMax(text: string): number {
@@ -21,52 +22,33 @@ function parseRgb(text: string): [string, string, string] {
 
 /** `vocut preview [LEDGER] --out sheet.png [--band B | --rgb R,G,B] [--max N] [--ids]`: a contact sheet. */
 export function previewCommand(): Command {
-  return new Command("preview")
+  const cmd = new Command("preview")
     .description(
       "draw a PNG contact sheet of a job's stamps in catalog order (grey box with a red X where missing)",
     )
-    .argument("[ledger]", "ledger file or output folder (default ./vocut.db)")
-    .option("--ledger <file>", "the job's ledger file or output folder (same as the [ledger] argument)")
-    .requiredOption("--out <file>", "PNG file to write")
-    .option("--band <band>", "one band, asinh stretch (default: the job's first band)")
-    .option("--rgb <r,g,b>", "three bands as red,green,blue (Lupton et al. 2004 colour), e.g. i,r,g")
-    .option("--max <n>", "at most this many targets, in catalog order", "400")
-    .option("--ids", "write each target's id under its stamp")
-    .option("--json", "print the summary as one JSON document")
+    .argument("[ledger]", "ledger file or output folder (default ./vocut.db)");
+  return addTableOptions(cmd, "preview")
     .exitOverride()
-    .action(
-      (
-        arg: string | undefined,
-        o: {
-          out: string;
-          band?: string;
-          rgb?: string;
-          max: string;
-          ids?: boolean;
-          json?: boolean;
-          ledger?: string;
-        },
-      ) => {
-        if (o.band !== undefined && o.rgb !== undefined) {
-          throw usageError("BAD_OPTION", "give --band or --rgb, not both");
-        }
-        const s = previewJob({
-          ledgerFile: jobLedgerPath(arg, o.ledger),
-          outFile: o.out,
-          ...(o.band !== undefined ? { band: o.band } : {}),
-          ...(o.rgb !== undefined ? { rgb: parseRgb(o.rgb) } : {}),
-          max: parseMax(o.max),
-          ids: o.ids === true,
-        });
-        if (o.json === true) {
-          process.stdout.write(`${JSON.stringify(s)}\n`);
-          return;
-        }
-        process.stdout.write(
-          `wrote ${s.file}: ${s.width} x ${s.height} px, ${s.stamps} stamp(s) in ${s.columns} x ${s.rows} ` +
-            `(x${s.scale}, ${s.bands.length === 3 ? `rgb ${s.bands.join(",")}` : `band ${s.bands[0]}`}), ` +
-            `${s.missing} missing\n`,
-        );
-      },
-    );
+    .action((arg: string | undefined, o: OptionsOf<"preview">) => {
+      if (o.band !== undefined && o.rgb !== undefined) {
+        throw usageError("BAD_OPTION", "give --band or --rgb, not both");
+      }
+      const s = previewJob({
+        ledgerFile: jobLedgerPath(arg, o.ledger),
+        outFile: o.out,
+        ...(o.band !== undefined ? { band: o.band } : {}),
+        ...(o.rgb !== undefined ? { rgb: parseRgb(o.rgb) } : {}),
+        max: parseMax(o.max),
+        ids: o.ids === true,
+      });
+      if (o.json === true) {
+        process.stdout.write(`${JSON.stringify(s)}\n`);
+        return;
+      }
+      process.stdout.write(
+        `wrote ${s.file}: ${s.width} x ${s.height} px, ${s.stamps} stamp(s) in ${s.columns} x ${s.rows} ` +
+          `(x${s.scale}, ${s.bands.length === 3 ? `rgb ${s.bands.join(",")}` : `band ${s.bands[0]}`}), ` +
+          `${s.missing} missing\n`,
+      );
+    });
 }
