@@ -370,6 +370,12 @@ export const OPTION_TABLE = [
     description: "retry tasks that failed with a retryable error (the default)",
   },
   {
+    key: "into",
+    group: "job",
+    flags: "--into <file>",
+    description: "merged ledger (default: OUT/vocut.db of the shards' output folder)",
+  },
+  {
     key: "permanent",
     group: "job",
     flags: "--permanent",
@@ -513,6 +519,15 @@ export const COMMAND_OPTIONS = {
     OPTION.rgb,
     OPTION.max,
     OPTION.ids,
+    SUMMARY_JSON,
+  ],
+  merge: [
+    OPTION.into,
+    {
+      ...OPTION.ledger,
+      description: "the same as --into: the job's (merged) ledger, as other commands take it",
+    },
+    { ...OPTION.partial, flags: "--partial", description: "merge even if some shards are missing" },
     SUMMARY_JSON,
   ],
   obscore: [
