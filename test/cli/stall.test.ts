@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { validateFits } from "../../src/fits/validate.js";
-import { CLI, type CliResult, runCli, tempDir, waitFor } from "../helpers/cli.js";
+import { CLI, type CliResult, hips2fitsRunArgs, runCli, tempDir, waitFor } from "../helpers/cli.js";
 import { CutoutServer, type Fault } from "../helpers/cutout-server.js";
 
 /**
@@ -66,23 +66,8 @@ function start(
 }
 
 /** `vocut run` against the test server; a request timeout far beyond the test. */
-const runArgs = (cat: string, out: string, url: string, ...extra: string[]) => [
-  "run",
-  cat,
-  "--out",
-  out,
-  "--hips2fits",
-  "CDS/P/SDSS9/g",
-  "--hips2fits-url",
-  url,
-  "--rate",
-  "1000",
-  "--concurrency",
-  "4",
-  "--timeout",
-  "3600",
-  ...extra,
-];
+const runArgs = (cat: string, out: string, url: string, ...extra: string[]) =>
+  hips2fitsRunArgs(cat, out, url, "--rate", "1000", "--concurrency", "4", "--timeout", "3600", ...extra);
 
 async function statusOf(out: string): Promise<{ byState: Record<string, number>; lock: unknown }> {
   return JSON.parse((await runCli(["status", out, "--json"])).stdout) as {

@@ -73,6 +73,11 @@ export async function waitFor(cond: () => boolean, timeoutMs = 20_000, stepMs = 
   }
 }
 
+/** `vocut run CAT --out OUT` on hips2fits survey CDS/P/SDSS9/g at the test server `url`, then `extra`. */
+export function hips2fitsRunArgs(cat: string, out: string, url: string, ...extra: string[]): string[] {
+  return ["run", cat, "--out", out, "--hips2fits", "CDS/P/SDSS9/g", "--hips2fits-url", url, ...extra];
+}
+
 /**
  * `args` with the given flags set: `"--rate", "1000"` replaces the value of a --rate already in args, else
  * appends it; a flag without a value (the next item starts with "--", or none) is appended once. Options

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readImage } from "../../src/fits/image.js";
 import { validateFits } from "../../src/fits/validate.js";
-import { listFiles, runCli, startCli, tempDir } from "../helpers/cli.js";
+import { hips2fitsRunArgs, listFiles, runCli, startCli, tempDir } from "../helpers/cli.js";
 import { CutoutServer } from "../helpers/cutout-server.js";
 
 /**
@@ -58,19 +58,8 @@ describe.skipIf(!fuseUsable || !hasBindfs)("ledger on a FUSE mount (bindfs -o di
     return path;
   }
 
-  const runArgs = (cat: string, out: string, ...extra: string[]) => [
-    "run",
-    cat,
-    "--out",
-    out,
-    "--hips2fits",
-    "CDS/P/SDSS9/g",
-    "--hips2fits-url",
-    server.url,
-    "--concurrency",
-    "4",
-    ...extra,
-  ];
+  const runArgs = (cat: string, out: string, ...extra: string[]) =>
+    hips2fitsRunArgs(cat, out, server.url, "--concurrency", "4", ...extra);
 
   /** Every cutout is a valid FITS file centred on its target. */
   function checkFiles(out: string, n: number): void {

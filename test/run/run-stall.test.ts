@@ -10,9 +10,9 @@ import { validateFits } from "../../src/fits/validate.js";
 import { Ledger } from "../../src/ledger/ledger.js";
 import { AtomicWriter } from "../../src/output/write-atomic.js";
 import { type RunOptions, runTasks } from "../../src/run/run-job.js";
-import { Hips2fitsSource, parseHipsList } from "../../src/sources/hips2fits/hips2fits-source.js";
 import { tempDir, waitFor } from "../helpers/cli.js";
 import { CutoutServer, type Fault } from "../helpers/cutout-server.js";
+import { plannedHips2fitsJob } from "../helpers/task-rig.js";
 
 const MIN = 60_000;
 
@@ -37,23 +37,12 @@ async function setup(
   } = {},
 ) {
   const server = await new CutoutServer(opts.fault ? { fault: opts.fault } : {}).start();
-  const out = join(tmp.dir, "out");
-  const writer = new AtomicWriter(out, opts.makeDurable ? { makeDurable: opts.makeDurable } : {});
-  const ledger = Ledger.open(join(out, "vocut.db"), { create: true, beforeCommit: () => writer.syncDirs() });
-  writer.prepare();
-  const source = new Hips2fitsSource({
-    kind: "hips2fits",
-    endpoints: [server.url],
-    hips: parseHipsList("X/g,X/r"),
-    geometry: { widthPx: 8, heightPx: 8, pixscaleArcsec: 1 },
-    projection: "TAN",
-    coordsys: "icrs",
-    rotationAngleDeg: 0,
-  });
-  ledger.transaction(() => {
-    for (let i = 1; i <= n; i++)
-      ledger.addTarget({ row: i, id: `t${i}`, safeId: `t${i}`, raDeg: 10 + i / 100, decDeg: 20 }, 2);
-  });
+  const { out, writer, ledger, source } = plannedHips2fitsJob(
+    tmp.dir,
+    server.url,
+    n,
+    opts.makeDurable ? { makeDurable: opts.makeDurable } : {},
+  );
   // A request timeout far beyond the test: a request the server never answers stays in flight.
   const client: HttpClient = createHttpClient({
     userAgent: "t",

@@ -8,12 +8,11 @@ import { DEFAULTS } from "../../src/fetch/defaults.js";
 import { HostPacer } from "../../src/fetch/host-pacer.js";
 import { createHttpClient, type HttpClient } from "../../src/fetch/http-client.js";
 import { validateFits } from "../../src/fits/validate.js";
-import { Ledger } from "../../src/ledger/ledger.js";
 import { AtomicWriter, TEMP_DIR_NAME } from "../../src/output/write-atomic.js";
 import { type RunEvent, runTasks } from "../../src/run/run-job.js";
-import { Hips2fitsSource, parseHipsList } from "../../src/sources/hips2fits/hips2fits-source.js";
 import { listFiles, tempDir, waitFor } from "../helpers/cli.js";
 import { CutoutServer, type Fault } from "../helpers/cutout-server.js";
+import { plannedHips2fitsJob } from "../helpers/task-rig.js";
 
 let tmp: ReturnType<typeof tempDir>;
 let server: CutoutServer;
@@ -33,23 +32,7 @@ async function setup(
   writerOptions: ConstructorParameters<typeof AtomicWriter>[1] = {},
 ) {
   server = await new CutoutServer(fault ? { fault } : {}).start();
-  const out = join(tmp.dir, "out");
-  const writer = new AtomicWriter(out, writerOptions);
-  const ledger = Ledger.open(join(out, "vocut.db"), { create: true, beforeCommit: () => writer.syncDirs() });
-  writer.prepare();
-  const source = new Hips2fitsSource({
-    kind: "hips2fits",
-    endpoints: [server.url],
-    hips: parseHipsList("X/g,X/r"),
-    geometry: { widthPx: 8, heightPx: 8, pixscaleArcsec: 1 },
-    projection: "TAN",
-    coordsys: "icrs",
-    rotationAngleDeg: 0,
-  });
-  ledger.transaction(() => {
-    for (let i = 1; i <= n; i++)
-      ledger.addTarget({ row: i, id: `t${i}`, safeId: `t${i}`, raDeg: 10 + i / 100, decDeg: 20 }, 2);
-  });
+  const { out, writer, ledger, source } = plannedHips2fitsJob(tmp.dir, server.url, n, writerOptions);
   client = createHttpClient({ userAgent: "t", timeoutMs: 2000, maxBytes: 1e6, maxRedirects: 2 });
   const pacer = new HostPacer(
     { ...DEFAULTS.pacer, concurrency: 4, ratePerSec: 1000, burst: 1000, breakerFailures: 1000 },
