@@ -1,15 +1,10 @@
 import { abortError, type Clock } from "./clock.js";
 import { THROTTLE_STATUSES } from "./defaults.js";
-import {
-  checkPacerConfig,
-  HostController,
-  type HostEvent,
-  type HostState,
-  type PacerConfig,
-  type Ticket,
-} from "./host-controller.js";
+import { HostController, type HostEvent, type HostState, type Ticket } from "./host-controller.js";
+import { checkPacerConfig, type PacerConfig } from "./pacer-config.js";
 
-export type { HostEvent, HostState, PacerConfig, SlowReason } from "./host-controller.js";
+export type { HostEvent, HostState, SlowReason } from "./host-controller.js";
+export type { PacerConfig } from "./pacer-config.js";
 
 interface Waiter {
   /** Start the request; false (and the caller told AbortError) if its signal aborted meanwhile. */
