@@ -2,6 +2,7 @@ import { readFile, stat } from "node:fs/promises";
 import { setImmediate } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { Agent, request } from "undici";
+import { type Clock, realClock } from "./clock.js";
 import { DEFAULTS } from "./defaults.js";
 import { classifyError } from "./retry-policy.js";
 
@@ -48,6 +49,8 @@ export interface HttpResponse {
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
   /** The whole body for 2xx; at most the first 64 KiB of anything else (enough for an error message). */
   readonly body: Buffer;
+  /** When the answer was complete, epoch ms by the client's clock (a Retry-After date is read against it). */
+  readonly receivedAtMs: number;
 }
 
 /** Settings of the client; defaults in DEFAULTS. */
@@ -62,6 +65,8 @@ export interface HttpClientOptions {
   readonly maxRedirects: number;
   /** Sockets kept per origin (default DEFAULTS.connectionsPerHost = 16; the pacer limits requests in flight). */
   readonly connectionsPerHost?: number;
+  /** Stamps each answer's `receivedAtMs` (default the real clock). */
+  readonly clock?: Clock;
 }
 
 /** GET over one shared keep-alive undici Agent, or from the local disk for file:// URLs. */
@@ -103,6 +108,7 @@ function check(ok: boolean, what: string, value: unknown): void {
  */
 export function createHttpClient(options: HttpClientOptions): HttpClient {
   const { timeoutMs, maxBytes, maxRedirects } = options;
+  const clock = options.clock ?? realClock;
   check(
     typeof options.userAgent === "string" && options.userAgent !== "",
     "userAgent must be a non-empty string",
@@ -138,7 +144,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     url: URL,
     signal: AbortSignal,
     form?: string,
-  ): Promise<HttpResponse & { location?: string }> {
+  ): Promise<Omit<HttpResponse, "receivedAtMs"> & { location?: string }> {
     const res =
       form === undefined
         ? await request(url, { method: "GET", headers, signal, dispatcher: agent })
@@ -253,6 +259,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       status: 404,
       headers: {},
       body: Buffer.from(why),
+      receivedAtMs: clock.now(),
     });
     try {
       const st = await stat(path);
@@ -265,7 +272,13 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         );
       }
       const body = await readFile(path, signal === undefined ? {} : { signal });
-      return { url: url.href, status: 200, headers: { "content-length": String(body.length) }, body };
+      return {
+        url: url.href,
+        status: 200,
+        headers: { "content-length": String(body.length) },
+        body,
+        receivedAtMs: clock.now(),
+      };
     } catch (err) {
       if (err instanceof FetchError) throw err;
       if (signal?.aborted)
@@ -347,7 +360,13 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
           // sends its next request at once would otherwise open a second connection (seen: 2 sockets
           // alternating for sequential requests). One turn of the event loop keeps it to one.
           await setImmediate();
-          return { url: r.url, status: r.status, headers: r.headers, body: r.body };
+          return {
+            url: r.url,
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+            receivedAtMs: clock.now(),
+          };
         }
         let next: URL;
         try {
