@@ -270,8 +270,8 @@ export function jobSpecFrom(
       : {
           shard:
             o.out === undefined || o.out === ""
-              ? parseShard(o.shard)
-              : shardForOut(o.shard, o.out, { write: o.dryRun !== true }),
+              ? parseShard(o.shard, process.env)
+              : shardForOut(o.shard, o.out, { env: process.env, write: o.dryRun !== true }),
         }),
   };
 }
