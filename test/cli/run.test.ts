@@ -5,7 +5,17 @@ import { readImage } from "../../src/fits/image.js";
 import { validateFits } from "../../src/fits/validate.js";
 import { safeId } from "../../src/plan/safe-name.js";
 import { tanPixelToWorld } from "../../src/wcs/tan-header.js";
-import { delay, listFiles, runCli, startCli, tempDir, waitFor, whenSeen, withFlags } from "../helpers/cli.js";
+import {
+  delay,
+  hips2fitsRunArgs,
+  listFiles,
+  runCli,
+  startCli,
+  tempDir,
+  waitFor,
+  whenSeen,
+  withFlags,
+} from "../helpers/cli.js";
 import { CutoutServer, type Fault, skyValue } from "../helpers/cutout-server.js";
 import { wholeTempAnswers } from "../helpers/temp-answers.js";
 
@@ -42,16 +52,8 @@ async function startServer(
 const fastFlags = (url: string) => ["--hips2fits-url", url, "--rate", "1000", "--concurrency", "8"];
 
 /** `vocut run CAT --out OUT --hips2fits CDS/P/SDSS9/g` against the test server, fast, plus extra flags. */
-const gRun = (cat: string, out: string, url: string, ...extra: string[]) => [
-  "run",
-  cat,
-  "--out",
-  out,
-  "--hips2fits",
-  "CDS/P/SDSS9/g",
-  ...fastFlags(url),
-  ...extra,
-];
+const gRun = (cat: string, out: string, url: string, ...extra: string[]) =>
+  hips2fitsRunArgs(cat, out, url, "--rate", "1000", "--concurrency", "8", ...extra);
 
 /** `vocut status OUT --json`, parsed. */
 async function statusOf(out: string): Promise<{ byState: Record<string, number> } & Record<string, unknown>> {
@@ -68,18 +70,7 @@ describe("vocut status while a job runs (long-job ergonomics)", () => {
     const cat = writeCatalog(40);
     const out = join(tmp.dir, "out");
     mkdirSync(out);
-    const run = startCli([
-      "run",
-      cat,
-      "--out",
-      out,
-      "--hips2fits",
-      "CDS/P/SDSS9/g",
-      "--hips2fits-url",
-      s.url,
-      "--rate",
-      "4",
-    ]);
+    const run = startCli(hips2fitsRunArgs(cat, out, s.url, "--rate", "4"));
     try {
       // The run writes its progress every 5 s into the ledger in OUT: look again at each write until a
       // status shows the pause.
@@ -456,7 +447,7 @@ describe("vocut run (hips2fits source against a local server)", () => {
     );
     const cat = writeCatalog(20);
     const out = join(tmp.dir, "out");
-    const slow = ["run", cat, "--out", out, "--hips2fits", "CDS/P/SDSS9/g", "--hips2fits-url", s.url];
+    const slow = hips2fitsRunArgs(cat, out, s.url);
     const run = startCli([...slow, "--concurrency", "1", "--rate", "5"]);
     await waitFor(() => s.requests.length >= 1);
     await delay(300);
@@ -547,19 +538,7 @@ describe("vocut run (hips2fits source against a local server)", () => {
     const s = await startServer(undefined, 50);
     const cat = writeCatalog(40);
     const out = join(tmp.dir, "out");
-    const args = [
-      "run",
-      cat,
-      "--out",
-      out,
-      "--hips2fits",
-      "CDS/P/SDSS9/g",
-      "--hips2fits-url",
-      s.url,
-      "--rate",
-      "20",
-      "--quiet",
-    ];
+    const args = hips2fitsRunArgs(cat, out, s.url, "--rate", "20", "--quiet");
     const r = await runCli([...args, "--max-duration", "0.5"]);
     expect(r.code).toBe(5);
     const partial = listFiles(join(out, "g")).length;
@@ -596,17 +575,7 @@ describe("vocut run (hips2fits source against a local server)", () => {
     const s = await startServer();
     const cat = writeCatalog(4);
     const out = join(tmp.dir, "out");
-    const p = await runCli([
-      "plan",
-      cat,
-      "--out",
-      out,
-      "--hips2fits",
-      "CDS/P/SDSS9/g",
-      "--hips2fits-url",
-      s.url,
-      "--quiet",
-    ]);
+    const p = await runCli(["plan", ...hips2fitsRunArgs(cat, out, s.url, "--quiet").slice(1)]);
     expect(p.code).toBe(0);
     expect(s.requests).toHaveLength(0);
     const f = await runCli(["fetch", out, "--rate", "1000", "--quiet"]);
