@@ -1,5 +1,6 @@
 import { createReadStream } from "node:fs";
 import { inputError, VocutError } from "../errors.js";
+import { readableName } from "../plan/safe-name.js";
 import { parseVotable, VotableError, type VotableInfo } from "../votable/votable.js";
 import { openDelimited, recordProblem } from "./delimited.js";
 import { detectFormat } from "./read-catalog.js";
@@ -91,7 +92,15 @@ function chooseProductColumns(cols: readonly Col[], o: ProductListOptions) {
       : obscore(cols, "access_format", "meta.code.mime", "access.format");
   const ra = find(cols, (c) => lower(c.name) === "s_ra");
   const dec = find(cols, (c) => lower(c.name) === "s_dec");
-  return { url, id, format, ra, dec };
+  // File names (issue 13): the last segment of obs_id, else of the DID, else of the URL; with --id-col, of it.
+  // Not by UCD: meta.id is worn by other columns too.
+  const obsId = find(
+    cols,
+    (c) => lower(c.name) === "obs_id" || lower(c.utype).endsWith("dataid.observationid"),
+  );
+  const did = obscore(cols, "obs_publisher_did", "meta.ref.ivoid", "curation.publisherdid");
+  const names = o.idCol !== undefined ? [id] : [obsId, did].filter((i) => i >= 0);
+  return { url, id, format, ra, dec, names };
 }
 
 function cell(v: unknown): string {
@@ -142,6 +151,9 @@ function rowEvent(
   const format = c.format >= 0 ? cell(values[c.format]) : "";
   const ra = c.ra >= 0 ? coord(values[c.ra], 360) : Number.NaN;
   const dec = c.dec >= 0 ? coord(values[c.dec], 90) : Number.NaN;
+  let name: string | undefined;
+  for (const i of c.names) name ??= readableName(cell(values[i]));
+  name ??= readableName(url.pathname) ?? readableName(url.href) ?? "product";
   return {
     kind: "target",
     target: {
@@ -150,6 +162,7 @@ function rowEvent(
       raDeg: ra,
       decDeg: dec,
       product: format === "" ? { url: url.href } : { url: url.href, format },
+      name,
     },
   };
 }

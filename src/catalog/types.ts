@@ -13,6 +13,11 @@ export interface Target {
    * no position.
    */
   readonly product?: ProductRef;
+  /**
+   * Archive products: the file name a person looks for (plan/safe-name.ts readableName(), already safe);
+   * planning adds a hash suffix only when two products would share it. Cutouts are named by safeId(id).
+   */
+  readonly name?: string;
 }
 
 /** One archive product: its access URL and declared MIME type (ObsCore access_url, access_format). */

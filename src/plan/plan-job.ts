@@ -3,7 +3,7 @@ import { inputError } from "../errors.js";
 import type { Ledger } from "../ledger/ledger.js";
 import { isProducer, type Source } from "../sources/source.js";
 import { outputRelPath } from "./layout.js";
-import { safeId } from "./safe-name.js";
+import { idHashSuffix, safeId } from "./safe-name.js";
 
 /** A row that planning skipped, as reported to the user. */
 export interface SkippedRow {
@@ -59,23 +59,27 @@ export async function planIntoLedger(
     const conflicts: SkippedRow[] = [];
     ledger.transaction(() => {
       for (const t of rows) {
-        const r = ledger.addTarget(
-          {
-            row: t.row,
-            id: t.id,
-            safeId: safeId(t.id),
-            raDeg: t.raDeg,
-            decDeg: t.decDeg,
-            ...(t.product === undefined
-              ? {}
-              : {
-                  url: t.product.url,
-                  ...(t.product.format === undefined ? {} : { format: t.product.format }),
-                }),
-          },
-          bandCount,
-          sortKeyOf(t),
-        );
+        const add = (name: string) =>
+          ledger.addTarget(
+            {
+              row: t.row,
+              id: t.id,
+              safeId: name,
+              raDeg: t.raDeg,
+              decDeg: t.decDeg,
+              ...(t.product === undefined
+                ? {}
+                : {
+                    url: t.product.url,
+                    ...(t.product.format === undefined ? {} : { format: t.product.format }),
+                  }),
+            },
+            bandCount,
+            sortKeyOf(t),
+          );
+        let r = add(t.name ?? safeId(t.id));
+        // A product whose readable name is taken gets the hash suffix, and only then (issue 13).
+        if (r === "safe_id_collision" && t.name !== undefined) r = add(t.name + idHashSuffix(t.id));
         if (r === "new" || r === "known") {
           targets++;
           if (r === "new") newTargets++;
@@ -89,7 +93,7 @@ export async function planIntoLedger(
           conflicts.push({
             row: t.row,
             reason: "id_collision",
-            message: `id ${JSON.stringify(t.id)} maps to the same file name as another id (${safeId(t.id)})`,
+            message: `id ${JSON.stringify(t.id)} maps to the same file name as another id (${t.name ?? safeId(t.id)})`,
           });
         }
       }
@@ -166,7 +170,8 @@ export async function* dryRunPlan(
       continue;
     }
     const t = ev.target;
-    const s = safeId(t.id);
+    let s = t.name ?? safeId(t.id);
+    if (t.name !== undefined && seenSafe.has(s)) s = t.name + idHashSuffix(t.id);
     if (seenIds.has(t.id)) {
       onSkip({
         row: t.row,
