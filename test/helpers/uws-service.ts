@@ -38,6 +38,8 @@ export interface UwsService {
   complete(): void;
   /** Make the next job end in ERROR with this message instead of running. */
   failNext(message: string): void;
+  /** Resolves when the next blocking poll is being held (the client is waiting for the job). */
+  heldPoll(): Promise<void>;
   /** Answer held polls and stop. */
   release(): void;
   handle(req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean>;
@@ -76,6 +78,7 @@ export function uwsService(o: {
   const deletes = { n: 0 };
   const pollFaults: string[] = [];
   let failNext: string | undefined;
+  const held: Array<() => void> = [];
   let wakers: Array<() => void> = [];
   const wake = (): void => {
     const w = wakers;
@@ -172,11 +175,18 @@ export function uwsService(o: {
           o.jobMs === undefined
             ? wait * 1000
             : Math.min(wait * 1000, (j.startedAt ?? 0) + o.jobMs - o.clock.now());
+        // Its own abort, so a poll answered early leaves no timer behind on the (virtual) clock.
+        const ac = new AbortController();
+        const onStop = (): void => ac.abort();
+        stop.signal.addEventListener("abort", onStop, { once: true });
         await new Promise<void>((resolve) => {
           wakers.push(resolve);
           req.socket.once("close", resolve);
-          o.clock.sleep(until, stop.signal).then(resolve, resolve);
+          o.clock.sleep(until, ac.signal).then(resolve, resolve);
+          for (const h of held.splice(0)) h();
         });
+        ac.abort();
+        stop.signal.removeEventListener("abort", onStop);
         settle(j);
       }
       res.writeHead(200, { "content-type": "text/xml" }).end(jobXml(base, j));
@@ -213,6 +223,7 @@ export function uwsService(o: {
     failNext(message) {
       failNext = message;
     },
+    heldPoll: () => new Promise<void>((r) => held.push(r)),
     release() {
       stop.abort();
       wake();

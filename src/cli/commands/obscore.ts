@@ -1,14 +1,17 @@
-import { existsSync, mkdirSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { mkdirSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { Command } from "commander";
 import { type ExitCode, usageError } from "../../errors.js";
+import { realClock } from "../../fetch/clock.js";
 import { DEFAULTS } from "../../fetch/defaults.js";
 import { createHttpClient } from "../../fetch/http-client.js";
-import { AtomicWriter } from "../../output/write-atomic.js";
+import { Ledger } from "../../ledger/ledger.js";
 import type { JobSpec } from "../../plan/job-spec.js";
 import { checkLayout } from "../../plan/layout.js";
-import type { ProductsConfig } from "../../sources/products/products-source.js";
-import { resultFileName, runTapQuery, tapQuery } from "../../sources/products/tap.js";
+import type { ProductsConfig, TapQuery } from "../../sources/products/products-source.js";
+import { ensureQueryResult } from "../../sources/products/query-result.js";
+import { resultFileName, tapQuery } from "../../sources/products/tap.js";
+import type { UwsJobStore } from "../../sources/products/uws.js";
 import { userAgent } from "../../version.js";
 import { ledgerPath, runConfigFrom } from "../config.js";
 import { execute } from "../execute.js";
@@ -50,34 +53,7 @@ async function obscore(list: string | undefined, o: ObscoreOptions): Promise<Exi
   let listPath = list === undefined ? undefined : resolve(list);
   if (query !== undefined) {
     listPath = join(out, resultFileName(query));
-    const reporter = new Reporter({ quiet: run.quiet, json: run.json });
-    if (existsSync(listPath)) {
-      reporter.info(`using the stored query result ${listPath} (no new query)`);
-      reporter.stop();
-    } else {
-      const client = createHttpClient({
-        userAgent: userAgent(run.contact),
-        timeoutMs: run.timeoutMs,
-        maxBytes: run.maxBytes ?? DEFAULTS.maxBytes,
-        maxRedirects: DEFAULTS.maxRedirects,
-      });
-      try {
-        const body = await runTapQuery(client, query, {
-          retries: run.retries,
-          signal: new AbortController().signal,
-          sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-        });
-        // Not prepare(): that clears temp files, which only the ledger's lock holder may do.
-        const writer = new AtomicWriter(out);
-        mkdirSync(writer.tempDir, { recursive: true });
-        await writer.write(listPath, body);
-        writer.syncDirs();
-        reporter.info(`TAP query answered ${body.length} bytes; kept in ${listPath}`);
-      } finally {
-        await client.close();
-        reporter.stop();
-      }
-    }
+    await queryStep(o, run, query, out, listPath);
   }
   const source: ProductsConfig = query === undefined ? { kind: "products" } : { kind: "products", query };
   const spec: JobSpec = {
@@ -100,4 +76,80 @@ async function obscore(list: string | undefined, o: ObscoreOptions): Promise<Exi
     strict: o.strict === true,
     run,
   });
+}
+
+/**
+ * Get the query's result into OUT (sync, or async with the job URL in the ledger's meta "tapJob" so a
+ * killed run polls the same job), printing progress through the reporter.
+ */
+async function queryStep(
+  o: ObscoreOptions,
+  run: ReturnType<typeof runConfigFrom>,
+  query: TapQuery,
+  out: string,
+  listPath: string,
+): Promise<void> {
+  const reporter = new Reporter({ quiet: run.quiet, json: run.json });
+  const client = createHttpClient({
+    userAgent: userAgent(run.contact),
+    timeoutMs: run.timeoutMs,
+    maxBytes: run.maxBytes ?? DEFAULTS.productMaxBytes,
+    maxRedirects: DEFAULTS.maxRedirects,
+  });
+  let ledger: Ledger | undefined;
+  try {
+    let store: UwsJobStore | undefined;
+    if (o.async === true) {
+      const file = ledgerPath(o.ledger, out);
+      mkdirSync(dirname(resolve(file)), { recursive: true });
+      ledger = Ledger.open(file, { create: true, journal: run.ledgerJournal });
+      store = ledgerJobStore(ledger, resultFileName(query));
+    }
+    await ensureQueryResult({
+      client,
+      query,
+      listPath,
+      outDir: out,
+      clock: realClock,
+      signal: new AbortController().signal,
+      retries: run.retries,
+      ...(store === undefined
+        ? {}
+        : {
+            async: {
+              store,
+              waitSec: uwsWaitSec(run.timeoutMs),
+              budgetMs: seconds("--job-wait", o.jobWait) * 1000,
+            },
+          }),
+      info: (line) => reporter.info(line),
+    });
+  } finally {
+    ledger?.close();
+    await client.close();
+    reporter.stop();
+  }
+}
+
+/** The async job of this query in the ledger's meta table (another query's job is not this one's). */
+function ledgerJobStore(ledger: Ledger, queryKey: string): UwsJobStore {
+  return {
+    get: () => {
+      const j = ledger.getMeta<{ url: string; query: string }>("tapJob");
+      return j?.query === queryKey ? j.url : undefined;
+    },
+    set: (url) => ledger.setMeta("tapJob", { url, query: queryKey }),
+    clear: () => ledger.setMeta("tapJob", null),
+  };
+}
+
+/** WAIT per poll: DEFAULTS.uwsWaitSec, at most half the HTTP timeout so a blocking poll never times out. */
+function uwsWaitSec(timeoutMs: number): number {
+  return Math.max(1, Math.min(DEFAULTS.uwsWaitSec, Math.floor(timeoutMs / 2000)));
+}
+
+function seconds(flag: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw usageError("BAD_OPTION", `${flag} ${v}: a number of seconds > 0`);
+  return n;
 }
