@@ -100,7 +100,13 @@ function chooseProductColumns(cols: readonly Col[], o: ProductListOptions) {
   );
   const did = obscore(cols, "obs_publisher_did", "meta.ref.ivoid", "curation.publisherdid");
   const names = o.idCol !== undefined ? [id] : [obsId, did].filter((i) => i >= 0);
-  return { url, id, format, ra, dec, names };
+  const byName = (n: string): number => find(cols, (c) => lower(c.name) === n);
+  const cost = {
+    collection: byName("obs_collection"),
+    type: byName("dataproduct_type"),
+    est: byName("access_estsize"),
+  };
+  return { url, id, format, ra, dec, names, cost };
 }
 
 function cell(v: unknown): string {
@@ -161,9 +167,25 @@ function rowEvent(
       row,
       raDeg: ra,
       decDeg: dec,
-      product: format === "" ? { url: url.href } : { url: url.href, format },
+      product: { url: url.href, ...(format === "" ? {} : { format }), ...costOf(values, c.cost) },
       name,
     },
+  };
+}
+
+/** The ObsCore cost columns of a row, where the list has them. */
+function costOf(
+  values: readonly unknown[],
+  c: { collection: number; type: number; est: number },
+): { collection?: string; productType?: string; estKb?: number } {
+  const collection = c.collection >= 0 ? cell(values[c.collection]) : "";
+  const type = c.type >= 0 ? cell(values[c.type]) : "";
+  const est = c.est >= 0 ? cell(values[c.est]) : "";
+  const kb = est === "" ? Number.NaN : Number(est);
+  return {
+    ...(collection === "" ? {} : { collection }),
+    ...(type === "" ? {} : { productType: type }),
+    ...(Number.isFinite(kb) && kb >= 0 ? { estKb: kb } : {}),
   };
 }
 

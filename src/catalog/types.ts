@@ -24,6 +24,12 @@ export interface Target {
 export interface ProductRef {
   readonly url: string;
   readonly format?: string;
+  /** What it will cost (`--dry-run`), when the list has the ObsCore columns: obs_collection, ... */
+  readonly collection?: string;
+  /** ... dataproduct_type, ... */
+  readonly productType?: string;
+  /** ... and access_estsize, kB. */
+  readonly estKb?: number;
 }
 
 /** A catalog row that was skipped, with where it was and why. */

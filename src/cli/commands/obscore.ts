@@ -1,15 +1,24 @@
 import { mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { Command } from "commander";
-import { type ExitCode, usageError } from "../../errors.js";
+import { type ProductListOptions, readProductList } from "../../catalog/product-list.js";
+import { ExitCode, usageError } from "../../errors.js";
 import { realClock } from "../../fetch/clock.js";
 import { DEFAULTS } from "../../fetch/defaults.js";
 import { createHttpClient } from "../../fetch/http-client.js";
 import { Ledger } from "../../ledger/ledger.js";
 import type { JobSpec } from "../../plan/job-spec.js";
 import { checkLayout } from "../../plan/layout.js";
+import {
+  type CostSummary,
+  costFromVotable,
+  costOfList,
+  DESCRIBE_ADQL,
+  dryRunAdql,
+  formatCost,
+} from "../../sources/products/cost.js";
 import type { ProductsConfig, TapQuery } from "../../sources/products/products-source.js";
-import { ensureQueryResult } from "../../sources/products/query-result.js";
+import { ensureQueryResult, runSmallQuery } from "../../sources/products/query-result.js";
 import { resultFileName, tapQuery } from "../../sources/products/tap.js";
 import type { UwsJobStore } from "../../sources/products/uws.js";
 import { userAgent } from "../../version.js";
@@ -38,6 +47,7 @@ export function obscoreCommand(setExit: (code: ExitCode) => void): Command {
 }
 
 async function obscore(list: string | undefined, o: ObscoreOptions): Promise<ExitCode> {
+  if (o.describe === true || o.dryRun === true) return whatItCosts(list, o);
   if (o.out === undefined || o.out === "") throw usageError("NO_OUT", "--out DIR is required");
   const out = resolve(o.out);
   const viaTap = o.tap !== undefined || o.query !== undefined;
@@ -55,17 +65,17 @@ async function obscore(list: string | undefined, o: ObscoreOptions): Promise<Exi
     listPath = join(out, resultFileName(query));
     await queryStep(o, run, query, out, listPath);
   }
+  if (!run.quiet && !run.json && listPath !== undefined) {
+    // What the job will cost, counted from the list it is planned from (issue 13: "and plan").
+    const input = await readProductList(listPath, productListOptions(o, query !== undefined));
+    for (const line of formatCost(await costOfList(input.events), run.ratePerSec))
+      process.stderr.write(`${line}\n`);
+  }
   const source: ProductsConfig = query === undefined ? { kind: "products" } : { kind: "products", query };
   const spec: JobSpec = {
     source,
     layout: o.layout,
-    catalog: {
-      path: listPath as string,
-      ...(o.urlCol === undefined ? {} : { urlCol: o.urlCol }),
-      ...(o.idCol === undefined ? {} : { idCol: o.idCol }),
-      ...(o.formatCol === undefined ? {} : { formatCol: o.formatCol }),
-      ...(query === undefined ? {} : { remoteOnly: true }),
-    },
+    catalog: { path: listPath as string, ...productListOptions(o, query !== undefined) },
   };
   return execute({
     spec,
@@ -152,4 +162,76 @@ function seconds(flag: string, v: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n <= 0) throw usageError("BAD_OPTION", `${flag} ${v}: a number of seconds > 0`);
   return n;
+}
+
+function productListOptions(o: ObscoreOptions, remoteOnly: boolean): ProductListOptions {
+  return {
+    ...(o.urlCol === undefined ? {} : { urlCol: o.urlCol }),
+    ...(o.idCol === undefined ? {} : { idCol: o.idCol }),
+    ...(o.formatCol === undefined ? {} : { formatCol: o.formatCol }),
+    ...(remoteOnly ? { remoteOnly: true } : {}),
+  };
+}
+
+/**
+ * `--describe` (the service's collections and product types) and `--dry-run` (what the query or list will
+ * cost): ADQL aggregate queries on the service (async with --async), or a local count of a LIST. Prints
+ * a table (or one JSON document with --json); downloads and writes nothing.
+ */
+async function whatItCosts(list: string | undefined, o: ObscoreOptions): Promise<ExitCode> {
+  const run = runConfigFrom(o);
+  let cost: CostSummary;
+  if (o.describe === true || list === undefined) {
+    if (o.tap === undefined)
+      throw usageError("NO_SOURCE", "--describe and --dry-run need --tap URL (or a LIST for --dry-run)");
+    if (o.describe !== true && o.query === undefined)
+      throw usageError("NO_SOURCE", "--dry-run needs --query ADQL or a LIST");
+    const adql = o.describe === true ? DESCRIBE_ADQL : dryRunAdql(o.query as string);
+    const client = createHttpClient({
+      userAgent: userAgent(run.contact),
+      timeoutMs: run.timeoutMs,
+      maxBytes: run.maxBytes ?? DEFAULTS.maxBytes,
+      maxRedirects: DEFAULTS.maxRedirects,
+    });
+    const reporter = new Reporter({ quiet: run.quiet, json: run.json });
+    try {
+      const body = await runSmallQuery({
+        client,
+        query: tapQuery(o.tap, adql, undefined),
+        clock: realClock,
+        signal: new AbortController().signal,
+        retries: run.retries,
+        ...(o.async === true
+          ? {
+              async: {
+                waitSec: uwsWaitSec(run.timeoutMs),
+                budgetMs: seconds("--job-wait", o.jobWait) * 1000,
+              },
+            }
+          : {}),
+        info: (line) => reporter.info(line),
+      });
+      cost = await costFromVotable(body);
+    } finally {
+      await client.close();
+      reporter.stop();
+    }
+  } else {
+    const input = await readProductList(resolve(list), productListOptions(o, false));
+    cost = await costOfList(input.events);
+  }
+  const rate = o.describe === true ? undefined : run.ratePerSec;
+  if (run.json) {
+    process.stdout.write(
+      `${JSON.stringify({ ...cost, ...(rate === undefined ? {} : { ratePerSec: rate, seconds: (cost.products ?? cost.rows) / rate }) })}\n`,
+    );
+  } else {
+    for (const line of formatCost(cost, rate)) process.stdout.write(`${line}\n`);
+    if (o.maxrec !== undefined && cost.rows > Number(o.maxrec)) {
+      process.stdout.write(
+        `note: --maxrec ${o.maxrec} cuts the result at ${o.maxrec} of these ${cost.rows} rows (OVERFLOW)\n`,
+      );
+    }
+  }
+  return ExitCode.Ok;
 }

@@ -67,3 +67,54 @@ async function finishJob(p: QueryResultParams, jobUrl: string): Promise<void> {
   if (note !== undefined) p.info(`note: ${note}`);
   p.async?.store.clear();
 }
+
+/** How an aggregate query (`--describe`, `--dry-run`) is run: like the job's own query, sync or async. */
+export interface AggregateParams {
+  readonly client: HttpClient;
+  readonly query: TapQuery;
+  readonly clock: Clock;
+  readonly signal: AbortSignal;
+  readonly retries: number;
+  readonly async?: { readonly waitSec: number; readonly budgetMs: number };
+  readonly info: (line: string) => void;
+}
+
+/**
+ * Run a small query and return its result document. Async jobs are kept in memory only (a dry run writes
+ * nothing) and deleted once read, or when they fail.
+ */
+export async function runSmallQuery(p: AggregateParams): Promise<Buffer> {
+  if (p.async === undefined) {
+    return runTapQuery(p.client, p.query, {
+      retries: p.retries,
+      signal: p.signal,
+      sleep: (ms) => p.clock.sleep(ms, p.signal),
+    });
+  }
+  let jobUrl: string | undefined;
+  const store: UwsJobStore = {
+    get: () => jobUrl,
+    set: (u) => {
+      jobUrl = u;
+    },
+    clear: () => {
+      jobUrl = undefined;
+    },
+  };
+  try {
+    const r = await runAsyncTapQuery(p.client, p.query, store, {
+      clock: p.clock,
+      signal: p.signal,
+      retries: p.retries,
+      waitSec: p.async.waitSec,
+      budgetMs: p.async.budgetMs,
+      onInfo: p.info,
+    });
+    return r.body;
+  } finally {
+    if (jobUrl !== undefined) {
+      const note = await deleteUwsJob(p.client, jobUrl, p.signal);
+      if (note !== undefined) p.info(`note: ${note}`);
+    }
+  }
+}
