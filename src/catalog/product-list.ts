@@ -3,6 +3,7 @@ import { inputError, VocutError } from "../errors.js";
 import { readableName } from "../plan/safe-name.js";
 import { parseVotable, VotableError, type VotableInfo } from "../votable/votable.js";
 import { openDelimited, recordProblem } from "./delimited.js";
+import { checkEcsvNames, readEcsvHeader } from "./ecsv.js";
 import { detectFormat } from "./read-catalog.js";
 import type { CatalogEvent } from "./types.js";
 
@@ -23,7 +24,7 @@ export interface ProductListOptions {
 
 /** An opened product list: which columns were used, its rows, and notes (OVERFLOW) once rows are read. */
 export interface OpenedProductList {
-  readonly format: "csv" | "tsv" | "votable";
+  readonly format: "csv" | "tsv" | "ecsv" | "votable";
   readonly columns: { readonly url: string; readonly id?: string; readonly format?: string };
   readonly events: AsyncIterable<CatalogEvent>;
   /** Warnings found while reading (a truncated query result); complete after `events` is exhausted. */
@@ -239,10 +240,12 @@ export async function readProductList(path: string, o: ProductListOptions = {}):
       throw listError(path, e);
     }
   }
-  const file = await openDelimited(path, format === "tsv" ? "\t" : ",");
+  const ecsv = format === "ecsv" ? await readEcsvHeader(path) : undefined;
+  const file = await openDelimited(path, ecsv?.delimiter ?? (format === "tsv" ? "\t" : ","));
   const cols: Col[] = file.header.map((h) => ({ name: h.trim() }));
   let c: ReturnType<typeof chooseProductColumns>;
   try {
+    if (ecsv !== undefined) checkEcsvNames(path, ecsv, file.header);
     c = chooseProductColumns(cols, o);
   } catch (e) {
     await file.records[Symbol.asyncIterator]().return?.(undefined);

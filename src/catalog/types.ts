@@ -58,5 +58,5 @@ export interface CatalogOptions {
   readonly decCol?: string;
   readonly idCol?: string;
   /** Force a format instead of detecting it from the extension and first bytes. */
-  readonly format?: "csv" | "tsv" | "votable" | "fits";
+  readonly format?: "csv" | "tsv" | "ecsv" | "votable" | "fits";
 }

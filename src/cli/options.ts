@@ -44,7 +44,7 @@ export const OPTION_TABLE = [
     key: "catalogFormat",
     group: "catalog",
     flags: "--catalog-format <fmt>",
-    description: "csv | tsv | votable | fits (default: from the file)",
+    description: "csv | tsv | ecsv | votable | fits (default: from the file)",
   },
   {
     key: "strict",
