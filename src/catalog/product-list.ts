@@ -1,6 +1,5 @@
 import { createReadStream } from "node:fs";
 import { inputError, VocutError } from "../errors.js";
-import { readableName } from "../plan/safe-name.js";
 import { parseVotable, VotableError, type VotableInfo } from "../votable/votable.js";
 import { openDelimited, recordProblem } from "./delimited.js";
 import { checkEcsvNames, readEcsvHeader } from "./ecsv.js";
@@ -158,9 +157,7 @@ function rowEvent(
   const format = c.format >= 0 ? cell(values[c.format]) : "";
   const ra = c.ra >= 0 ? coord(values[c.ra], 360) : Number.NaN;
   const dec = c.dec >= 0 ? coord(values[c.dec], 90) : Number.NaN;
-  let name: string | undefined;
-  for (const i of c.names) name ??= readableName(cell(values[i]));
-  name ??= readableName(url.pathname) ?? readableName(url.href) ?? "product";
+  const nameFrom = [...c.names.map((i) => cell(values[i])), url.pathname, url.href];
   return {
     kind: "target",
     target: {
@@ -169,7 +166,7 @@ function rowEvent(
       raDeg: ra,
       decDeg: dec,
       product: { url: url.href, ...(format === "" ? {} : { format }), ...costOf(values, c.cost) },
-      name,
+      nameFrom,
     },
   };
 }

@@ -14,10 +14,11 @@ export interface Target {
    */
   readonly product?: ProductRef;
   /**
-   * Archive products: the file name a person looks for (plan/safe-name.ts readableName(), already safe);
-   * planning adds a hash suffix only when two products would share it. Cutouts are named by safeId(id).
+   * Archive products: where the file name a person looks for comes from, best first (obs_id, the DID, the
+   * URL's path, the URL). Planning takes the first that gives a name (plan/safe-name.ts readableName())
+   * and adds a hash suffix only when two products would share it. Cutouts are named by safeId(id).
    */
-  readonly name?: string;
+  readonly nameFrom?: readonly string[];
 }
 
 /** One archive product: its access URL and declared MIME type (ObsCore access_url, access_format). */
