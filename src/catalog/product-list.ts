@@ -1,8 +1,11 @@
 import { createReadStream } from "node:fs";
+import { open } from "node:fs/promises";
 import { inputError, VocutError } from "../errors.js";
+import { FitsError } from "../fits/errors.js";
 import { parseVotable, VotableError, type VotableInfo } from "../votable/votable.js";
 import { openDelimited, recordProblem } from "./delimited.js";
 import { checkEcsvNames, readEcsvHeader } from "./ecsv.js";
+import { listBinTables, readFitsRows } from "./fits-table.js";
 import { detectFormat } from "./read-catalog.js";
 import type { CatalogEvent } from "./types.js";
 
@@ -23,7 +26,7 @@ export interface ProductListOptions {
 
 /** An opened product list: which columns were used, its rows, and notes (OVERFLOW) once rows are read. */
 export interface OpenedProductList {
-  readonly format: "csv" | "tsv" | "ecsv" | "votable";
+  readonly format: "csv" | "tsv" | "ecsv" | "votable" | "fits";
   readonly columns: { readonly url: string; readonly id?: string; readonly format?: string };
   readonly events: AsyncIterable<CatalogEvent>;
   /** Warnings found while reading (a truncated query result); complete after `events` is exhausted. */
@@ -204,12 +207,7 @@ function overflowNotes(infos: readonly VotableInfo[]): string[] {
  */
 export async function readProductList(path: string, o: ProductListOptions = {}): Promise<OpenedProductList> {
   const format = await detectFormat(path);
-  if (format === "fits") {
-    throw inputError(
-      "CATALOG_FORMAT",
-      `product list ${path}: FITS tables are not read here; use a VOTable or CSV`,
-    );
-  }
+  if (format === "fits") return openFitsList(path, o);
   if (format === "votable") {
     const stream = createReadStream(path, { highWaterMark: 64 * 1024 });
     try {
@@ -279,4 +277,60 @@ function listError(path: string, e: unknown): unknown {
     return inputError("CATALOG_VOTABLE", `product list ${path}${where}: ${e.message}`, e);
   }
   return e;
+}
+
+/**
+ * A product list in a FITS binary table: the first BINTABLE with an access URL column (by name or UCD).
+ * Every fixed-size column is decoded (variable-length ones are left empty); rows stream in chunks.
+ */
+async function openFitsList(path: string, o: ProductListOptions): Promise<OpenedProductList> {
+  const fh = await open(path, "r").catch((e: unknown) => {
+    throw inputError("CATALOG_UNREADABLE", `cannot read product list ${path}: ${(e as Error).message}`, e);
+  });
+  try {
+    const tables = await listBinTables(fh);
+    let firstError: unknown = inputError(
+      "CATALOG_FITS",
+      `product list ${path} has no binary table (BINTABLE)`,
+    );
+    for (const table of tables) {
+      const cols: Col[] = table.layout.columns.map((c) => ({
+        name: c.name,
+        ...(c.ucd === undefined ? {} : { ucd: c.ucd }),
+      }));
+      let c: ReturnType<typeof chooseProductColumns>;
+      try {
+        c = chooseProductColumns(cols, o);
+      } catch (e) {
+        firstError = tables.indexOf(table) === 0 ? e : firstError;
+        continue;
+      }
+      const readable = table.layout.columns.filter((x) => x.type !== "P" && x.type !== "Q");
+      const names = cols.map((x) => x.name);
+      const width = cols.length;
+      async function* events(): AsyncGenerator<CatalogEvent> {
+        try {
+          for await (const r of readFitsRows(fh, table, readable)) {
+            const values: unknown[] = new Array(width).fill(undefined);
+            readable.forEach((col, i) => {
+              values[col.index - 1] = r.values[i];
+            });
+            yield rowEvent(r.row, undefined, values, c, names, o);
+          }
+        } catch (e) {
+          if (e instanceof FitsError)
+            throw inputError("CATALOG_FITS", `product list ${path}: ${e.message}`, e);
+          throw e;
+        } finally {
+          await fh.close();
+        }
+      }
+      return { format: "fits", columns: columnNames(names, c), events: events(), notes: [] };
+    }
+    throw firstError;
+  } catch (e) {
+    await fh.close().catch(() => {});
+    if (e instanceof FitsError) throw inputError("CATALOG_FITS", `product list ${path}: ${e.message}`, e);
+    throw e;
+  }
 }

@@ -114,4 +114,31 @@ describe("ECSV product lists", () => {
       expect(readFileSync(join(out, `HARPS.2020-01-${d}.fits`)).equals(FITS)).toBe(true);
     }
   }, 30_000);
+
+  it("a FITS binary table is a product list too (astropy-written): downloaded and named by obs_id", async () => {
+    archive = await startArchive({
+      products: [],
+      files: new Map(["1", "2", "3", "4"].map((i) => [`/files/${i}.fits`, FITS])),
+    });
+    const port = new URL(archive.base).port;
+    expect(port).toMatch(/^\d{5}$/); // the fixture's placeholder is five digits wide
+    const bytes = readFileSync(join(FIX, "products.fits"));
+    const holder = Buffer.from("127.0.0.1:00000/");
+    let n = 0;
+    for (let at = bytes.indexOf(holder); at >= 0; at = bytes.indexOf(holder, at + 1), n++) {
+      bytes.write(`127.0.0.1:${port}/`, at, "latin1");
+    }
+    expect(n).toBe(4);
+    const list = join(tmp.dir, "products.fits");
+    writeFileSync(list, bytes);
+    const dry = await runCli(["obscore", list, "--dry-run", "--json"]);
+    expect(JSON.parse(dry.stdout)).toMatchObject({ rows: 4, products: 4, estKb: 45_100 });
+    const out = join(tmp.dir, "out");
+    const r = await runCli(["obscore", list, "--out", out, "--rate", "200", "--quiet"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    for (const d of ["01", "02", "03", "04"]) {
+      expect(readFileSync(join(out, `HARPS.2020-01-${d}.fits`)).equals(FITS)).toBe(true);
+    }
+  }, 30_000);
 });

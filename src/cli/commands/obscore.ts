@@ -40,7 +40,10 @@ export function obscoreCommand(setExit: (code: ExitCode) => void): Command {
     .description(
       "download archive products: every row of an ObsCore TAP query (--tap, --query) or of a VOTable/CSV of access URLs",
     )
-    .argument("[list]", "VOTable/CSV/TSV with an access_url column (instead of --tap/--query)");
+    .argument(
+      "[list]",
+      "VOTable, CSV/TSV, ECSV or FITS table with an access_url column (instead of --tap/--query)",
+    );
   addTableOptions(cmd, "obscore");
   cmd.action(async (list: string | undefined, o: ObscoreOptions) => setExit(await obscore(list, o)));
   return cmd;
