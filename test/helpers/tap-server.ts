@@ -201,6 +201,9 @@ export async function startArchive(opts: {
   clock?: Clock;
   /** How long an async job executes on `clock`, ms; undefined: until uws.complete() is called. */
   jobMs?: number;
+  /** UWS misbehaviour to script (uws-service.ts). */
+  ignoreWait?: boolean;
+  ignoreRunOnCreate?: boolean;
 }): Promise<ArchiveServer> {
   const hits = new Map<string, number>();
   const served = new Map<string, number>();
@@ -215,6 +218,8 @@ export async function startArchive(opts: {
   const uws = uwsService({
     clock: opts.clock ?? new VirtualClock(),
     ...(opts.jobMs === undefined ? {} : { jobMs: opts.jobMs }),
+    ...(opts.ignoreWait === undefined ? {} : { ignoreWait: opts.ignoreWait }),
+    ...(opts.ignoreRunOnCreate === undefined ? {} : { ignoreRunOnCreate: opts.ignoreRunOnCreate }),
     run: adql,
     base: () => base,
   });

@@ -70,6 +70,10 @@ async function formOf(req: IncomingMessage): Promise<URLSearchParams> {
 export function uwsService(o: {
   clock: Clock;
   jobMs?: number;
+  /** Answer every poll at once, WAIT or not (what pyvo #440 met). */
+  ignoreWait?: boolean;
+  /** Leave a job PENDING after a creation with PHASE=RUN (the client must POST phase=RUN). */
+  ignoreRunOnCreate?: boolean;
   run: (adql: string, maxrec?: number) => { doc: string; error?: string };
   base: () => string;
 }): UwsService {
@@ -121,7 +125,7 @@ export function uwsService(o: {
         waits: 0,
       };
       jobs.set(j.id, j);
-      if (form.get("PHASE")?.toUpperCase() === "RUN") start(j);
+      if (form.get("PHASE")?.toUpperCase() === "RUN" && o.ignoreRunOnCreate !== true) start(j);
       res.writeHead(303, { location: `${base}${LIST}/${j.id}` }).end();
       return true;
     }
@@ -167,6 +171,7 @@ export function uwsService(o: {
       const inPhase = url.searchParams.get("PHASE");
       if (
         wait > 0 &&
+        o.ignoreWait !== true &&
         (inPhase === null || inPhase === j.phase) &&
         !["COMPLETED", "ERROR"].includes(j.phase)
       ) {

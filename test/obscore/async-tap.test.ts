@@ -146,6 +146,59 @@ describe("async TAP (UWS 1.1) in simulated time", () => {
     expect(archive.uws.jobs.get("j1")?.polls).toBeGreaterThan(polls);
   });
 
+  it("a server that ignores WAIT is not hammered: polls back off (pyvo #440 saw 75-100 polls in 1.5 s)", async () => {
+    const clock = new VirtualClock();
+    archive = await startArchive({
+      products: PRODUCTS,
+      files: FILES,
+      clock,
+      jobMs: 300_000,
+      ignoreWait: true,
+    });
+    client = createHttpClient({ userAgent: "t", timeoutMs: 20_000, maxBytes: 1e7, maxRedirects: 5 });
+    const r = await drive(
+      clock,
+      runAsyncTapQuery(client, { tap: archive.tap, adql: QUERY }, memoryStore(), {
+        clock,
+        signal: new AbortController().signal,
+        retries: 2,
+        waitSec: 30,
+        budgetMs: 3_600_000,
+        random: () => 0.5,
+      }),
+    );
+    // 300 s of execution: backoffs of 0.75, 1.5, 3, ... 45 s (cap 60 s, equal jitter) = 13 polls, not thousands.
+    expect(archive.uws.jobs.get("j1")?.waits).toBe(0);
+    expect(r.polls).toBeLessThanOrEqual(14);
+    expect(r.polls).toBeGreaterThanOrEqual(8);
+    expect((await rowsOf(r.body)).length).toBe(2);
+  });
+
+  it("a service that leaves a new job PENDING: the client starts it with POST phase=RUN", async () => {
+    const clock = new VirtualClock();
+    archive = await startArchive({
+      products: PRODUCTS,
+      files: FILES,
+      clock,
+      jobMs: 10_000,
+      ignoreRunOnCreate: true,
+    });
+    client = createHttpClient({ userAgent: "t", timeoutMs: 20_000, maxBytes: 1e7, maxRedirects: 5 });
+    const r = await drive(
+      clock,
+      runAsyncTapQuery(client, { tap: archive.tap, adql: QUERY }, memoryStore(), {
+        clock,
+        signal: new AbortController().signal,
+        retries: 2,
+        waitSec: 30,
+        budgetMs: 600_000,
+      }),
+    );
+    expect(archive.uws.jobs.get("j1")?.startedAt).toBeDefined();
+    expect((await rowsOf(r.body)).length).toBe(2);
+    expect(archive.uws.created()).toBe(1);
+  });
+
   it("a job in ERROR: exit 3 with the service's error summary, the job deleted and forgotten", async () => {
     const clock = new VirtualClock();
     archive = await startArchive({ products: PRODUCTS, files: FILES, clock, jobMs: 5_000 });
@@ -240,6 +293,29 @@ describe("vocut obscore --async", () => {
     expect(again.code).toBe(0);
     expect(archive.uws.created()).toBe(1);
     expect(archive.served).toEqual(served);
+  }, 60_000);
+
+  it("--maxrec: a result cut at MAXREC (OVERFLOW) is reported as for sync queries", async () => {
+    archive = await startArchive({ products: PRODUCTS, files: FILES, jobMs: 0 });
+    const out = join(tmp.dir, "out");
+    const r = await runCli([
+      "obscore",
+      "--tap",
+      archive.tap,
+      "--query",
+      QUERY,
+      "--async",
+      "--maxrec",
+      "1",
+      "--out",
+      out,
+      "--rate",
+      "200",
+    ]);
+    expect(archive.uws.jobs.get("j1")?.form.get("MAXREC")).toBe("1");
+    expect(r.stderr).toMatch(/OVERFLOW.*--maxrec/);
+    expect(r.code).toBe(0);
+    expect(listFiles(out).filter((f) => f.endsWith(".fits"))).toEqual(["ADP.1.fits"]);
   }, 60_000);
 
   it("a job that ends in ERROR exits 3 with the service's message", async () => {
