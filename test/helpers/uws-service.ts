@@ -184,12 +184,15 @@ export function uwsService(o: {
         const ac = new AbortController();
         const onStop = (): void => ac.abort();
         stop.signal.addEventListener("abort", onStop, { once: true });
+        let closed = (): void => {};
         await new Promise<void>((resolve) => {
+          closed = resolve;
           wakers.push(resolve);
-          req.socket.once("close", resolve);
+          req.socket.once("close", closed);
           o.clock.sleep(until, ac.signal).then(resolve, resolve);
           for (const h of held.splice(0)) h();
         });
+        req.socket.removeListener("close", closed);
         ac.abort();
         stop.signal.removeEventListener("abort", onStop);
         settle(j);
