@@ -235,8 +235,8 @@ function siaConfigFrom(o: JobFlags, geometry: SiaConfig["geometry"]): SiaConfig 
 /** Catalog reading options from flags. */
 export function catalogOptionsFrom(o: JobFlags): CatalogOptions {
   const fmt = o.catalogFormat;
-  if (fmt !== undefined && !["csv", "tsv", "votable", "fits"].includes(fmt)) {
-    throw usageError("BAD_OPTION", `--catalog-format ${fmt}: csv, tsv, votable or fits`);
+  if (fmt !== undefined && !["csv", "tsv", "votable", "fits", "ecsv"].includes(fmt)) {
+    throw usageError("BAD_OPTION", `--catalog-format ${fmt}: csv, tsv, ecsv, votable or fits`);
   }
   return {
     ...(o.raCol === undefined ? {} : { raCol: o.raCol }),

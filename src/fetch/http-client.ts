@@ -83,8 +83,13 @@ export interface HttpClient {
   postForm(
     url: string,
     form: Readonly<Record<string, string>>,
-    options?: { signal?: AbortSignal },
+    options?: { signal?: AbortSignal; redirect?: "follow" | "manual" },
   ): Promise<HttpResponse>;
+  /**
+   * DELETE `url` (a UWS job). A redirect is never followed (pyvo #535: following the 303 after a DELETE
+   * downloads the whole job list): the 3xx comes back as the response, its target in `headers.location`.
+   */
+  delete(url: string, options?: { signal?: AbortSignal }): Promise<HttpResponse>;
   /** Close all sockets; later calls to get() fail. */
   close(): Promise<void>;
 }
@@ -144,10 +149,11 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     url: URL,
     signal: AbortSignal,
     form?: string,
+    method: "GET" | "DELETE" = "GET",
   ): Promise<Omit<HttpResponse, "receivedAtMs"> & { location?: string }> {
     const res =
       form === undefined
-        ? await request(url, { method: "GET", headers, signal, dispatcher: agent })
+        ? await request(url, { method, headers, signal, dispatcher: agent })
         : await request(url, {
             method: "POST",
             headers: { ...headers, "content-type": "application/x-www-form-urlencoded" },
@@ -324,8 +330,9 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   let closed = false;
   async function exchange(
     rawUrl: string,
-    opts: { signal?: AbortSignal },
+    opts: { signal?: AbortSignal; redirect?: "follow" | "manual" },
     form: string | undefined,
+    method: "GET" | "DELETE" = "GET",
   ): Promise<HttpResponse> {
     let url: URL;
     try {
@@ -336,7 +343,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     const callerSignal = opts.signal;
     if (callerSignal?.aborted) throw new FetchError("ABORTED", `${url.href}: aborted`, true);
     if (closed) throw new FetchError("CONNECTION", `${url.href}: the HTTP client is closed`, false);
-    if (url.protocol === "file:" && form === undefined) return getFile(url, callerSignal);
+    if (url.protocol === "file:" && form === undefined && method === "GET") return getFile(url, callerSignal);
     if (url.protocol !== "http:" && url.protocol !== "https:")
       throw new FetchError("BAD_URL", `unsupported URL scheme ${url.protocol} in ${rawUrl}`, false);
 
@@ -354,8 +361,8 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     let body = form;
     try {
       for (let hops = 0; ; hops++) {
-        const r = await once(url, ac.signal, body);
-        if (r.location === undefined) {
+        const r = await once(url, ac.signal, body, method);
+        if (r.location === undefined || opts.redirect === "manual") {
           // undici hands the socket back to its pool a macrotask after the body ends; a caller that
           // sends its next request at once would otherwise open a second connection (seen: 2 sockets
           // alternating for sequential requests). One turn of the event loop keeps it to one.
@@ -409,6 +416,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   return {
     get: (url, opts = {}) => exchange(url, opts, undefined),
     postForm: (url, form, opts = {}) => exchange(url, opts, new URLSearchParams(form).toString()),
+    delete: (url, opts = {}) => exchange(url, { ...opts, redirect: "manual" }, undefined, "DELETE"),
     async close() {
       closed = true;
       await agent.close();
