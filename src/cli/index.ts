@@ -9,6 +9,7 @@ import { EXIT_CODE_HELP, ExitCode, usageError, VocutError } from "../errors.js";
 import { createHttpClient } from "../fetch/http-client.js";
 import { ImageIndexStore } from "../ledger/image-index.js";
 import { parseLedgerJournal } from "../ledger/journal.js";
+import type { StoreKind } from "../output/store.js";
 import { dryRunPlan, tsvField, where } from "../plan/plan-job.js";
 import { shardEvents } from "../plan/shard.js";
 import { createSource } from "../sources/create-source.js";
@@ -18,7 +19,7 @@ import { exportCommand } from "./commands/export.js";
 import { obscoreCommand } from "./commands/obscore.js";
 import { presetsCommand } from "./commands/presets.js";
 import { previewCommand } from "./commands/preview.js";
-import { jobLedgerPath, jobSpecFrom, ledgerPath, runConfigFrom } from "./config.js";
+import { jobLedgerPath, jobSpecFrom, ledgerPath, runConfigFrom, storeFrom } from "./config.js";
 import { execute } from "./execute.js";
 import { mergeCommand } from "./merge.js";
 import { guardRepeats } from "./option-spec.js";
@@ -167,8 +168,15 @@ function resumeFromLedger(
     fetch: true,
     strict: false,
     requeuePermanent,
+    ...storeParam(o.store),
     run: runConfigFrom(o),
   });
+}
+
+/** `--store` of fetch/retry as an execute() parameter (absent when not given). */
+function storeParam(text: string | undefined): { store?: StoreKind } {
+  const store = storeFrom(text);
+  return store === undefined ? {} : { store };
 }
 
 /** `run` (plan + fetch) and `plan` (plan only; politeness flags take their defaults). */

@@ -24,6 +24,8 @@ export const DEFAULTS = {
    * MB, and a body is held in memory until it is checked and written.
    */
   productMaxBytes: 2 ** 30,
+  /** --store tar: a tar file is closed at this many bytes (1 GiB; also at 100,000 members). */
+  tarBytes: 2 ** 30,
   /** Redirects followed per request. */
   maxRedirects: 5,
   /** Longest Retry-After obeyed, ms (1 h); longer requests are clamped, and pile up towards host-down. */

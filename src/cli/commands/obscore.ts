@@ -10,7 +10,7 @@ import { checkLayout } from "../../plan/layout.js";
 import type { ProductsConfig } from "../../sources/products/products-source.js";
 import { resultFileName, runTapQuery, tapQuery } from "../../sources/products/tap.js";
 import { userAgent } from "../../version.js";
-import { ledgerPath, runConfigFrom } from "../config.js";
+import { ledgerPath, runConfigFrom, storeSpec } from "../config.js";
 import { execute } from "../execute.js";
 import { addTableOptions, type OptionsOf } from "../options.js";
 import { Reporter } from "../reporter.js";
@@ -90,6 +90,7 @@ async function obscore(list: string | undefined, o: ObscoreOptions): Promise<Exi
       ...(o.formatCol === undefined ? {} : { formatCol: o.formatCol }),
       ...(query === undefined ? {} : { remoteOnly: true }),
     },
+    ...storeSpec(o.store),
   };
   return execute({
     spec,
