@@ -525,7 +525,7 @@ export const COMMAND_OPTIONS = {
     {
       ...OPTION.out,
       flags: "--out <file>",
-      description: "array file to write (its sidecar is FILE.csv)",
+      description: "array file to write (its sidecar is FILE.csv); a folder with --format webdataset",
       mandatory: true,
     },
     OPTION.format,
