@@ -114,6 +114,32 @@ describe("--store tar", () => {
     expect((await runCli(["status", tar])).code).toBe(0);
   }, 120_000);
 
+  it("SLURM shards each append to their own tar files; merge gives one ledger export reads like a files job", async () => {
+    const files = join(tmp.dir, "files");
+    const out = join(tmp.dir, "sharded");
+    expect((await run(SAMPLE_CATALOG, files)).code).toBe(0);
+    for (const i of [0, 1]) {
+      const r = await run(SAMPLE_CATALOG, out, "--store", "tar", "--shard", `${i}/2`);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    expect(readdirSync(join(out, "tar")).sort()).toEqual([
+      "shard-0-of-2-000000.tar",
+      "shard-1-of-2-000000.tar",
+    ]);
+    const m = await runCli(["merge", join(out, "vocut.shard-0-of-2.db"), join(out, "vocut.shard-1-of-2.db")]);
+    expect(m.code, m.stderr).toBe(0);
+    for (const [dir, npy] of [
+      [files, "f.npy"],
+      [out, "s.npy"],
+    ] as const)
+      expect((await runCli(["export", dir, "--out", join(tmp.dir, npy)])).code).toBe(0);
+    expect(readFileSync(join(tmp.dir, "s.npy")).equals(readFileSync(join(tmp.dir, "f.npy")))).toBe(true);
+    const x = join(tmp.dir, "x");
+    mkdirSync(x);
+    extractAll(join(out, "tar"), x);
+    expect(listFiles(x)).toEqual(listFiles(files).filter((f) => f.endsWith(".fits")));
+  }, 120_000);
+
   it("kill -9 three times (after a sync before the commit, inside a group's write twice), then resume: every stamp once, whole, where the ledger says", async () => {
     // A preloaded hook SIGKILLs the child vocut at a chosen call on a tar file: the Nth fdatasync (after
     // it returned: members durable, the ledger not yet told), or the Nth write (after writing half of it).
