@@ -3,10 +3,12 @@
 // The local-HiPS job: N targets (default 10,000) x 3 bands of 28x28 stamps cut from the bundled sample
 // HiPS (fixtures/hips), run with each store in turn, ROUNDS times (default 3) alternating, in one run of
 // this script; reports the median stamps/s of the fetch phase (the summary's seconds) and of the whole
-// command (plan included), their ratio, and the files each store leaves in OUT besides the ledger.
+// command (plan included), the CPU time per stamp (user + system, from /usr/bin/time where present: less
+// sensitive than wall time to a loaded machine), the ratios, and the files each store leaves in OUT
+// besides the ledger.
 // Build first (npm run build). Usage: node bench/tar-store.mjs [N] [ROUNDS]
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -62,17 +64,25 @@ function once(store, round) {
     "--json",
     "-q",
   ];
+  const timed = existsSync("/usr/bin/time");
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, args, { encoding: "utf8", maxBuffer: 1 << 30 });
+  const r = timed
+    ? spawnSync("/usr/bin/time", ["-f", "CPU %U %S", process.execPath, ...args], {
+        encoding: "utf8",
+        maxBuffer: 1 << 30,
+      })
+    : spawnSync(process.execPath, args, { encoding: "utf8", maxBuffer: 1 << 30 });
   const wall = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.status !== 0) throw new Error(`${store}: exit ${r.status}\n${r.stderr}`);
+  const cpu = /CPU ([\d.]+) ([\d.]+)/.exec(r.stderr);
+  const cpuSec = cpu === null ? Number.NaN : Number(cpu[1]) + Number(cpu[2]);
   const summary = r.stdout
     .split("\n")
     .filter((l) => l.includes('"type":"summary"'))
     .map((l) => JSON.parse(l))[0];
   const files = countFiles(out);
   rmSync(out, { recursive: true, force: true });
-  return { done: summary.done, fetchSec: summary.seconds, wall, files };
+  return { done: summary.done, fetchSec: summary.seconds, wall, cpuSec, files };
 }
 
 const median = (a) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)];
@@ -82,17 +92,18 @@ for (let i = 0; i < ROUNDS; i++) {
     const r = once(store, i);
     results[store].push(r);
     console.log(
-      `round ${i + 1} --store ${store}: ${r.done} stamps, fetch ${r.fetchSec.toFixed(2)} s (${(r.done / r.fetchSec).toFixed(0)} stamps/s), whole command ${r.wall.toFixed(2)} s, ${r.files} file(s) in OUT besides the ledger`,
+      `round ${i + 1} --store ${store}: ${r.done} stamps, fetch ${r.fetchSec.toFixed(2)} s (${(r.done / r.fetchSec).toFixed(0)} stamps/s), whole command ${r.wall.toFixed(2)} s, CPU ${((r.cpuSec / r.done) * 1e6).toFixed(0)} us/stamp, ${r.files} file(s) in OUT besides the ledger`,
     );
   }
 }
 const rate = (s, k) => median(results[s].map((r) => r.done / r[k]));
+const cpuPer = (s) => median(results[s].map((r) => (r.cpuSec / r.done) * 1e6));
 console.log(`\nlocal HiPS, ${N} targets x 3 bands, median of ${ROUNDS}:`);
 for (const s of ["files", "tar"])
   console.log(
-    `  --store ${s.padEnd(5)}: fetch ${rate(s, "fetchSec").toFixed(0)} stamps/s, whole command ${rate(s, "wall").toFixed(0)} stamps/s, files in OUT ${median(results[s].map((r) => r.files))}`,
+    `  --store ${s.padEnd(5)}: fetch ${rate(s, "fetchSec").toFixed(0)} stamps/s, whole command ${rate(s, "wall").toFixed(0)} stamps/s, CPU ${cpuPer(s).toFixed(0)} us/stamp, files in OUT ${median(results[s].map((r) => r.files))}`,
   );
 console.log(
-  `  tar / files: fetch ${(rate("tar", "fetchSec") / rate("files", "fetchSec")).toFixed(2)}x, whole command ${(rate("tar", "wall") / rate("files", "wall")).toFixed(2)}x`,
+  `  tar / files: fetch ${(rate("tar", "fetchSec") / rate("files", "fetchSec")).toFixed(2)}x, whole command ${(rate("tar", "wall") / rate("files", "wall")).toFixed(2)}x, CPU per stamp ${(cpuPer("files") / cpuPer("tar")).toFixed(2)}x less`,
 );
 rmSync(work, { recursive: true, force: true });
