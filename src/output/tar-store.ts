@@ -41,34 +41,43 @@ export function tarFileName(part: string, index: number): string {
   return `${part}-${String(index).padStart(6, "0")}.tar`;
 }
 
-/** A put() waiting for its group. */
+/** A put() waiting for its group: its member is being (or has been) written at `place`. */
 interface Pending {
-  readonly head: Buffer;
-  readonly body: Buffer;
-  readonly sha256: string;
+  readonly file: TarFile;
+  readonly written: Promise<void>;
+  readonly stored: Stored;
   readonly resolve: (s: Stored) => void;
   readonly reject: (err: unknown) => void;
 }
 
-/** The tar file being appended to. */
-interface Open {
+/** A tar file this run appends to. */
+interface TarFile {
   readonly name: string;
   readonly index: number;
-  fd: number | undefined;
-  /** End of the last member written (the end-of-archive blocks follow it). */
+  /** Opened once, at its first member. */
+  fd: Promise<number> | undefined;
+  /** End of the last member placed (the end-of-archive blocks go there when the file is left). */
   end: number;
   members: number;
   /** Created by this run: its folder entry is fsynced before any of its members is reported durable. */
   fresh: boolean;
+  /** Members placed and not yet committed; a full file is closed once none is left. */
+  unsynced: number;
+  /** Full: no member will be placed in it any more. */
+  full: boolean;
+  /** The write of a full file's end-of-archive blocks. */
+  ending?: Promise<void>;
 }
 
 /**
  * The tar store (issue 12): products are appended as POSIX ustar members, named as the files store
  * names their files, to `OUT/tar/{part}-NNNNNN.tar`, each file closed at `maxBytes` or TAR_MAX_MEMBERS.
- * A group of members is written at the end of the open tar file (over its end-of-archive blocks, which
- * are written again after it), then one fdatasync; only then does put() resolve with the member's
- * offset. recover() cuts every tar file of the part back to what the ledger committed, so a kill leaves
- * neither an orphan nor a half member.
+ * put() places the member at the end of the open tar file and writes it at once (page cache, through
+ * the thread pool, so writes overlap the work that makes products); a group of members is then made
+ * durable by one fdatasync of each tar file it touched, and only then does put() resolve with the
+ * member's offset. A file's end-of-archive blocks are written when it is full and at drain(). recover()
+ * cuts every tar file of the part back to what the ledger committed, so a kill leaves neither an orphan
+ * nor a half member.
  */
 export class TarStore implements Store {
   readonly kind = "tar";
@@ -79,7 +88,9 @@ export class TarStore implements Store {
   private readonly maxMembers: number;
   private readonly now: () => number;
   private readonly groups = new GroupQueue<Pending>((g) => this.commitGroup(g));
-  private current: Open | undefined;
+  private current: TarFile | undefined;
+  /** Files still open: the current one, and full ones with members not yet committed. */
+  private readonly open = new Set<TarFile>();
   private broken: unknown;
 
   /** `part` names this process's tar files; `now` (ms) stamps the members' mtime. */
@@ -112,7 +123,7 @@ export class TarStore implements Store {
     const mine = new RegExp(`^${this.part}-(\\d{6,})\\.tar$`);
     let truncated = 0;
     let removed = 0;
-    let last: Open | undefined;
+    let last: TarFile | undefined;
     for (const name of readdirSync(this.dir).sort()) {
       const m = mine.exec(name);
       if (m === null) continue;
@@ -134,7 +145,16 @@ export class TarStore implements Store {
       truncated++;
       const index = Number(m[1]);
       if (last === undefined || index > last.index)
-        last = { name, index, fd: undefined, end: c.end, members: c.members, fresh: false };
+        last = {
+          name,
+          index,
+          fd: undefined,
+          end: c.end,
+          members: c.members,
+          fresh: false,
+          unsynced: 0,
+          full: false,
+        };
     }
     if (removed > 0) this.syncDir();
     this.current = last;
@@ -145,8 +165,23 @@ export class TarStore implements Store {
     if (this.broken !== undefined) return Promise.reject(this.broken);
     const sha256 = createHash("sha256").update(body).digest("hex");
     const head = memberHeader(memberName(this.outDir, finalPath), body.length, this.now() / 1000);
+    const size = head.length + padded(body.length);
+    const file = this.fileFor(size);
+    const start = file.end;
+    file.end += size;
+    file.members++;
+    file.unsynced++;
+    const pad = padded(body.length) - body.length;
+    const written = this.writeAt(file, pad > 0 ? [head, body, Buffer.alloc(pad)] : [head, body], start);
+    // Settled by the group commit; a failed write is seen there too.
+    written.catch(() => {});
+    const stored: Stored = {
+      bytes: body.length,
+      sha256,
+      tar: { shard: file.name, offset: start + head.length },
+    };
     return new Promise((resolve, reject) => {
-      this.groups.add({ head, body, sha256, resolve, reject }, body.length);
+      this.groups.add({ file, written, stored, resolve, reject }, body.length);
     });
   }
 
@@ -170,98 +205,95 @@ export class TarStore implements Store {
     return 0;
   }
 
-  drain(): Promise<void> {
-    return this.groups.flush();
-  }
-
-  /** Close the open tar file (after drain()). */
-  close(): void {
-    const fd = this.current?.fd;
-    if (fd !== undefined && this.current !== undefined) {
-      this.current.fd = undefined;
-      closeSync(fd);
-    }
-  }
-
-  /** The tar file to append to: the open one unless full, else a new one (created here). */
-  private async target(bytes: number): Promise<Open> {
+  /** Commit every member put so far, then end the open tar file with its end-of-archive blocks (synced). */
+  async drain(): Promise<void> {
+    await this.groups.flush();
     const cur = this.current;
-    if (
+    if (cur === undefined || cur.fd === undefined || this.broken !== undefined) return;
+    const fd = await cur.fd;
+    await this.writeAt(cur, [END_OF_ARCHIVE], cur.end);
+    await fdatasyncP(fd);
+  }
+
+  /** Close the tar files (after drain()). */
+  close(): void {
+    for (const f of this.open) {
+      const fd = f.fd;
+      f.fd = undefined;
+      fd?.then(closeSync, () => {});
+    }
+    this.open.clear();
+  }
+
+  /** The tar file a member of `bytes` goes to: the open one unless full, else the next (created). */
+  private fileFor(bytes: number): TarFile {
+    const cur = this.current;
+    const fits =
       cur !== undefined &&
       !(
         cur.members > 0 &&
         (cur.members >= this.maxMembers || cur.end + bytes + END_OF_ARCHIVE.length > this.maxBytes)
-      )
-    ) {
-      if (cur.fd === undefined) cur.fd = await openP(join(this.dir, cur.name), "r+");
+      );
+    if (fits) {
+      this.open.add(cur);
       return cur;
     }
+    if (cur !== undefined) {
+      // Full: its end-of-archive blocks go right after its last member (no member is placed there now).
+      cur.full = true;
+      if (cur.fd !== undefined)
+        this.writeAt(cur, [END_OF_ARCHIVE], cur.end).catch((err) => (this.broken ??= err));
+    }
     const index = cur === undefined ? 0 : cur.index + 1;
-    const name = tarFileName(this.part, index);
-    const fd = await openP(join(this.dir, name), "wx", 0o644);
-    const next: Open = { name, index, fd, end: 0, members: 0, fresh: true };
+    const next: TarFile = {
+      name: tarFileName(this.part, index),
+      index,
+      fd: undefined,
+      end: 0,
+      members: 0,
+      fresh: true,
+      unsynced: 0,
+      full: false,
+    };
     this.current = next;
+    this.open.add(next);
     return next;
   }
 
-  /** Append the group, sync every tar file it touched (and the folder for new ones), then resolve. */
+  /** Write `parts` at `start` of `file` (opened, or created for a fresh file, at its first write). */
+  private async writeAt(file: TarFile, parts: readonly Buffer[], start: number): Promise<void> {
+    file.fd ??= openP(join(this.dir, file.name), file.fresh ? "wx" : "r+", 0o644);
+    const fd = await file.fd;
+    const buf = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+    let off = 0;
+    while (off < buf.length) off += (await writeP(fd, buf, off, buf.length - off, start + off)).bytesWritten;
+  }
+
+  /** Wait for the group's writes, fdatasync each tar file it touched (and the folder for new ones), resolve. */
   private async commitGroup(group: readonly Pending[]): Promise<void> {
     try {
-      const places: Stored[] = [];
-      let file = await this.target(0);
-      let parts: Buffer[] = [];
-      let start = file.end;
-      const touched: Open[] = [file];
-      for (const p of group) {
-        const size = p.head.length + padded(p.body.length);
-        const next = await this.target(size);
-        if (next !== file) {
-          await this.append(file, parts, start);
-          await this.finish(file);
-          file = next;
-          touched.push(file);
-          parts = [];
-          start = file.end;
-        }
-        places.push({
-          bytes: p.body.length,
-          sha256: p.sha256,
-          tar: { shard: file.name, offset: file.end + p.head.length },
-        });
-        parts.push(p.head, p.body);
-        const pad = padded(p.body.length) - p.body.length;
-        if (pad > 0) parts.push(Buffer.alloc(pad));
-        file.end += size;
-        file.members++;
-      }
-      await this.append(file, parts, start);
-      await fdatasyncP(file.fd as number);
-      if (touched.some((t) => t.fresh)) {
+      await Promise.all(group.map((p) => p.written));
+      const files = new Set(group.map((p) => p.file));
+      for (const f of files) await f.ending;
+      await Promise.all([...files].map(async (f) => fdatasyncP(await (f.fd as Promise<number>))));
+      if ([...files].some((f) => f.fresh)) {
         this.syncDir();
-        for (const t of touched) t.fresh = false;
+        for (const f of files) f.fresh = false;
       }
-      for (let i = 0; i < group.length; i++) group[i]?.resolve(places[i] as Stored);
+      for (const p of group) p.resolve(p.stored);
+      for (const p of group) p.file.unsynced--;
+      for (const f of files) {
+        if (!f.full || f.unsynced > 0) continue;
+        const fd = f.fd;
+        f.fd = undefined;
+        this.open.delete(f);
+        await closeP(await (fd as Promise<number>));
+      }
     } catch (err) {
       // The tar file's end is no longer known: nothing more is appended in this run (the next cuts it back).
       this.broken ??= err;
       for (const p of group) p.reject(err);
     }
-  }
-
-  /** Write `parts` then the end-of-archive blocks at `start` of `file`. */
-  private async append(file: Open, parts: readonly Buffer[], start: number): Promise<void> {
-    const buf = Buffer.concat([...parts, END_OF_ARCHIVE]);
-    const fd = file.fd as number;
-    let off = 0;
-    while (off < buf.length) off += (await writeP(fd, buf, off, buf.length - off, start + off)).bytesWritten;
-  }
-
-  /** A full tar file: synced and closed. */
-  private async finish(file: Open): Promise<void> {
-    const fd = file.fd as number;
-    await fdatasyncP(fd);
-    file.fd = undefined;
-    await closeP(fd);
   }
 
   private syncDir(): void {

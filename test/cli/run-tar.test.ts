@@ -140,9 +140,9 @@ describe("--store tar", () => {
     expect(listFiles(x)).toEqual(listFiles(files).filter((f) => f.endsWith(".fits")));
   }, 120_000);
 
-  it("kill -9 three times (after a sync before the commit, inside a group's write twice), then resume: every stamp once, whole, where the ledger says", async () => {
+  it("kill -9 three times (after a sync before the commit, twice inside a member's write), then resume: every stamp once, whole, where the ledger says", async () => {
     // A preloaded hook SIGKILLs the child vocut at a chosen call on a tar file: the Nth fdatasync (after
-    // it returned: members durable, the ledger not yet told), or the Nth write (after writing half of it).
+    // it returned: members durable, the ledger not yet told), or the Nth member write (after writing half of it).
     const hook = join(tmp.dir, "kill-on-tar.cjs");
     writeFileSync(
       hook,

@@ -14,6 +14,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Stored } from "../../src/output/store.js";
 import { TAR_DIR, type TarCommitted, TarStore } from "../../src/output/tar-store.js";
 import { listFiles, tempDir } from "../helpers/cli.js";
+import { parseTar } from "../helpers/tar-files.js";
 
 let tmp: ReturnType<typeof tempDir>;
 beforeEach(() => {
@@ -106,6 +107,9 @@ describe("TarStore", () => {
     for (const name of readdirSync(join(out, TAR_DIR))) {
       expect(statSync(join(out, TAR_DIR, name)).size).toBeLessThanOrEqual(10 * 512 + 1024);
       gnuTar(tmp.dir, "-tf", join(out, TAR_DIR, name));
+      // Each one whole: its members, then the end-of-archive blocks, and nothing after.
+      const { end, length } = parseTar(join(out, TAR_DIR, name));
+      expect(length).toBe(end + 1024);
     }
   });
 
