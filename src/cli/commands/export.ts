@@ -14,7 +14,10 @@ export function exportFormat(format: string | undefined, outFile: string): Expor
   }
   if (/\.npy$/i.test(outFile)) return "npy";
   if (/\.(fits|fit|fts)$/i.test(outFile)) return "fits";
-  throw usageError("BAD_OPTION", `give --format npy|fits|webdataset (cannot tell it from ${JSON.stringify(outFile)})`);
+  throw usageError(
+    "BAD_OPTION",
+    `give --format npy|fits|webdataset (cannot tell it from ${JSON.stringify(outFile)})`,
+  );
 }
 
 /** `vocut export [LEDGER] --format npy|fits --out FILE`: one float32 array of every cutout of a job. */
