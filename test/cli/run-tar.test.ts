@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Ledger } from "../../src/ledger/ledger.js";
 import { listFiles, runCli, tempDir } from "../helpers/cli.js";
@@ -112,6 +113,17 @@ describe("--store tar", () => {
     expect((await runCli(["fetch", tar, "--store", "tar", "-q"])).code).toBe(0);
     expect(readFileSync(join(tar, "tar", "job-000000.tar")).length).toBe(size);
     expect((await runCli(["status", tar])).code).toBe(0);
+
+    // A hostile ledger cannot make export read outside OUT/tar: exit 3, naming the stamp, nothing written.
+    const db = new Database(join(tar, "vocut.db"));
+    db.prepare(
+      "UPDATE task SET tar_shard = '../../../etc/passwd' WHERE seq = (SELECT min(seq) FROM task)",
+    ).run();
+    db.close();
+    const bad = await runCli(["export", tar, "--out", join(tmp.dir, "bad.npy")]);
+    expect(bad.code).toBe(3);
+    expect(bad.stderr).toMatch(/not one vocut writes/);
+    expect(existsSync(join(tmp.dir, "bad.npy"))).toBe(false);
   }, 120_000);
 
   it("SLURM shards each append to their own tar files; merge gives one ledger export reads like a files job", async () => {
