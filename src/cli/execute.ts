@@ -1,7 +1,15 @@
 import { type ExitCode, usageError } from "../errors.js";
+import type { StoreKind } from "../output/store.js";
 import { executeJob, type JobParams } from "../run/execute-job.js";
 import { RunStop } from "../run/run-stop.js";
-import { jobLedgerPath, jobSpecFrom, ledgerPath, type RunConfig, runConfigFrom } from "./config.js";
+import {
+  jobLedgerPath,
+  jobSpecFrom,
+  ledgerPath,
+  type RunConfig,
+  runConfigFrom,
+  storeFrom,
+} from "./config.js";
 import type { OptionsOf } from "./options.js";
 import { Reporter } from "./reporter.js";
 import { handleSignals } from "./signal-handlers.js";
@@ -41,7 +49,14 @@ export function resumeFromLedger(
     strict: false,
     requeuePermanent,
     run: runConfigFrom(o),
+    ...storeParam(o.store),
   });
+}
+
+/** `--store` of fetch/retry as an execute() parameter (absent when not given). */
+function storeParam(text: string | undefined): { store?: StoreKind } {
+  const store = storeFrom(text);
+  return store === undefined ? {} : { store };
 }
 
 /** `run` (plan + fetch) and `plan` (plan only; politeness flags take their defaults). */

@@ -239,6 +239,20 @@ export const OPTION_TABLE = [
     defaultValue: "{band}/{id}.fits",
   },
   {
+    key: "store",
+    group: "store",
+    flags: "--store <kind>",
+    description:
+      "files (one file per product) | tar (members of OUT/tar/{part}-NNNNNN.tar, named as the files would be); a job keeps its store (default: files, or the job's)",
+  },
+  {
+    key: "tarSize",
+    group: "store",
+    flags: "--tar-size <MiB>",
+    description: "--store tar: start a new tar file at this size (or at 100,000 members)",
+    defaultValue: String(DEFAULTS.tarBytes / 2 ** 20),
+  },
+  {
     key: "tileCacheMb",
     group: "politeness",
     flags: "--tile-cache-mb <n>",
@@ -430,7 +444,8 @@ export const OPTION_TABLE = [
     key: "format",
     group: "export",
     flags: "--format <format>",
-    description: "npy or fits (default: from the --out extension)",
+    description:
+      "npy or fits (default: from the --out extension), or webdataset: --out DIR gets tar shards, a target's bands adjacent",
   },
   {
     key: "rgb",
@@ -489,6 +504,7 @@ export const COMMAND_OPTIONS = {
     ...inGroup("source"),
     ...inGroup("geometry"),
     ...inGroup("output"),
+    ...inGroup("store"),
     ...inGroup("catalog"),
     ...inGroup("politeness"),
     ...inGroup("reporting"),
@@ -498,6 +514,7 @@ export const COMMAND_OPTIONS = {
     ...inGroup("source"),
     ...inGroup("geometry"),
     ...inGroup("output"),
+    ...inGroup("store"),
     ...inGroup("catalog"),
     ...inGroup("reporting"),
   ],
@@ -507,11 +524,18 @@ export const COMMAND_OPTIONS = {
     JOB_LEDGER,
     OPTION.ledgerJournal,
   ],
-  fetch: [JOB_LEDGER, ...inGroup("politeness"), ...inGroup("reporting"), OPTION.ledgerJournal],
+  fetch: [
+    JOB_LEDGER,
+    ...inGroup("store"),
+    ...inGroup("politeness"),
+    ...inGroup("reporting"),
+    OPTION.ledgerJournal,
+  ],
   retry: [
     OPTION.failed,
     OPTION.permanent,
     JOB_LEDGER,
+    ...inGroup("store"),
     ...inGroup("politeness"),
     ...inGroup("reporting"),
     OPTION.ledgerJournal,
@@ -522,7 +546,7 @@ export const COMMAND_OPTIONS = {
     {
       ...OPTION.out,
       flags: "--out <file>",
-      description: "array file to write (its sidecar is FILE.csv)",
+      description: "array file to write (its sidecar is FILE.csv); a folder with --format webdataset",
       mandatory: true,
     },
     OPTION.format,
@@ -581,6 +605,7 @@ export const COMMAND_OPTIONS = {
       description: "file layout inside OUT: {id} {row} {ext}",
       defaultValue: PRODUCT_LAYOUT,
     },
+    ...inGroup("store"),
     ...without(inGroup("politeness"), "tileCacheMb"),
     ...inGroup("reporting"),
   ],

@@ -24,6 +24,8 @@ export const DEFAULTS = {
    * MB, and a body is held in memory until it is checked and written.
    */
   productMaxBytes: 2 ** 30,
+  /** --store tar: a tar file is closed at this many bytes (1 GiB; also at 100,000 members). */
+  tarBytes: 2 ** 30,
   /** Redirects followed per request. */
   maxRedirects: 5,
   /** Async TAP (UWS): WAIT of each blocking poll, s (capped at half of --timeout so a poll never times out). */

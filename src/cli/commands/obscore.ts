@@ -22,7 +22,7 @@ import { ensureQueryResult, runSmallQuery } from "../../sources/products/query-r
 import { resultFileName, tapQuery } from "../../sources/products/tap.js";
 import type { UwsJobStore } from "../../sources/products/uws.js";
 import { userAgent } from "../../version.js";
-import { ledgerPath, runConfigFrom } from "../config.js";
+import { ledgerPath, runConfigFrom, storeSpec } from "../config.js";
 import { execute } from "../execute.js";
 import { addTableOptions, type OptionsOf } from "../options.js";
 import { Reporter } from "../reporter.js";
@@ -79,6 +79,7 @@ async function obscore(list: string | undefined, o: ObscoreOptions): Promise<Exi
     source,
     layout: o.layout,
     catalog: { path: listPath as string, ...productListOptions(o, query !== undefined) },
+    ...storeSpec(o.store),
   };
   return execute({
     spec,
