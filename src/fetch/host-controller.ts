@@ -42,6 +42,8 @@ export interface PacerConfig {
   readonly queueLow: number;
   /** The window shrinks when more requests than this wait in the server's queue (Vegas beta). */
   readonly queueHigh: number;
+  /** Latency above the no-load latency by less than this is not queueing, ms (clock tick, client's own delays). */
+  readonly queueDelayFloorMs: number;
   /** The no-load latency is re-measured (window halved for one round) when older than this, ms. */
   readonly minRttTtlMs: number;
   /** Consecutive failures (incl. throttles) that open the circuit breaker. */
@@ -152,6 +154,7 @@ export function checkPacerConfig(c: PacerConfig): void {
   check(c.probeMs > 0 && Number.isFinite(c.probeMs), "probeMs must be a finite number > 0", c.probeMs);
   check(c.queueLow >= 0, "queueLow must be >= 0", c.queueLow);
   check(c.queueHigh >= c.queueLow, "queueHigh must be >= queueLow", c.queueHigh);
+  check(c.queueDelayFloorMs >= 0, "queueDelayFloorMs must be >= 0", c.queueDelayFloorMs);
   check(c.minRttTtlMs > 0, "minRttTtlMs must be > 0", c.minRttTtlMs);
   check(
     Number.isInteger(c.breakerFailures) && c.breakerFailures >= 1,
@@ -586,7 +589,9 @@ export class HostController {
       this.probeRttRounds = 0;
       return;
     }
-    const queued = meanInFlight * Math.max(0, 1 - this.minRtt / rtt);
+    // Only the delay beyond the floor queues: with a millisecond clock a loopback server's no-load latency
+    // reads 0 ms, and any later 1-3 ms (a tick, the client's own event loop) looked like a full queue.
+    const queued = meanInFlight * Math.max(0, (rtt - this.minRtt - c.queueDelayFloorMs) / rtt);
     if (queued >= c.queueLow && Number.isFinite(completedPerSec) && completedPerSec > 0) {
       // The server is saturated: what it completes is what it can take.
       this.capacityEst = Number.isNaN(this.capacityEst)
@@ -595,7 +600,7 @@ export class HostController {
     }
     if (queued > c.queueHigh) {
       // Down to the part that does not queue plus the allowance, at most halving per round trip.
-      const target = Math.floor(meanInFlight * (this.minRtt / rtt) + c.queueLow);
+      const target = Math.floor(meanInFlight - queued + c.queueLow);
       this.win = Math.max(1, Math.min(this.win - 1, Math.max(target, Math.ceil(this.win / 2))));
     } else if (queued < c.queueLow && windowBound && this.win < c.concurrency) {
       this.win++;
