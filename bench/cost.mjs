@@ -18,7 +18,17 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync }
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { have, makeFitsFiles, median, missing, startNginx, timed } from "./lib/nginx-files.mjs";
+import { writeFieldCatalog } from "./lib/hips-field.mjs";
+import {
+  aria2Argv,
+  curlArgv,
+  have,
+  makeFitsFiles,
+  median,
+  missing,
+  startNginx,
+  timed,
+} from "./lib/nginx-files.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -115,39 +125,13 @@ function nginxPeers(base, tarStore) {
     {
       name: "curl",
       cmd: "curl",
-      argv: (out) => [
-        "curl",
-        "--parallel",
-        "--parallel-max",
-        String(C),
-        "--remote-name-all",
-        "--output-dir",
-        out,
-        "--create-dirs",
-        "--fail",
-        "--silent",
-        "--show-error",
-        "--config",
-        curlCfg,
-      ],
+      argv: (out) => curlArgv(curlCfg, out, C, ["--show-error"]),
       got: (out) => fitsIn(out),
     },
     {
       name: "aria2c",
       cmd: "aria2c",
-      argv: (out) => [
-        "aria2c",
-        "-j",
-        String(C),
-        "-i",
-        ariaList,
-        "-d",
-        out,
-        "--quiet=true",
-        "--allow-overwrite=true",
-        "--auto-file-renaming=false",
-        "--file-allocation=none",
-      ],
+      argv: (out) => aria2Argv(ariaList, out, C),
       got: (out) => fitsIn(out),
     },
     {
@@ -287,26 +271,8 @@ async function nginxPart(tarStore) {
   }
 }
 
-/** The HiPS sample field: 400 x 0.8" around (150.1, 2.2); targets 20" inside its edges. */
-function hipsCatalog(n) {
-  const half = (400 * 0.8) / 2 / 3600 - 20 / 3600;
-  let x = n;
-  const rnd = () => {
-    x = (x * 1103515245 + 12345) % 2147483648;
-    return x / 2147483648;
-  };
-  const lines = ["id,ra,dec"];
-  for (let i = 0; i < n; i++)
-    lines.push(
-      `t${i},${(150.1 + (rnd() * 2 - 1) * half).toFixed(7)},${(2.2 + (rnd() * 2 - 1) * half).toFixed(7)}`,
-    );
-  const p = join(work, `hips-${n}.csv`);
-  writeFileSync(p, `${lines.join("\n")}\n`);
-  return p;
-}
-
 async function hipsPart(tarStore) {
-  const catalog = hipsCatalog(TARGETS);
+  const catalog = writeFieldCatalog(join(work, `hips-${TARGETS}.csv`), TARGETS, TARGETS);
   const hips = ["g", "r", "i"].map((b) => `${b}=${join(ROOT, "fixtures/hips", `sample-${b}`)}`).join(",");
   const source = ["--hips", hips, "--size", "28", "--pixscale", "0.8"];
   const peers = ["files", ...(tarStore ? ["tar"] : [])].map((store) => ({

@@ -20,6 +20,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import {
+  aria2Argv,
+  curlArgv,
   have,
   makeFitsFiles,
   median,
@@ -159,22 +161,10 @@ const ALL_PEERS = [
       writeFileSync(cfg, `${urls.join("\n")}\n`);
       // curl's --rate has no effect with --parallel; against the limiter it relies on --retry, which
       // honours Retry-After.
-      return [
-        "curl",
-        "--parallel",
-        "--parallel-max",
-        String(C),
-        "--remote-name-all",
-        "--output-dir",
-        out,
-        "--create-dirs",
-        "--fail",
-        "--silent",
+      return curlArgv(cfg, out, C, [
         "--show-error",
         ...(rate === undefined ? [] : ["--retry", "100", "--retry-max-time", "300"]),
-        "--config",
-        cfg,
-      ];
+      ]);
     },
     file: (out, id) => join(out, `${id}.fits`),
   },
@@ -186,20 +176,7 @@ const ALL_PEERS = [
       const urls = [];
       for (let i = 0; i < n; i++) urls.push(`${base}/o${i}.fits`);
       writeFileSync(list, `${urls.join("\n")}\n`);
-      return [
-        "aria2c",
-        "-j",
-        String(C),
-        "-i",
-        list,
-        "-d",
-        out,
-        "--quiet=true",
-        "--allow-overwrite=true",
-        "--auto-file-renaming=false",
-        "--file-allocation=none",
-        ...(rate === undefined ? [] : ["--max-tries=0", "--retry-wait=1"]),
-      ];
+      return aria2Argv(list, out, C, rate === undefined ? [] : ["--max-tries=0", "--retry-wait=1"]);
     },
     file: (out, id) => join(out, `${id}.fits`),
   },

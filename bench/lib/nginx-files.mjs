@@ -162,3 +162,40 @@ export function median(xs) {
   const m = s.length >> 1;
   return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
+
+/** curl --parallel fetching every `url = "..."` line of the config file `cfg` into `out`, `c` at a time. */
+export function curlArgv(cfg, out, c, extra = []) {
+  return [
+    "curl",
+    "--parallel",
+    "--parallel-max",
+    String(c),
+    "--remote-name-all",
+    "--output-dir",
+    out,
+    "--create-dirs",
+    "--fail",
+    "--silent",
+    ...extra,
+    "--config",
+    cfg,
+  ];
+}
+
+/** aria2c fetching every URL listed in the file `list` into `out`, `c` at a time. */
+export function aria2Argv(list, out, c, extra = []) {
+  return [
+    "aria2c",
+    "-j",
+    String(c),
+    "-i",
+    list,
+    "-d",
+    out,
+    "--quiet=true",
+    "--allow-overwrite=true",
+    "--auto-file-renaming=false",
+    "--file-allocation=none",
+    ...extra,
+  ];
+}
