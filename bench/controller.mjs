@@ -27,6 +27,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { seededRandom } from "../dist/fetch/sim/simulate.js";
 import { encodeImage } from "../dist/fits/image.js";
+import { aria2Argv, curlArgv } from "./lib/nginx-files.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -238,47 +239,20 @@ const PEERS = {
     for (let i = 0; i < n; i++) urls.push(`url = "${base}/cut/o${i}.fits"`);
     writeFileSync(cfg, `${urls.join("\n")}\n`);
     // No rate with --parallel; --retry honours Retry-After. An HTML page with 200 is saved as it is.
-    return [
-      "curl",
-      "--parallel",
-      "--parallel-max",
-      String(concurrency),
-      "--remote-name-all",
-      "--output-dir",
-      out,
-      "--create-dirs",
-      "--fail",
-      "--silent",
+    return curlArgv(cfg, out, concurrency, [
       "--retry",
       "50",
       "--retry-all-errors",
       "--max-time",
       String(timeoutS),
-      "--config",
-      cfg,
-    ];
+    ]);
   },
   aria2c: ({ n, base, out, concurrency, timeoutS }) => {
     const list = join(work, `aria2-${n}.txt`);
     const urls = [];
     for (let i = 0; i < n; i++) urls.push(`${base}/cut/o${i}.fits`);
     writeFileSync(list, `${urls.join("\n")}\n`);
-    return [
-      "aria2c",
-      "-j",
-      String(concurrency),
-      "-i",
-      list,
-      "-d",
-      out,
-      "--quiet=true",
-      "--allow-overwrite=true",
-      "--auto-file-renaming=false",
-      "--file-allocation=none",
-      "--max-tries=50",
-      "--retry-wait=1",
-      `--timeout=${timeoutS}`,
-    ];
+    return aria2Argv(list, out, concurrency, ["--max-tries=50", "--retry-wait=1", `--timeout=${timeoutS}`]);
   },
 };
 

@@ -6,35 +6,21 @@
 //  2. microseconds to plan + resample one 28x28 bilinear (and nearest) stamp from tiles in memory.
 // Build first (npm run build). Usage: node bench/hips.mjs
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { readImage } from "../dist/fits/image.js";
 import { parseHipsProperties, tilePath } from "../dist/sources/hips/properties.js";
 import { planStamp, sampleStamp } from "../dist/sources/hips/resample.js";
+import { writeFieldCatalog } from "./lib/hips-field.mjs";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const HIPS = join(ROOT, "fixtures/hips");
 const CLI = join(ROOT, "dist/cli/index.js");
 const work = mkdtempSync(join(tmpdir(), "vocut-hips-bench-"));
-// The sample field: 400 x 0.8" around (150.1, 2.2); keep targets 20" inside its edges.
-const half = (400 * 0.8) / 2 / 3600 - 20 / 3600;
-
 function catalog(name, n, seed) {
-  let x = seed;
-  const rnd = () => {
-    x = (x * 1103515245 + 12345) % 2147483648;
-    return x / 2147483648;
-  };
-  const lines = ["id,ra,dec"];
-  for (let i = 0; i < n; i++)
-    lines.push(
-      `t${i},${(150.1 + (rnd() * 2 - 1) * half).toFixed(7)},${(2.2 + (rnd() * 2 - 1) * half).toFixed(7)}`,
-    );
-  const p = join(work, name);
-  writeFileSync(p, `${lines.join("\n")}\n`);
-  return p;
+  return writeFieldCatalog(join(work, name), n, seed);
 }
 
 async function requestsPerCutout(label, n) {

@@ -13,23 +13,22 @@
 //                        [--limited-files 600] [--limited-rate 20] [--latency 100] [--only fast|limited]
 //                        [--peers vocut,curl,aria2c]
 //   node bench/peers.mjs --serve   (only serve the files with nginx until Ctrl-C, for profiling by hand)
-import { execFileSync, spawn, spawnSync } from "node:child_process";
-import {
-  chmodSync,
-  chownSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Agent, createServer, request } from "node:http";
-import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { encodeImage } from "../dist/fits/image.js";
+import {
+  aria2Argv,
+  curlArgv,
+  have,
+  makeFitsFiles,
+  median,
+  missing,
+  startNginx as startNginxIn,
+  timed,
+} from "./lib/nginx-files.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -53,126 +52,22 @@ const LATENCY_MS = Number(values.latency);
 const CLI = resolve(import.meta.dirname, "../dist/cli/index.js");
 // Extra node flags for vocut, e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof".
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
-const INSTALL = { nginx: "nginx-light", curl: "curl", aria2c: "aria2", "/usr/bin/time": "time" };
 
 const work = mkdtempSync(join(tmpdir(), "vocut-peers-"));
 chmodSync(work, 0o755); // nginx workers may run as nobody
 const www = join(work, "www");
 
-function have(cmd) {
-  return spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0;
-}
-
-function missing(cmd, what) {
-  console.log(`\n(${what} skipped: ${cmd} not found; install it with \`apt-get install ${INSTALL[cmd]}\`)`);
-}
-
-/** Deterministic distinct image per file, so a byte comparison means something. */
+/** The served files and the catalogs (all, one, the limited phase's). */
 function makeFiles() {
-  mkdirSync(www);
-  const lines = ["id,ra,dec"];
-  for (let i = 0; i < N; i++) {
-    const data = new Float32Array(28 * 28);
-    for (let p = 0; p < data.length; p++) data[p] = Math.sin(i * 0.37 + p * 0.011) * 100;
-    const body = encodeImage({
-      bitpix: -32,
-      shape: [28, 28],
-      data,
-      cards: [{ key: "OBJECT", value: `o${i}` }],
-    });
-    writeFileSync(join(www, `o${i}.fits`), body);
-    lines.push(`o${i},${(10 + i * 1e-4).toFixed(5)},${(-5 + i * 1e-4).toFixed(5)}`);
-  }
+  const lines = makeFitsFiles(www, N);
   writeFileSync(join(work, "catalog.csv"), `${lines.join("\n")}\n`);
   for (const n of [1, N, LIMITED_N]) {
     writeFileSync(join(work, `catalog-${n}.csv`), `${lines.slice(0, n + 1).join("\n")}\n`);
   }
 }
 
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createNetServer();
-    s.on("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
-
-function httpGet(url, agent) {
-  return new Promise((res, rej) => {
-    const req = request(url, { agent }, (r) => {
-      const chunks = [];
-      r.on("data", (c) => chunks.push(c));
-      r.on("end", () => res({ status: r.statusCode, body: Buffer.concat(chunks) }));
-      r.on("error", rej);
-    });
-    req.on("error", rej);
-    req.end();
-  });
-}
-
-/** Start nginx as an unprivileged process serving `www`; resolves to { port, stop }. */
-async function startNginx() {
-  const prefix = join(work, "nginx");
-  mkdirSync(join(prefix, "tmp"), { recursive: true });
-  const port = await freePort();
-  const tmp = (n) => `${n}_temp_path ${join(prefix, "tmp", n)};`;
-  const conf = join(prefix, "nginx.conf");
-  writeFileSync(
-    conf,
-    `worker_processes 1;
-pid ${join(prefix, "nginx.pid")};
-error_log ${join(prefix, "error.log")} warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  ${["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map(tmp).join("\n  ")}
-  types { application/fits fits; }
-  default_type application/octet-stream;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 1000000;
-  keepalive_timeout 60s;
-  server {
-    listen 127.0.0.1:${port};
-    root ${www};
-    location / { }
-  }
-}
-`,
-  );
-  // As root, run the whole of nginx as nobody rather than a root master process.
-  const asRoot = process.getuid?.() === 0;
-  if (asRoot) {
-    for (const p of [prefix, join(prefix, "tmp")]) chownSync(p, 65534, 65534);
-  }
-  const child = spawn("nginx", ["-c", conf, "-p", prefix, "-g", "daemon off;"], {
-    stdio: ["ignore", "ignore", "pipe"],
-    ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
-  });
-  let err = "";
-  child.stderr.on("data", (d) => (err += d));
-  const exited = new Promise((r) => child.on("exit", r));
-  const agent = new Agent({ keepAlive: false });
-  for (let i = 0; i < 100; i++) {
-    if (child.exitCode !== null) throw new Error(`nginx exited ${child.exitCode}: ${err}`);
-    try {
-      const r = await httpGet(`http://127.0.0.1:${port}/o0.fits`, agent);
-      if (r.status === 200) break;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    port,
-    stop: async () => {
-      child.kill("SIGQUIT");
-      await exited;
-    },
-  };
+function startNginx() {
+  return startNginxIn(work, www);
 }
 
 /**
@@ -229,30 +124,6 @@ async function startLimiter(upstreamPort, rate, latencyMs) {
   };
 }
 
-/** Run argv under GNU time; wall s, user+sys CPU s, peak RSS MB. */
-function timed(argv) {
-  return new Promise((res, rej) => {
-    const child = spawn("/usr/bin/time", ["-f", "TIME %e %U %S %M", ...argv], {
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    let err = "";
-    child.stderr.on("data", (d) => (err += d));
-    child.on("close", (code) => {
-      const m = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)\s*$/.exec(err);
-      if (!m) return rej(new Error(`no timing (exit ${code}): ${err.slice(-2000)}`));
-      res({
-        code,
-        wall: Number(m[1]),
-        user: Number(m[2]),
-        sys: Number(m[3]),
-        cpu: Number(m[2]) + Number(m[3]),
-        rssMb: Number(m[4]) / 1024,
-        stderr: err.slice(0, m.index),
-      });
-    });
-  });
-}
-
 /** The peers: argv to fetch `n` files from `base` into `out`, and where file `id` lands. */
 const ALL_PEERS = [
   {
@@ -290,22 +161,10 @@ const ALL_PEERS = [
       writeFileSync(cfg, `${urls.join("\n")}\n`);
       // curl's --rate has no effect with --parallel; against the limiter it relies on --retry, which
       // honours Retry-After.
-      return [
-        "curl",
-        "--parallel",
-        "--parallel-max",
-        String(C),
-        "--remote-name-all",
-        "--output-dir",
-        out,
-        "--create-dirs",
-        "--fail",
-        "--silent",
+      return curlArgv(cfg, out, C, [
         "--show-error",
         ...(rate === undefined ? [] : ["--retry", "100", "--retry-max-time", "300"]),
-        "--config",
-        cfg,
-      ];
+      ]);
     },
     file: (out, id) => join(out, `${id}.fits`),
   },
@@ -317,20 +176,7 @@ const ALL_PEERS = [
       const urls = [];
       for (let i = 0; i < n; i++) urls.push(`${base}/o${i}.fits`);
       writeFileSync(list, `${urls.join("\n")}\n`);
-      return [
-        "aria2c",
-        "-j",
-        String(C),
-        "-i",
-        list,
-        "-d",
-        out,
-        "--quiet=true",
-        "--allow-overwrite=true",
-        "--auto-file-renaming=false",
-        "--file-allocation=none",
-        ...(rate === undefined ? [] : ["--max-tries=0", "--retry-wait=1"]),
-      ];
+      return aria2Argv(list, out, C, rate === undefined ? [] : ["--max-tries=0", "--retry-wait=1"]);
     },
     file: (out, id) => join(out, `${id}.fits`),
   },
@@ -360,12 +206,6 @@ function verify(peer, out, n) {
     }
   }
   return { count, compared, mismatched, ok: count === n && mismatched === 0 };
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 const rows = [];

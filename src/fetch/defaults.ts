@@ -60,6 +60,12 @@ export const DEFAULTS = {
     queueLow: 1,
     /** The window shrinks when more requests than this wait at the server (2: at most two service times queued). */
     queueHigh: 2,
+    /**
+     * Latency that far above the no-load latency is not counted as the server's queue, ms: Date.now()
+     * ticks in whole ms, and a busy client's event loop adds a few ms of its own. Without it a server
+     * answering in under 1 ms (nginx on 127.0.0.1) read as queueing at 2 in flight and was held there.
+     */
+    queueDelayFloorMs: 5,
     /** The no-load latency is re-measured (window halved for two round trips) when older than this, ms. */
     minRttTtlMs: 30_000,
     /** Circuit breaker: consecutive failures (connection errors, 5xx, 429) that open it. */

@@ -12,7 +12,10 @@
 import type { PacerConfig } from "./pacer-config.js";
 
 /** The settings the window reads. */
-export type WindowConfig = Pick<PacerConfig, "concurrency" | "queueLow" | "queueHigh" | "minRttTtlMs">;
+export type WindowConfig = Pick<
+  PacerConfig,
+  "concurrency" | "queueLow" | "queueHigh" | "queueDelayFloorMs" | "minRttTtlMs"
+>;
 
 /** Latency samples kept per round for its median (more are thinned). */
 const ROUND_SAMPLES = 256;
@@ -146,10 +149,12 @@ export class LatencyWindow {
       this.probeRttRounds = 0;
       return undefined;
     }
-    const queued = meanInFlight * Math.max(0, 1 - this.minRtt / rtt);
+    // Only the delay beyond the floor queues: with a millisecond clock a loopback server's no-load latency
+    // reads 0 ms, and any later 1-3 ms (a tick, the client's own event loop) looked like a full queue.
+    const queued = meanInFlight * Math.max(0, (rtt - this.minRtt - c.queueDelayFloorMs) / rtt);
     if (queued > c.queueHigh) {
       // Down to the part that does not queue plus the allowance, at most halving per round trip.
-      const target = Math.floor(meanInFlight * (this.minRtt / rtt) + c.queueLow);
+      const target = Math.floor(meanInFlight - queued + c.queueLow);
       this.win = Math.max(1, Math.min(this.win - 1, Math.max(target, Math.ceil(this.win / 2))));
     } else if (queued < c.queueLow && windowBound && this.win < c.concurrency) {
       this.win++;

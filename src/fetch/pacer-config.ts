@@ -22,6 +22,8 @@ export interface PacerConfig {
   readonly queueLow: number;
   /** The window shrinks when more requests than this wait in the server's queue (Vegas beta). */
   readonly queueHigh: number;
+  /** Latency above the no-load latency by less than this is not queueing, ms (clock tick, client's own delays). */
+  readonly queueDelayFloorMs: number;
   /** The no-load latency is re-measured (window halved for one round) when older than this, ms. */
   readonly minRttTtlMs: number;
   /** Consecutive failures (incl. throttles) that open the circuit breaker. */
@@ -61,6 +63,7 @@ export function checkPacerConfig(c: PacerConfig): void {
   check(c.probeMs > 0 && Number.isFinite(c.probeMs), "probeMs must be a finite number > 0", c.probeMs);
   check(c.queueLow >= 0, "queueLow must be >= 0", c.queueLow);
   check(c.queueHigh >= c.queueLow, "queueHigh must be >= queueLow", c.queueHigh);
+  check(c.queueDelayFloorMs >= 0, "queueDelayFloorMs must be >= 0", c.queueDelayFloorMs);
   check(c.minRttTtlMs > 0, "minRttTtlMs must be > 0", c.minRttTtlMs);
   check(
     Number.isInteger(c.breakerFailures) && c.breakerFailures >= 1,

@@ -1,5 +1,6 @@
 import { dirname, resolve } from "node:path";
 import { ExitCode, VocutError } from "../errors.js";
+import { fileSystemOf } from "../ledger/journal.js";
 import { Ledger } from "../ledger/ledger.js";
 import type { Store, StoreKind } from "../output/store.js";
 import { AtomicWriter, TEMP_DIR_NAME } from "../output/write-atomic.js";
@@ -66,6 +67,17 @@ function ledgerWriteError(err: unknown, ledgerFile: string): unknown {
   );
 }
 
+/** Whether `dir` (or its nearest existing parent) is on a local file system; false when unknown. */
+function localDisk(dir: string): boolean {
+  for (let d = dir; ; d = dirname(d)) {
+    try {
+      return fileSystemOf(d).local;
+    } catch {
+      if (dirname(d) === d) return false;
+    }
+  }
+}
+
 async function planAndFetch(p: JobParams, reporter: RunReporter, halt: RunStop): Promise<ExitCode> {
   const ledgerFile = resolve(p.ledgerFile);
   let outDir = p.outDir === undefined ? undefined : resolve(p.outDir);
@@ -89,10 +101,10 @@ async function planAndFetch(p: JobParams, reporter: RunReporter, halt: RunStop):
     if (storedOut === undefined) ledger.setMeta("out", outDir);
     const source = createSource(spec.source);
     // Shards share the output folder but not their temp files: each cleans only its own on start.
-    writer = new AtomicWriter(
-      outDir,
-      spec.shard === undefined ? {} : { tempName: `${TEMP_DIR_NAME}-${shardLabel(spec.shard)}` },
-    );
+    writer = new AtomicWriter(outDir, {
+      ...(spec.shard === undefined ? {} : { tempName: `${TEMP_DIR_NAME}-${shardLabel(spec.shard)}` }),
+      inlineWrites: localDisk(outDir),
+    });
     writer.prepare();
     store = openStore(ledger, spec, outDir, writer, p.run, reporter, p.store, Date.now);
 

@@ -105,6 +105,23 @@ describe("HostController (synchronous, simulated time)", () => {
     expect(s.capacity).toBeLessThan(100);
   });
 
+  it("a sub-millisecond server read on a millisecond clock keeps the whole window: 1-4 ms is under the queue-delay floor", () => {
+    // nginx on 127.0.0.1: 1 ms alone, 4 ms with 16 in flight (a tick, the client's own event loop).
+    const rtt = (n: number): number => 1 + Math.floor(n / 5);
+    const c = new HostController(cfg(1_000_000, 16), 0);
+    drive(c, 0, 5_000, rtt);
+    expect(DEFAULTS.pacer.queueDelayFloorMs).toBeGreaterThanOrEqual(3);
+    expect(c.window).toBe(16);
+    // Without the floor the same latencies read as a long queue: the window was held at a few.
+    const noFloor = new HostController({ ...cfg(1_000_000, 16), queueDelayFloorMs: 0 }, 0);
+    drive(noFloor, 0, 5_000, rtt);
+    expect(noFloor.window).toBeLessThan(8);
+    // A real queue, tens of ms beyond the no-load latency, still shrinks the window with the floor.
+    const queueing = new HostController(cfg(1_000_000, 16), 0);
+    drive(queueing, 0, 10_000, (n) => 1 + Math.max(0, n - 4) * 10);
+    expect(queueing.window).toBeLessThanOrEqual(6);
+  });
+
   it("a server whose latency does not rise keeps the whole window (rate-bound: Little's law)", () => {
     const c = new HostController(cfg(120, 8), 0);
     drive(c, 0, 10_000, () => 50);

@@ -3,7 +3,12 @@ import { constants, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { GroupSync } from "../../src/output/group-sync.js";
-import { AtomicWriter, SYNCFS_MIN_FILES, TEMP_DIR_NAME } from "../../src/output/write-atomic.js";
+import {
+  AtomicWriter,
+  INLINE_WRITE_MAX,
+  SYNCFS_MIN_FILES,
+  TEMP_DIR_NAME,
+} from "../../src/output/write-atomic.js";
 import { tempDir } from "../helpers/cli.js";
 
 let tmp: ReturnType<typeof tempDir>;
@@ -102,26 +107,33 @@ describe("AtomicWriter", () => {
       while (!ok()) await new Promise((r) => setTimeout(r, 1));
     };
 
-    it("keeps files out of their final paths until the group is synced, then renames them all", async () => {
-      const w = new AtomicWriter(tmp.dir);
-      w.prepare();
-      const bodies = Array.from({ length: 30 }, (_, i) => Buffer.alloc(3000 + i * 511, i + 1));
-      const paths = bodies.map((_, i) => join(tmp.dir, `b${i % 2}`, `f${i}.fits`));
-      const results = bodies.map((b, i) => w.writeGrouped(paths[i] as string, b));
-      // Every temp file written, none renamed: the group waits for its sync (GROUP_MS or drain()).
-      await until(() => w.waiting === bodies.length);
-      expect(paths.filter((p) => existsSync(p))).toEqual([]);
-      expect(readdirSync(w.tempDir)).toHaveLength(bodies.length);
-      await w.drain();
-      expect(await Promise.all(results)).toEqual(bodies.map((b) => ({ bytes: b.length, sha256: sha(b) })));
-      bodies.forEach((b, i) => {
-        expect(readFileSync(paths[i] as string).equals(b)).toBe(true);
+    for (const inlineWrites of [false, true])
+      it(`keeps files out of their final paths until the group is synced, then renames them all (inlineWrites ${inlineWrites})`, async () => {
+        const w = new AtomicWriter(tmp.dir, { inlineWrites });
+        w.prepare();
+        // Around INLINE_WRITE_MAX too: bigger bodies go through the thread pool even with inlineWrites.
+        const bodies = [
+          ...Array.from({ length: 30 }, (_, i) => Buffer.alloc(3000 + i * 511, i + 1)),
+          Buffer.alloc(INLINE_WRITE_MAX, 7),
+          Buffer.alloc(INLINE_WRITE_MAX + 1, 8),
+          Buffer.alloc(3 * INLINE_WRITE_MAX + 5, 9),
+        ];
+        const paths = bodies.map((_, i) => join(tmp.dir, `b${i % 2}`, `f${i}.fits`));
+        const results = bodies.map((b, i) => w.writeGrouped(paths[i] as string, b));
+        // Every temp file written, none renamed: the group waits for its sync (GROUP_MS or drain()).
+        await until(() => w.waiting === bodies.length);
+        expect(paths.filter((p) => existsSync(p))).toEqual([]);
+        expect(readdirSync(w.tempDir)).toHaveLength(bodies.length);
+        await w.drain();
+        expect(await Promise.all(results)).toEqual(bodies.map((b) => ({ bytes: b.length, sha256: sha(b) })));
+        bodies.forEach((b, i) => {
+          expect(readFileSync(paths[i] as string).equals(b)).toBe(true);
+        });
+        expect(readdirSync(w.tempDir)).toEqual([]);
+        expect(w.waiting).toBe(0);
+        w.syncDirs();
+        w.close();
       });
-      expect(readdirSync(w.tempDir)).toEqual([]);
-      expect(w.waiting).toBe(0);
-      w.syncDirs();
-      w.close();
-    });
 
     it("fsyncs a small group instead of calling syncfs", async () => {
       // A helper that would fail every call: a small group never asks it.

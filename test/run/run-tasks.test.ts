@@ -77,6 +77,37 @@ describe("runTasks", () => {
     ledger.close();
   });
 
+  it("with inline writes, records done only once the injected group sync has returned; an HTML 200 is never saved", async () => {
+    const syncs: Array<{ tmps: readonly string[]; release: () => void }> = [];
+    let syncReturns = false;
+    const { out, ledger, run } = await setup(3, (n) => (n === 2 ? { kind: "html200" } : undefined), {
+      inlineWrites: true,
+      makeDurable: (tmps) =>
+        syncReturns ? Promise.resolve() : new Promise<void>((release) => syncs.push({ tmps, release })),
+    });
+    const p = run();
+    // Every answer written to the temp folder and handed to a sync that has not returned.
+    await waitFor(() => syncs.reduce((a, s) => a + s.tmps.length, 0) === 6);
+    ledger.flush();
+    expect(ledger.counts().byState.done).toBe(0);
+    expect(listFiles(out).filter((f) => f.endsWith(".fits"))).toEqual([]);
+    syncReturns = true;
+    for (const s of syncs) s.release();
+    const r = await p;
+    expect(r.counts.byState.done).toBe(6);
+    const files = listFiles(out).filter((f) => f.endsWith(".fits"));
+    expect(files).toHaveLength(6);
+    const db = new Database(join(out, "vocut.db"), { readonly: true });
+    const rows = db.prepare("SELECT sha256 FROM task ORDER BY seq").all() as Array<{ sha256: string }>;
+    db.close();
+    for (const f of files) {
+      const body = readFileSync(join(out, f));
+      expect(validateFits(body).ok).toBe(true);
+      expect(rows.map((row) => row.sha256)).toContain(createHash("sha256").update(body).digest("hex"));
+    }
+    ledger.close();
+  });
+
   it("pages the ledger: a stop request drains in-flight work and gives the rest back", async () => {
     const { ledger, run } = await setup(50);
     const stop = new AbortController();
