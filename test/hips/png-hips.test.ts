@@ -202,6 +202,47 @@ describe("vocut run --hips on PNG/JPEG surveys: stamps equal the FITS stamps und
         for (let p = 0; p < 1024; p++) expect(plane[p]).toBe(Number.isNaN(pngC[p] as number) ? 0 : pngC[p]);
       });
     }
+    // export: uint8 N x C x H x W (FITS row order, as float exports), the same from PNG and from 8-bit FITS stamps.
+    const npys = [pngDir, cubeDir].map(async (dir) => {
+      const file = join(dir, "stack.npy");
+      const r = await runCli(["export", dir, "--out", file, "--json"]);
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ shape: [40, 3, 32, 32], dtype: "uint8", bands: ["irg"] });
+      return readFileSync(file);
+    });
+    const [fromPng, fromCube] = await Promise.all(npys);
+    if (fromPng === undefined || fromCube === undefined) throw new Error("no export");
+    expect(fromPng.toString("latin1", 0, 128)).toMatch(/'descr': '\|u1'.*'shape': \(40, 3, 32, 32\)/);
+    expect(fromPng.length).toBe(128 + 40 * 3 * 32 * 32);
+    expect(fromPng.equals(fromCube)).toBe(true);
+    const firstId = readFileSync(`${join(pngDir, "stack.npy")}.csv`, "utf8")
+      .split("\n")[1]
+      ?.split(",")[1] as string;
+    const png0 = readPngStamp(join(pngDir, "irg", `${firstId}.png`));
+    for (let c = 0; c < 3; c++) {
+      for (let p = 0; p < 1024; p++) {
+        const v = (png0.channels[c] as Float64Array)[p] as number;
+        expect(fromPng[128 + c * 1024 + p]).toBe(Number.isNaN(v) ? 0 : v);
+      }
+    }
+    // preview shows the stamps as they are: the sheet's first cell is the first stamp's pixels, north up.
+    const sheet = join(tmp.dir, "sheet.png");
+    const pv = await runCli(["preview", pngDir, "--out", sheet, "--json"]);
+    expect(pv.code).toBe(0);
+    const { scale, width } = JSON.parse(pv.stdout) as { scale: number; width: number };
+    const sheetPx = decodeRaster(readFileSync(sheet)).data;
+    const stampPx = decodeRaster(readFileSync(join(pngDir, "irg", `${firstId}.png`))).data;
+    let colourful = 0;
+    for (let r = 0; r < 32; r++) {
+      for (let x = 0; x < 32; x++) {
+        const o = (r * 32 + x) * 4;
+        const q = ((2 + r * scale) * width + 2 + x * scale) * 4;
+        const want = stampPx[o + 3] === 0 ? [0, 0, 0] : [stampPx[o], stampPx[o + 1], stampPx[o + 2]];
+        expect([sheetPx[q], sheetPx[q + 1], sheetPx[q + 2]]).toEqual(want);
+        if (want[0] !== want[2]) colourful++;
+      }
+    }
+    expect(colourful).toBeGreaterThan(100);
     const first = join(cubeDir, "irg", `${ids[0]}.fits`);
     const v = spawnSync("fitsverify", ["-q", "-e", first], { encoding: "utf8" });
     expect(v.stdout + v.stderr).toMatch(/OK/);
