@@ -1,5 +1,7 @@
 import { spawnSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseHeader } from "../../src/fits/header.js";
@@ -265,6 +267,63 @@ describe("vocut run --hips on PNG/JPEG surveys: stamps equal the FITS stamps und
     }
   });
 
+  it("over HTTP: each PNG tile fetched once, the same stamps as from disk; an HTML page served as a tile is refused", async () => {
+    const htmlTile = `/sample-g-png/${tilePath(12, 111649822, "png")}`;
+    const seen: string[] = [];
+    const srv = createServer((req, res) => {
+      const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
+      seen.push(path);
+      if (path === htmlTile) {
+        res.writeHead(200, { "content-type": "text/html" });
+        res.end("<!DOCTYPE html><html><title>Maintenance</title></html>");
+        return;
+      }
+      try {
+        const body = readFileSync(join(HIPS, path));
+        res.writeHead(200, { "content-length": body.length });
+        res.end(body);
+      } catch {
+        res.writeHead(404);
+        res.end("not found");
+      }
+    });
+    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+    try {
+      const base = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+      const local = await run("http-local", `g=${join(HIPS, "sample-g-png")}`);
+      const dir = join(tmp.dir, "http");
+      const r = await runCli([
+        "run",
+        CATALOG,
+        "--out",
+        dir,
+        "--hips",
+        `g=${base}/sample-g-png`,
+        ...ARGS,
+        "--rate",
+        "1000",
+        "--retries",
+        "0",
+      ]);
+      const tileRequests = seen.filter((p) => p.includes("/Norder") && p !== htmlTile);
+      expect(new Set(tileRequests).size).toBe(tileRequests.length);
+      const made = readdirSync(join(dir, "g"));
+      // Stamps on the refused tile fail; every other stamp is byte for byte the one cut from disk.
+      expect(made.length).toBeGreaterThan(0);
+      expect(made.length).toBeLessThan(40);
+      for (const f of made) {
+        expect(f).toMatch(/\.png$/);
+        expect(readFileSync(join(dir, "g", f)).equals(readFileSync(join(local, "g", f)))).toBe(true);
+      }
+      expect(r.code).toBe(4); // failed permanently
+      const st = await runCli(["status", dir, "--failures", "5"]);
+      expect(st.stdout).toMatch(/failed_permanent .*REFUSED .*Npix111649822\.png: an HTML\/XML page, not a PNG image/);
+    } finally {
+      srv.closeAllConnections();
+      await new Promise<void>((r) => srv.close(() => r()));
+    }
+  });
+
   it("--format png on a FITS-tile survey is refused (exit 2) and writes nothing", async () => {
     const r = await runCli([
       "run",
@@ -279,5 +338,6 @@ describe("vocut run --hips on PNG/JPEG surveys: stamps equal the FITS stamps und
     ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--format png.*FITS tiles/);
+    expect(existsSync(join(tmp.dir, "bad", "g"))).toBe(false);
   });
 });
