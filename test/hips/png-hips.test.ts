@@ -317,7 +317,9 @@ describe("vocut run --hips on PNG/JPEG surveys: stamps equal the FITS stamps und
       }
       expect(r.code).toBe(4); // failed permanently
       const st = await runCli(["status", dir, "--failures", "5"]);
-      expect(st.stdout).toMatch(/failed_permanent .*REFUSED .*Npix111649822\.png: an HTML\/XML page, not a PNG image/);
+      expect(st.stdout).toMatch(
+        /failed_permanent .*REFUSED .*Npix111649822\.png: an HTML\/XML page, not a PNG image/,
+      );
     } finally {
       srv.closeAllConnections();
       await new Promise<void>((r) => srv.close(() => r()));
