@@ -16,7 +16,10 @@ const HTML = Buffer.from(
   "<!DOCTYPE html><html><head><title>Service busy</title></head><body>try later</body></html>",
 );
 
-describe("vocut run --hips2fits --format png|jpg with --stretch/--min-cut/--max-cut/--cmap", () => {
+// The tests run the built CLI up to 8 times each: a loaded 2-core machine needs more than 30 s.
+describe("vocut run --hips2fits --format png|jpg with --stretch/--min-cut/--max-cut/--cmap", {
+  timeout: 180_000,
+}, () => {
   let tmp: ReturnType<typeof tempDir>;
   let server: Server | undefined;
   const queries: URLSearchParams[] = [];

@@ -97,7 +97,10 @@ describe("PNG/JPEG tiles: rows top-down, pinned against Hipsgen's FITS and PNG t
   });
 });
 
-describe("vocut run --hips on PNG/JPEG surveys: stamps equal the FITS stamps under the survey's cut", () => {
+// Each test runs the built CLI several times (up to 7 jobs): a loaded 2-core machine needs more than 30 s.
+describe("vocut run --hips on PNG/JPEG surveys: stamps equal the FITS stamps under the survey's cut", {
+  timeout: 240_000,
+}, () => {
   let tmp: ReturnType<typeof tempDir>;
   beforeAll(() => {
     tmp = tempDir();
@@ -169,6 +172,16 @@ describe("vocut run --hips on PNG/JPEG surveys: stamps equal the FITS stamps und
       expect(header.get("NAXIS1")).toBe(32);
       expect(header.get("HIPSTILE")).toBe("png");
     }
+    // --format fits: the same levels as an 8-bit FITS image, which fitsverify passes.
+    const grey8 = await run("g-fits8", `g=${join(HIPS, "sample-g-png")}`, ["--format", "fits"]);
+    for (const id of ids.slice(0, 5)) {
+      const img = readImage(readFileSync(join(grey8, "g", `${id}.fits`)));
+      expect([img.bitpix, img.depth]).toEqual([8, undefined]);
+      const png = readPngStamp(join(pngDir, "g", `${id}.png`)).channels[0] as Float64Array;
+      expect(Array.from(img.data)).toEqual(Array.from(png, (v) => (Number.isNaN(v) ? 0 : v)));
+    }
+    const v = spawnSync("fitsverify", ["-q", "-e", join(grey8, "g", `${ids[0]}.fits`)], { encoding: "utf8" });
+    expect(v.stdout + v.stderr).toMatch(/verification OK/);
     // The figures, for the report (the assertions above hold them for every stamp).
     console.log(
       `grey PNG vs FITS under the cut: worst median ${worstMedian.toFixed(2)}, worst p99 ${worstP99.toFixed(2)}`,
@@ -245,10 +258,15 @@ describe("vocut run --hips on PNG/JPEG surveys: stamps equal the FITS stamps und
       }
     }
     expect(colourful).toBeGreaterThan(100);
-    const first = join(cubeDir, "irg", `${ids[0]}.fits`);
-    const v = spawnSync("fitsverify", ["-q", "-e", first], { encoding: "utf8" });
-    expect(v.stdout + v.stderr).toMatch(/OK/);
-    expect(v.status).toBe(0);
+    // fitsverify passes the 8-bit RGB stamp and the uint8 FITS export.
+    const cubeExport = join(cubeDir, "stack.fits");
+    expect((await runCli(["export", cubeDir, "--out", cubeExport])).code).toBe(0);
+    expect(readImage(readFileSync(cubeExport)).bitpix).toBe(8);
+    for (const file of [join(cubeDir, "irg", `${ids[0]}.fits`), cubeExport]) {
+      const v = spawnSync("fitsverify", ["-q", "-e", file], { encoding: "utf8" });
+      expect(v.stdout + v.stderr).toMatch(/verification OK/);
+      expect(v.status).toBe(0);
+    }
   });
 
   it("grey JPEG tiles are read too (lossy: the same bounds hold on this survey)", async () => {
