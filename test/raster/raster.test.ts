@@ -91,6 +91,8 @@ describe("raster images: recognised by magic bytes, accepted only when they deco
     expect(h2f.adoptable(PNG_TILE, ".jpg")).toBe(false);
     expect(h2f.adoptable(JPG_TILE.subarray(0, 200), ".jpg")).toBe(false);
     // jpeg-js refuses a JPEG cut short anywhere (no end-of-image marker).
-    expect(checkRaster(JPG_TILE.subarray(0, Math.floor(JPG_TILE.length * 0.99)), "jpeg")).toMatch(/broken JPEG/);
+    expect(checkRaster(JPG_TILE.subarray(0, Math.floor(JPG_TILE.length * 0.99)), "jpeg")).toMatch(
+      /broken JPEG/,
+    );
   });
 });
