@@ -344,6 +344,27 @@ describe("vocut run --hips on PNG/JPEG surveys: stamps equal the FITS stamps und
     }
   });
 
+  it("plan --dry-run names the PNG tiles each stamp reads and the .png file it writes", async () => {
+    const r = await runCli([
+      "plan",
+      CATALOG,
+      "--out",
+      join(tmp.dir, "dry"),
+      "--hips",
+      `irg=${join(HIPS, "sample-irg-png")}`,
+      "--dry-run",
+      ...ARGS,
+    ]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split("\n");
+    expect(lines).toHaveLength(40);
+    for (const l of lines) {
+      const f = l.split("\t");
+      expect(f[2]).toMatch(/^(\S+\/Npix\d+\.png ?)+$/);
+      expect(f[3]).toBe(`irg/${f[1]}.png`);
+    }
+  });
+
   it("--format png on a FITS-tile survey is refused (exit 2) and writes nothing", async () => {
     const r = await runCli([
       "run",
