@@ -19,6 +19,7 @@ const LAYER = {
   sky: 1,
   healpix: 1,
   fits: 1,
+  raster: 1,
   wcs: 2,
   votable: 2,
   catalog: 2,

@@ -13,6 +13,7 @@ import type { CutoutSourceConfig } from "../sources/create-source.js";
 import { parsePixscale, parseSize } from "../sources/geometry.js";
 import { parseHipsLocations } from "../sources/hips/hips-source.js";
 import { HIPS2FITS_MIRROR_URL, HIPS2FITS_URL, parseHipsList } from "../sources/hips2fits/hips2fits-source.js";
+import { hips2fitsImageFrom } from "../sources/hips2fits/image-format.js";
 import { imagesConfigFrom } from "../sources/images/images-source.js";
 import type { SiaBand } from "../sources/sia/query.js";
 import type { SiaConfig } from "../sources/sia/sia-source.js";
@@ -133,6 +134,16 @@ export function sourceConfigFrom(raw: JobFlags): CutoutSourceConfig {
       "give exactly one source: --preset NAME, --hips2fits IDS, --hips URL|DIR, --sia URL, --url TEMPLATE --bands LIST, or --images DIR",
     );
   }
+  const imageFlags = [o.stretch, o.minCut, o.maxCut, o.cmap].some((v) => v !== undefined);
+  if (o.hips2fits === undefined && imageFlags) {
+    throw usageError(
+      "BAD_OPTION",
+      "--stretch, --min-cut, --max-cut and --cmap are hips2fits parameters (--hips2fits)",
+    );
+  }
+  if (o.hips2fits === undefined && o.hips === undefined && o.format !== undefined && o.format !== "fits") {
+    throw usageError("BAD_FORMAT", `--format ${o.format}: this source gives FITS stamps only`);
+  }
   if (o.sia !== undefined) return siaConfigFrom(o, geometry);
   if (o.images !== undefined) {
     if (o.pixscale !== undefined)
@@ -145,7 +156,16 @@ export function sourceConfigFrom(raw: JobFlags): CutoutSourceConfig {
   if (o.hips !== undefined) {
     if (o.interp !== "nearest" && o.interp !== "bilinear")
       throw usageError("BAD_OPTION", `--interp ${o.interp}: nearest or bilinear`);
-    return { kind: "hips", hips: parseHipsLocations(o.hips), geometry, interp: o.interp };
+    if (o.format !== undefined && o.format !== "fits" && o.format !== "png") {
+      throw usageError("BAD_FORMAT", `--format ${o.format}: --hips writes fits or png stamps`);
+    }
+    return {
+      kind: "hips",
+      hips: parseHipsLocations(o.hips),
+      geometry,
+      interp: o.interp,
+      ...(o.format === "fits" || o.format === "png" ? { format: o.format } : {}),
+    };
   }
   if (o.hips2fits !== undefined) {
     if (o.coordsys !== "icrs" && o.coordsys !== "galactic") {
@@ -168,6 +188,7 @@ export function sourceConfigFrom(raw: JobFlags): CutoutSourceConfig {
       projection: o.projection,
       coordsys: o.coordsys,
       rotationAngleDeg: rotation,
+      ...hips2fitsImageFrom(o),
     };
   }
   const bands = o.bands

@@ -98,6 +98,32 @@ export const OPTION_TABLE = [
     defaultValue: "0",
   },
   {
+    key: "stretch",
+    group: "source",
+    flags: "--stretch <fn>",
+    description: "hips2fits png/jpg stretch: power | linear | sqrt | log | asinh (service default linear)",
+  },
+  {
+    key: "minCut",
+    group: "source",
+    flags: "--min-cut <value>",
+    description:
+      "hips2fits png/jpg min_cut: a pixel value or a percentile such as 0.5% (service default 0.5%)",
+  },
+  {
+    key: "maxCut",
+    group: "source",
+    flags: "--max-cut <value>",
+    description:
+      "hips2fits png/jpg max_cut: a pixel value or a percentile such as 99.5% (service default 99.5%)",
+  },
+  {
+    key: "cmap",
+    group: "source",
+    flags: "--cmap <name>",
+    description: "hips2fits png/jpg colour map: a Matplotlib name, e.g. viridis (service default Greys_r)",
+  },
+  {
     key: "url",
     group: "source",
     flags: "--url <template>",
@@ -495,6 +521,12 @@ const READ_LEDGER = {
   ...OPTION.ledger,
   description: "the job's ledger file or output folder (same as the [ledger] argument)",
 } as const;
+/** `--format` of run and plan: the stamp format, a job parameter. */
+const STAMP_FORMAT = {
+  ...OPTION.format,
+  description:
+    "stamp format: fits | png (--hips on a PNG/JPEG survey; default there) | jpg (--hips2fits); default fits",
+} as const;
 /** `--json` of the commands that print one summary. */
 const SUMMARY_JSON = { ...OPTION.json, description: "print the summary as one JSON document" } as const;
 
@@ -502,6 +534,7 @@ const SUMMARY_JSON = { ...OPTION.json, description: "print the summary as one JS
 export const COMMAND_OPTIONS = {
   run: [
     ...inGroup("source"),
+    STAMP_FORMAT,
     ...inGroup("geometry"),
     ...inGroup("output"),
     ...inGroup("store"),
@@ -512,6 +545,7 @@ export const COMMAND_OPTIONS = {
   plan: [
     OPTION.dryRun,
     ...inGroup("source"),
+    STAMP_FORMAT,
     ...inGroup("geometry"),
     ...inGroup("output"),
     ...inGroup("store"),

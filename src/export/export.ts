@@ -31,8 +31,10 @@ export interface ExportSummary {
   readonly file: string;
   readonly csv: string;
   readonly format: ExportFormat;
-  /** N (targets), B (bands), H, W. */
+  /** N (targets), B x C (bands x channels: C = 3 for colour stamps, else 1), H, W. */
   readonly shape: readonly [number, number, number, number];
+  /** float32 (science stamps), or uint8 for 8-bit stamps (PNG/JPEG HiPS, hips2fits png/jpg). */
+  readonly dtype: "float32" | "uint8";
   readonly bands: readonly string[];
   /** Size of the array file in bytes. */
   readonly bytes: number;
@@ -108,6 +110,9 @@ function exportSnapshot(
   let W = job.source.geometry.widthPx;
   let H = job.source.geometry.heightPx;
   let reference = "the job's stamp size";
+  // Channels and value type: those of the first done cutout (3 and 8-bit for colour PNG/JPEG stamps).
+  let C = 1;
+  let levels8 = false;
   // Unreadable cutouts are skipped here; the main pass names them.
   let unreadable = 0;
   for (const t of ledger.iterateTasks()) {
@@ -117,6 +122,8 @@ function exportSnapshot(
       const img = read(rel, t);
       W = img.width;
       H = img.height;
+      C = img.levels8 ? img.depth : 1;
+      levels8 = img.levels8;
       reference = `the first cutout ${rel}`;
       break;
     } catch {
@@ -126,13 +133,20 @@ function exportSnapshot(
 
   const isNpy = out.format === "npy";
   const littleEndian = isNpy;
-  const header = isNpy ? npyHeader([N, B, H, W]) : cubeHeader({ n: N, b: B, h: H, w: W }, bands);
+  const planes = C === 3 ? bands.flatMap((b) => [`${b}:R`, `${b}:G`, `${b}:B`]) : bands;
+  const P = B * C;
+  const valueBytes = levels8 ? 1 : 4;
+  const header = isNpy
+    ? npyHeader([N, P, H, W], levels8 ? "|u1" : "<f4")
+    : cubeHeader({ n: N, b: P, h: H, w: W }, planes, levels8 ? 8 : -32);
   const stampValues = H * W;
-  const targetBytes = B * stampValues * 4;
+  const targetBytes = P * stampValues * valueBytes;
   const dataBytes = N * targetBytes;
   const padding = isNpy ? 0 : (2880 - (dataBytes % 2880)) % 2880;
-  const nan = Buffer.alloc(4);
-  if (littleEndian) nan.writeFloatLE(Number.NaN);
+  // A missing stamp: NaN, or level 0 for 8-bit stamps.
+  const nan = Buffer.alloc(valueBytes);
+  if (levels8) nan[0] = 0;
+  else if (littleEndian) nan.writeFloatLE(Number.NaN);
   else nan.writeFloatBE(Number.NaN);
 
   const partial = `${out.file}.partial-${process.pid}`;
@@ -215,15 +229,34 @@ function exportSnapshot(
         if (problems.length >= MAX_PROBLEMS) break;
         continue;
       }
-      if (img.width !== W || img.height !== H || img.depth !== 1) {
+      const depth = img.levels8 ? img.depth : 1;
+      if (
+        img.width !== W ||
+        img.height !== H ||
+        img.depth !== depth ||
+        depth !== C ||
+        img.levels8 !== levels8
+      ) {
         const size = `${img.width}x${img.height}${img.depth === 1 ? "" : `x${img.depth}`}`;
-        problems.push({ rel, why: `is ${size} pixels (width x height), ${reference} is ${W}x${H}` });
+        const kind = (l: boolean, c: number): string => (l ? ` ${c === 3 ? "colour" : "grey"} 8-bit` : "");
+        problems.push({
+          rel,
+          why: `is ${size}${kind(img.levels8, img.depth)} pixels (width x height), ${reference} is ${W}x${H}${kind(levels8, C)}`,
+        });
         if (problems.length >= MAX_PROBLEMS) break;
         continue;
       }
       if (problems.length > 0) continue;
-      let o = inChunk * targetBytes + t.bandIndex * stampValues * 4;
       const data = img.data;
+      if (levels8) {
+        const o = inChunk * targetBytes + t.bandIndex * C * stampValues;
+        for (let i = 0; i < C * stampValues; i++) {
+          const v = data[i] as number;
+          chunk[o + i] = Number.isNaN(v) ? 0 : v;
+        }
+        continue;
+      }
+      let o = inChunk * targetBytes + t.bandIndex * stampValues * 4;
       for (let i = 0; i < stampValues; i++, o += 4) view.setFloat32(o, data[i] as number, littleEndian);
     }
     if (problems.length > 0) {
@@ -271,7 +304,8 @@ function exportSnapshot(
     file: out.file,
     csv: out.csvFile,
     format: out.format,
-    shape: [N, B, H, W],
+    shape: [N, P, H, W],
+    dtype: levels8 ? "uint8" : "float32",
     bands,
     bytes: header.length + dataBytes + padding,
     byState,

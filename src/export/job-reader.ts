@@ -1,19 +1,49 @@
-import { closeSync, openSync, readFileSync, readSync } from "node:fs";
+import { closeSync, existsSync, openSync, readFileSync, readSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { inputError, usageError } from "../errors.js";
 import { readImage } from "../fits/image.js";
 import { Ledger, type TaskReportRow } from "../ledger/ledger.js";
 import { TAR_DIR } from "../output/tar-store.js";
 import type { JobSpec } from "../plan/job-spec.js";
-import { insideDir, outputRelPath } from "../plan/layout.js";
+import { FITS_EXT, insideDir, outputRelPath } from "../plan/layout.js";
+import { decodeRaster, rasterKind } from "../raster/raster.js";
 import { type CutoutSourceConfig, createSource } from "../sources/create-source.js";
 
 /** One cutout read back from disk. */
 export interface Cutout {
   readonly width: number;
   readonly height: number;
+  /** Planes (NAXIS3; 3 for an RGB stamp). */
   readonly depth: number;
+  /** FITS order (row 0 = south), plane after plane; NaN where a PNG pixel is transparent. */
   readonly data: Float64Array;
+  /** An 8-bit stamp (PNG, JPEG, or BITPIX 8 FITS): values are display levels 0..255. */
+  readonly levels8: boolean;
+}
+
+/** Stamp extensions a cutout job may have written, FITS first. */
+const STAMP_EXTS = [FITS_EXT, ".png", ".jpg"] as const;
+
+/**
+ * A PNG/JPEG stamp as a cutout: rows flipped to FITS order; grey (PNG colour type 0 or 4) is one plane,
+ * anything else three (R, G, B).
+ */
+function rasterCutout(buf: Buffer): Cutout {
+  const img = decodeRaster(buf);
+  const grey = rasterKind(buf) === "png" && (buf[25] === 0 || buf[25] === 4);
+  const depth = grey ? 1 : 3;
+  const { width: w, height: h } = img;
+  const data = new Float64Array(w * h * depth);
+  for (let r = 0; r < h; r++) {
+    for (let x = 0; x < w; x++) {
+      const o = (r * w + x) * 4;
+      const q = (h - 1 - r) * w + x;
+      for (let c = 0; c < depth; c++) {
+        data[c * w * h + q] = img.data[o + 3] === 0 ? Number.NaN : (img.data[o + c] as number);
+      }
+    }
+  }
+  return { width: w, height: h, depth, data, levels8: true };
 }
 
 /** A job opened for reading its cutouts (shared by `vocut export` and `vocut preview`). */
@@ -23,7 +53,7 @@ export interface JobReader {
   readonly bands: readonly string[];
   /** The output folder the cutouts are in. */
   readonly outDir: string;
-  /** Path of a task's cutout relative to outDir. */
+  /** Path of a task's cutout relative to outDir (a .png or .jpg stamp when that is the file there). */
   relOf(band: number, safeId: string, row: number): string;
   /**
    * The bytes of a done task's product: the file at `rel` (files store), or the member at the ledger's
@@ -31,7 +61,7 @@ export interface JobReader {
    * than the ledger recorded.
    */
   bytesOf(rel: string, t: StoredRow): Buffer;
-  /** Read one cutout (bytesOf, decoded); throws also when it is not FITS. */
+  /** Read one cutout (bytesOf, decoded); throws also when it is neither FITS nor a PNG/JPEG stamp. */
   read(rel: string, t: StoredRow): Cutout;
 }
 
@@ -117,11 +147,23 @@ export function withJobReader<T>(ledgerFile: string, fn: (r: JobReader) => T): T
       job: { ...job, source },
       bands,
       outDir,
-      relOf: (band, safeId, row) => outputRelPath(job.layout, bands[band] ?? String(band), safeId, row),
+      relOf: (band, safeId, row) => {
+        const label = bands[band] ?? String(band);
+        const rels = STAMP_EXTS.map((ext) => outputRelPath(job.layout, label, safeId, row, ext));
+        return rels.find((r) => existsSync(insideDir(outDir, r))) ?? (rels[0] as string);
+      },
       bytesOf,
       read: (rel, t) => {
-        const img = readImage(bytesOf(rel, t));
-        return { width: img.width, height: img.height, depth: img.depth ?? 1, data: img.data };
+        const buf = bytesOf(rel, t);
+        if (rasterKind(buf) !== undefined) return rasterCutout(buf);
+        const img = readImage(buf);
+        return {
+          width: img.width,
+          height: img.height,
+          depth: img.depth ?? 1,
+          data: img.data,
+          levels8: img.bitpix === 8,
+        };
       },
     };
     return ledger.transaction(() => fn(reader));

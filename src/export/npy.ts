@@ -1,16 +1,17 @@
 /**
- * The header of a NumPy .npy file (format spec: numpy.lib.format) for a little-endian float32 C-order array:
+ * The header of a NumPy .npy file (format spec: numpy.lib.format) for a C-order array of little-endian float32
+ * (descr "<f4") or uint8 ("|u1"):
  * magic "\x93NUMPY", version, header length, then the header dict padded with spaces and ending in "\n" so
  * that the data starts at a multiple of 64 bytes. Version 1.0 (2-byte length) unless the header needs more
  * than 65535 bytes, then 2.0 (4-byte length).
  */
-export function npyHeader(shape: readonly number[]): Buffer {
+export function npyHeader(shape: readonly number[], descr: "<f4" | "|u1" = "<f4"): Buffer {
   if (shape.some((a) => !Number.isSafeInteger(a) || a < 0)) {
     throw new TypeError(`npy shape must be non-negative integers, got [${shape.join(", ")}]`);
   }
   // A one-element tuple needs a trailing comma in Python: (5,).
   const tuple = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(", ")})`;
-  const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': ${tuple}, }`;
+  const dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${tuple}, }`;
   for (const [major, lengthBytes] of [
     [1, 2],
     [2, 4],

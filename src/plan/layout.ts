@@ -37,8 +37,9 @@ export function checkLayout(layout: string, bandCount: number): void {
 
 /**
  * The output path of one task, relative to the output folder. `safeIdValue` must come from safeId(); the
- * band label is made safe here too; `ext` must come from a fixed list (productExt). The result is checked
- * to stay inside the folder.
+ * band label is made safe here too; `ext` must come from a fixed list (productExt). A layout without {ext}
+ * that ends in ".fits" (the default) names the file format there: a PNG or JPEG stamp gets its own
+ * extension in its place. The result is checked to stay inside the folder.
  */
 export function outputRelPath(
   layout: string,
@@ -47,7 +48,11 @@ export function outputRelPath(
   row: number,
   ext: string = FITS_EXT,
 ): string {
-  const rel = layout.replace(/\{(band|id|row|ext)\}/g, (_, k: string) =>
+  const template =
+    ext !== FITS_EXT && layout.endsWith(FITS_EXT) && !layout.includes("{ext}")
+      ? `${layout.slice(0, -FITS_EXT.length)}{ext}`
+      : layout;
+  const rel = template.replace(/\{(band|id|row|ext)\}/g, (_, k: string) =>
     k === "band" ? safeId(band) : k === "id" ? safeIdValue : k === "ext" ? ext : String(row),
   );
   const norm = normalize(rel);

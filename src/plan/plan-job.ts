@@ -2,7 +2,7 @@ import type { CatalogEvent, Target } from "../catalog/types.js";
 import { inputError } from "../errors.js";
 import type { Ledger } from "../ledger/ledger.js";
 import { isProducer, type Source } from "../sources/source.js";
-import { outputRelPath } from "./layout.js";
+import { FITS_EXT, outputRelPath } from "./layout.js";
 import { idHashSuffix, readableName, safeId } from "./safe-name.js";
 
 /** A row that planning skipped, as reported to the user. */
@@ -208,7 +208,14 @@ export async function* dryRunPlan(
         id: t.id,
         band,
         what: isProducer(source) ? source.describeTask(t, band) : source.request(t, band).url,
-        out: outputRelPath(layout, band, s, t.row),
+        // The stamp's extension (.png/.jpg for 8-bit stamps); an archive product's when known.
+        out: outputRelPath(
+          layout,
+          band,
+          s,
+          t.row,
+          (isProducer(source) ? source.extension?.(band) : source.extension?.(t)) ?? FITS_EXT,
+        ),
       };
     }
   }

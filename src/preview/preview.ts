@@ -82,10 +82,15 @@ interface Plane {
   readonly data: Float64Array;
 }
 
-/** One target: one plane per shown band, undefined when that cutout is not done or cannot be read. */
+/**
+ * One target: one plane per shown band, undefined when that cutout is not done or cannot be read. An 8-bit
+ * colour stamp (PNG/JPEG) shown alone gives its three channels as the planes.
+ */
 interface Stamp {
   readonly id: string;
-  readonly planes: Array<Plane | undefined>;
+  planes: Array<Plane | undefined>;
+  /** 8-bit stamps: shown as they are (levels 0..255), no stretch. */
+  levels8?: boolean;
 }
 
 /** Resolve --band / --rgb to band indexes of the job (usage error for an unknown band). */
@@ -119,7 +124,18 @@ function readStamps(reader: JobReader, shown: readonly number[], max: number): S
     if (!shown.includes(t.bandIndex) || t.state !== "done" || current === undefined) continue;
     try {
       const img = reader.read(reader.relOf(t.bandIndex, t.safeId, t.targetRow), t);
+      const n = img.width * img.height;
+      if (img.levels8 && img.depth === 3 && shown.length === 1) {
+        current.planes = [0, 1, 2].map((c) => ({
+          width: img.width,
+          height: img.height,
+          data: img.data.subarray(c * n, (c + 1) * n),
+        }));
+        current.levels8 = true;
+        continue;
+      }
       if (img.depth !== 1) continue;
+      if (img.levels8) current.levels8 = true;
       const plane = { width: img.width, height: img.height, data: img.data };
       // A band may be shown twice (--rgb r,g,g).
       shown.forEach((b, slot) => {
@@ -200,7 +216,7 @@ export function previewJob(opts: PreviewOptions): PreviewSummary {
   for (let y = 0; y < size.height; y++) for (let x = 0; x < size.width; x++) put(x, y, BACKGROUND);
 
   // The colour of one stamp pixel from its band values.
-  const color = pixelColour(drawn, bands.length);
+  const color = stamps.some((s) => s.levels8 === true) ? asIs : pixelColour(drawn, bands.length);
 
   drawn.forEach((planes, n) => {
     const cx = GAP + (n % size.columns) * (cellW + GAP);
@@ -283,6 +299,16 @@ export function previewJob(opts: PreviewOptions): PreviewSummary {
 }
 
 const byte = (v: number): number => Math.round(Math.min(1, Math.max(0, v)) * 255);
+
+/** 8-bit stamps as they are: grey, or three planes as red, green, blue; no data (transparent) black. */
+function asIs(planes: readonly Plane[], i: number): [number, number, number] {
+  const level = (p: Plane | undefined): number => {
+    const v = p?.data[i] as number;
+    return Number.isFinite(v) ? Math.min(255, Math.max(0, Math.round(v))) : 0;
+  };
+  const r = level(planes[0]);
+  return planes.length >= 3 ? [r, level(planes[1]), level(planes[2])] : [r, r, r];
+}
 
 /**
  * The per-pixel colour function of a sheet. One band: per-sheet limits from the 1st and 99.5th

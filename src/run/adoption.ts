@@ -53,7 +53,7 @@ export async function adoptLeftovers(run: RunState): Promise<void> {
       continue;
     }
     // Every extension this job can save under (PRODUCT_EXTS holds FITS_EXT and ".dat"); the tag says which.
-    const ext = (isProducer(source) ? [FITS_EXT] : PRODUCT_EXTS).find(
+    const ext = (isProducer(source) ? [source.extension?.(band) ?? FITS_EXT] : PRODUCT_EXTS).find(
       (e) => run.tagFor(t.seq, run.pathFor(t, band, e)) === l.tag,
     );
     const body = ext === undefined ? undefined : await readFile(l.tmp).catch(() => undefined);

@@ -24,10 +24,11 @@ export async function runProducerTask(
   band: string,
   target: Target,
 ): Promise<void> {
-  const path = run.pathFor(t, band, FITS_EXT);
+  const ext = producer.extension?.(band) ?? FITS_EXT;
+  const path = run.pathFor(t, band, ext);
   // Only a task a killed process left running can have its file in place already; checking every
   // task would cost a failed open per cutout.
-  if (t.interrupted === 1 && (await adoptExisting(run, t, band, path, FITS_EXT))) return;
+  if (t.interrupted === 1 && (await adoptExisting(run, t, band, path, ext))) return;
   for (let attempt = 0; ; attempt++) {
     const r = await produceOnce(run, producer, t, band, target, attempt);
     if (r === undefined) return; // requeued

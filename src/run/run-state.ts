@@ -8,7 +8,7 @@ import { validateFits } from "../fits/validate.js";
 import type { Completion, Ledger, TaskRow } from "../ledger/ledger.js";
 import type { Store } from "../output/store.js";
 import { insideDir, outputRelPath } from "../plan/layout.js";
-import { type DirectGet, isProducer, type SharedGet, type Source } from "../sources/source.js";
+import type { DirectGet, SharedGet, Source } from "../sources/source.js";
 import type { RunEvent, TaskEventState } from "./run-event.js";
 import type { RunOptions } from "./run-options.js";
 import { waitingFor } from "./waiting-for.js";
@@ -154,9 +154,7 @@ export class RunState {
   /** Whether a body found on disk is a whole product of this job (what a fresh answer would be checked for). */
   productOk(body: Buffer, ext: string): boolean {
     const source = this.source;
-    return !isProducer(source) && source.adoptable !== undefined
-      ? source.adoptable(body, ext)
-      : validateFits(body).ok;
+    return source.adoptable !== undefined ? source.adoptable(body, ext) : validateFits(body).ok;
   }
 
   /** A shared fetch or direct request ending (either way) is progress too. */

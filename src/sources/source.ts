@@ -119,6 +119,10 @@ export interface ProducerSource {
   prepare(shared: SharedGet, signal: AbortSignal, options?: PrepareOptions): Promise<void>;
   /** Processing-order key of a target (neighbours share resources). */
   sortKey(target: Target): number;
+  /** The extension of `band`'s product files (default ".fits"). Needs prepare(). */
+  extension?(band: string): string;
+  /** Whether a file a killed run left in place is a complete product (default: a valid FITS file). */
+  adoptable?(body: Buffer, ext: string): boolean;
   /** One line for `plan --dry-run`: what this task will read. Needs prepare(). */
   describeTask(target: Target, band: string): string;
   /** Compute the product. */

@@ -52,13 +52,16 @@ export function exportCommand(): Command {
           process.stdout.write(`${JSON.stringify(s)}\n`);
           return;
         }
-        const nan = s.shape[0] * s.shape[1] - s.byState.done;
+        const nan = s.shape[0] * s.bands.length - s.byState.done;
+        const planes =
+          s.shape[1] === s.bands.length ? `bands ${s.bands.join(",")}` : `bands ${s.bands.join(",")} x RGB`;
+        const blank = s.dtype === "uint8" ? "zero" : "NaN";
         const notDone = Object.entries(s.byState)
           .filter(([k, n]) => k !== "done" && n > 0)
           .map(([k, n]) => `${n} ${k}`);
         process.stdout.write(
-          `wrote ${s.file}: ${s.format} float32 ${s.shape.join(" x ")} (targets x bands ${s.bands.join(",")} x height x width), ` +
-            `${s.byState.done} cutout(s), ${nan} NaN stamp(s)${notDone.length > 0 ? ` (${notDone.join(", ")})` : ""}\n` +
+          `wrote ${s.file}: ${s.format} ${s.dtype} ${s.shape.join(" x ")} (targets x ${planes} x height x width), ` +
+            `${s.byState.done} cutout(s), ${nan} ${blank} stamp(s)${notDone.length > 0 ? ` (${notDone.join(", ")})` : ""}\n` +
             `wrote ${s.csv}\n`,
         );
       })

@@ -5,9 +5,18 @@ import type { Target } from "../../catalog/types.js";
 import { inputError, usageError } from "../../errors.js";
 import { encodeImage, readImage } from "../../fits/image.js";
 import { provenanceCards } from "../../fits/provenance.js";
+import { validateFits } from "../../fits/validate.js";
 import { ang2pixNest } from "../../healpix/index.js";
+import { checkRaster } from "../../raster/raster.js";
 import type { Geometry, Outcome, ProducerSource, SharedGet } from "../source.js";
-import { chooseTileOrder, type HipsProperties, parseHipsProperties, tilePath } from "./properties.js";
+import {
+  chooseTileOrder,
+  type HipsProperties,
+  parseHipsProperties,
+  TILE_EXT,
+  tilePath,
+} from "./properties.js";
+import { decodeTile, encodeRasterStamp, type StampFormat } from "./raster-stamp.js";
 import { type Interpolation, planStamp, type SamplePlan, sampleStamp } from "./resample.js";
 
 /** Serialisable configuration of a client-side HiPS job (stored in the ledger). */
@@ -17,7 +26,15 @@ export interface HipsConfig {
   readonly hips: ReadonlyArray<{ readonly label: string; readonly location: string }>;
   readonly geometry: Geometry;
   readonly interp: Interpolation;
+  /**
+   * Stamp format (`--format`): undefined = FITS for FITS-tile surveys, PNG for PNG/JPEG-tile surveys.
+   * PNG needs an 8-bit (PNG/JPEG tile) survey.
+   */
+  readonly format?: StampFormat;
 }
+
+/** A decoded tile: one array per channel (1, or 3 for colour), FITS order. */
+type TileData = ReadonlyArray<Float64Array | Float32Array>;
 
 /** HEALPix order of the processing-order key: neighbours within ~13" share a key. */
 const SORT_ORDER = 14;
@@ -53,6 +70,8 @@ interface BandState {
   readonly remote: boolean;
   readonly props: HipsProperties;
   readonly order: number;
+  /** What this band's stamps are written as. */
+  readonly format: StampFormat;
 }
 
 /**
@@ -66,10 +85,10 @@ export class HipsSource implements ProducerSource {
   readonly bands: readonly string[];
   private readonly config: HipsConfig;
   private readonly state = new Map<string, BandState>();
-  private readonly lru = new Map<string, Float64Array | null>();
+  private readonly lru = new Map<string, TileData | null>();
   private lruBytes = 0;
   private lruLimit = 256 * 2 ** 20;
-  private readonly pending = new Map<string, Promise<Float64Array | null>>();
+  private readonly pending = new Map<string, Promise<TileData | null>>();
   /** Tiles decoded (misses of the in-memory cache), for benchmarks. */
   tileLoads = 0;
   /**
@@ -121,17 +140,34 @@ export class HipsSource implements ProducerSource {
         );
       }
       const props = parseHipsProperties(text, h.location);
+      if (props.tileFormat === "fits" && this.config.format === "png") {
+        throw usageError(
+          "BAD_FORMAT",
+          `--format png: ${h.location} has FITS tiles (science values); PNG stamps need a PNG or JPEG tile survey`,
+        );
+      }
       this.state.set(h.label, {
         location: h.location,
         remote,
         props,
         order: chooseTileOrder(props, this.config.geometry.pixscaleArcsec),
+        format: this.config.format ?? (props.tileFormat === "fits" ? "fits" : "png"),
       });
     }
   }
 
   sortKey(target: Target): number {
     return ang2pixNest(SORT_ORDER, target.raDeg, target.decDeg);
+  }
+
+  /** The stamp file's extension for `band` (".fits" or ".png"). Needs prepare(). */
+  extension(band: string): string {
+    return `.${this.band(band).format}`;
+  }
+
+  /** Whether a file a killed run left is a whole stamp: a valid FITS file, or a decodable PNG. */
+  adoptable(body: Buffer, ext: string): boolean {
+    return ext === ".png" ? checkRaster(body, "png") === undefined : validateFits(body).ok;
   }
 
   private band(band: string): BandState {
@@ -149,7 +185,8 @@ export class HipsSource implements ProducerSource {
       this.grid(b),
       this.config.interp,
     );
-    return plan.tiles.map((n) => `${b.location}/${tilePath(b.order, n)}`).join(" ");
+    const ext = TILE_EXT[b.props.tileFormat];
+    return plan.tiles.map((n) => `${b.location}/${tilePath(b.order, n, ext)}`).join(" ");
   }
 
   private grid(b: BandState): { order: number; tileWidth: number; frame: "equatorial" | "galactic" } {
@@ -162,10 +199,10 @@ export class HipsSource implements ProducerSource {
     npix: number,
     shared: SharedGet,
     signal: AbortSignal,
-  ): Promise<Float64Array | null> {
+  ): Promise<TileData | null> {
     const key = `${band}/${npix}`;
     if (this.lru.has(key)) {
-      const v = this.lru.get(key) as Float64Array | null;
+      const v = this.lru.get(key) as TileData | null;
       this.lru.delete(key); // move to the most recent end
       this.lru.set(key, v);
       return v;
@@ -186,11 +223,19 @@ export class HipsSource implements ProducerSource {
     npix: number,
     shared: SharedGet,
     signal: AbortSignal,
-  ): Promise<Float64Array | null> {
-    const rel = tilePath(b.order, npix);
+  ): Promise<TileData | null> {
+    const format = b.props.tileFormat;
+    const rel = tilePath(b.order, npix, TILE_EXT[format]);
     let buf: Buffer | null;
-    if (b.remote) buf = await shared(`${b.location}/${rel}`, signal);
-    else {
+    if (b.remote) {
+      buf =
+        format === "fits"
+          ? await shared(`${b.location}/${rel}`, signal)
+          : await shared(`${b.location}/${rel}`, signal, {
+              fits: false,
+              accept: (body) => checkRaster(body, format),
+            });
+    } else {
       try {
         buf = await readFile(join(b.location, rel));
       } catch (err) {
@@ -200,6 +245,13 @@ export class HipsSource implements ProducerSource {
     }
     this.tileLoads++;
     if (buf === null) return null;
+    if (format !== "fits") {
+      try {
+        return decodeTile(buf, b.props.tileWidth, b.props.channels);
+      } catch (err) {
+        throw inputError("HIPS_TILE", `${b.location}/${rel}: ${(err as Error).message}`, err);
+      }
+    }
     const img = readImage(buf);
     const w = b.props.tileWidth;
     if (img.width !== w || img.height !== w) {
@@ -208,17 +260,18 @@ export class HipsSource implements ProducerSource {
         `${b.location}/${rel} is ${img.width}x${img.height}, properties say ${w}x${w}`,
       );
     }
-    return img.data;
+    return [img.data];
   }
 
-  private remember(key: string, data: Float64Array | null): void {
+  private remember(key: string, data: TileData | null): void {
     const limit = this.lruLimit;
+    const bytes = (d: TileData | null): number => d?.reduce((a, c) => a + c.byteLength, 0) ?? 0;
     this.lru.set(key, data);
-    this.lruBytes += data?.byteLength ?? 0;
+    this.lruBytes += bytes(data);
     for (const [k, v] of this.lru) {
       if (this.lruBytes <= limit) break;
       this.lru.delete(k);
-      this.lruBytes -= v?.byteLength ?? 0;
+      this.lruBytes -= bytes(v);
     }
   }
 
@@ -239,25 +292,52 @@ export class HipsSource implements ProducerSource {
     const b = this.band(band);
     const plan = this.plan(target, b);
     const tiles = await Promise.all(plan.tiles.map((n) => this.tile(band, b, n, shared, signal)));
-    const { data, covered } = sampleStamp(plan, tiles);
-    if (!covered) return { kind: "no_coverage", message: "no HiPS tile covers this position" };
-    const body = encodeImage({
-      bitpix: -32,
-      shape: [plan.widthPx, plan.heightPx],
-      data,
-      cards: [
-        ...plan.wcs,
-        ...provenanceCards({
-          band,
-          how: "client-side HiPS cutout",
-          keys: [
-            { key: "HIPSORD", value: b.order, comment: "HiPS tile order read" },
-            { key: "INTERP", value: this.config.interp, comment: "resampling from HEALPix cells" },
-          ],
-          history: [`cut from HiPS ${b.props.did ?? ""}`],
-        }),
-      ],
-    });
+    const C = b.props.tileFormat === "fits" ? 1 : b.props.channels;
+    // One resampling per channel, on the same plan.
+    const channels = Array.from({ length: C }, (_, c) =>
+      sampleStamp(
+        plan,
+        tiles.map((t) => t?.[c] ?? null),
+      ),
+    );
+    if (!channels.some((ch) => ch.covered))
+      return { kind: "no_coverage", message: "no HiPS tile covers this position" };
+    const cut = b.props.pixelCut;
+    const cards = [
+      ...plan.wcs,
+      ...provenanceCards({
+        band,
+        how: "client-side HiPS cutout",
+        keys: [
+          { key: "HIPSORD", value: b.order, comment: "HiPS tile order read" },
+          { key: "INTERP", value: this.config.interp, comment: "resampling from HEALPix cells" },
+          ...(b.props.tileFormat === "fits"
+            ? []
+            : [
+                { key: "HIPSTILE", value: b.props.tileFormat, comment: "8-bit HiPS tiles read" },
+                ...(cut === undefined
+                  ? []
+                  : [{ key: "HIPSCUT", value: `${cut[0]} ${cut[1]}`, comment: "survey hips_pixel_cut" }]),
+              ]),
+        ],
+        history: [`cut from HiPS ${b.props.did ?? ""}`],
+      }),
+    ];
+    const body =
+      b.props.tileFormat === "fits"
+        ? encodeImage({
+            bitpix: -32,
+            shape: [plan.widthPx, plan.heightPx],
+            data: (channels[0] as { data: Float32Array }).data,
+            cards,
+          })
+        : encodeRasterStamp(
+            b.format,
+            plan.widthPx,
+            plan.heightPx,
+            channels.map((ch) => ch.data),
+            cards,
+          );
     return { kind: "done", body };
   }
 }

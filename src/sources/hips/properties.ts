@@ -12,6 +12,12 @@ export interface HipsProperties {
   readonly frame: "equatorial" | "galactic";
   /** Tile formats on offer (`hips_tile_format`), lower case, e.g. ["fits", "png"]. */
   readonly formats: readonly string[];
+  /** The tile format vocut reads: FITS when offered (science data), else PNG, else JPEG. */
+  readonly tileFormat: TileFormat;
+  /** Values per pixel of an 8-bit survey: 3 for colour (`dataproduct_subtype = color`), else 1. */
+  readonly channels: 1 | 3;
+  /** `hips_pixel_cut` (the linear cut an 8-bit survey was made with), when given as two numbers. */
+  readonly pixelCut?: readonly [number, number];
   /** `hips_pixel_bitpix` when given. */
   readonly bitpix?: number;
   /** `creator_did` or `publisher_did` when given. */
@@ -20,9 +26,15 @@ export interface HipsProperties {
   readonly raw: Readonly<Record<string, string>>;
 }
 
+/** A tile format vocut reads. */
+export type TileFormat = "fits" | "png" | "jpeg";
+
+/** The file extension of tiles of each format (HiPS 1.0 section 4.2.3). */
+export const TILE_EXT: Readonly<Record<TileFormat, string>> = { fits: "fits", png: "png", jpeg: "jpg" };
+
 /**
  * Parse a HiPS `properties` file: `key = value` lines, `#` comments. Throws an input error (exit 3) when
- * the file lacks what a cutout needs (hips_order, a FITS tile format) or has impossible values.
+ * the file lacks what a cutout needs (hips_order, a FITS, PNG or JPEG tile format) or has impossible values.
  */
 export function parseHipsProperties(text: string, where: string): HipsProperties {
   const raw: Record<string, string> = {};
@@ -73,12 +85,25 @@ export function parseHipsProperties(text: string, where: string): HipsProperties
     .toLowerCase()
     .split(/\s+/)
     .filter((f) => f !== "");
-  if (!formats.includes("fits")) {
+  const tileFormat = (["fits", "png", "jpeg"] as const).find(
+    (f) => formats.includes(f) || (f === "jpeg" && formats.includes("jpg")),
+  );
+  if (tileFormat === undefined) {
     throw inputError(
-      "HIPS_NO_FITS",
-      `${where}: tiles are ${formats.join(", ")}; vocut cuts science data and needs FITS tiles`,
+      "HIPS_TILE_FORMAT",
+      `${where}: tiles are ${formats.join(", ") || "(none)"}; vocut reads fits, png or jpeg tiles`,
     );
   }
+  const subtype = (raw.dataproduct_subtype ?? "").toLowerCase();
+  const channels = tileFormat !== "fits" && /\bcolou?r\b/.test(subtype) ? 3 : 1;
+  const cut = (raw.hips_pixel_cut ?? "").split(/\s+/).map(Number);
+  const pixelCut =
+    cut.length >= 2 &&
+    Number.isFinite(cut[0]) &&
+    Number.isFinite(cut[1]) &&
+    (cut[1] as number) > (cut[0] as number)
+      ? ([cut[0], cut[1]] as [number, number])
+      : undefined;
   const bitpix = raw.hips_pixel_bitpix === undefined ? undefined : Number(raw.hips_pixel_bitpix);
   const did = raw.creator_did ?? raw.publisher_did;
   return {
@@ -87,7 +112,10 @@ export function parseHipsProperties(text: string, where: string): HipsProperties
     tileWidth,
     frame,
     formats,
+    tileFormat,
+    channels,
     raw,
+    ...(pixelCut !== undefined ? { pixelCut } : {}),
     ...(bitpix !== undefined && Number.isFinite(bitpix) ? { bitpix } : {}),
     ...(did !== undefined ? { did } : {}),
   };

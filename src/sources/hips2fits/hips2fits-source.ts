@@ -1,8 +1,11 @@
 import type { Target } from "../../catalog/types.js";
 import { usageError } from "../../errors.js";
+import { validateFits } from "../../fits/validate.js";
+import { checkRaster } from "../../raster/raster.js";
 import { fovDeg } from "../geometry.js";
-import { interpretFitsBody } from "../interpret.js";
+import { interpretFailure, interpretFitsBody } from "../interpret.js";
 import type { CutoutRequest, Geometry, HttpResponse, Outcome, RequestSource } from "../source.js";
+import { type Hips2fitsImage, hips2fitsImageParams } from "./image-format.js";
 
 /** CDS hips2fits endpoint and its mirror (https://alasky.cds.unistra.fr/hips-image-services/hips2fits). */
 export const HIPS2FITS_URL = "https://alasky.cds.unistra.fr/hips-image-services/hips2fits";
@@ -29,7 +32,7 @@ export const HIPS2FITS_PROJECTIONS = [
 ] as const;
 
 /** Serialisable configuration of a hips2fits job (stored in the ledger). */
-export interface Hips2fitsConfig {
+export interface Hips2fitsConfig extends Hips2fitsImage {
   readonly kind: "hips2fits";
   /** Endpoint URLs, primary first, then mirrors. */
   readonly endpoints: readonly string[];
@@ -117,14 +120,34 @@ export class Hips2fitsSource implements RequestSource {
       dec: num(target.decDeg),
       coordsys: this.config.coordsys,
       rotation_angle: num(this.config.rotationAngleDeg),
-      format: "fits",
+      ...hips2fitsImageParams(this.config),
     });
     const [first, ...rest] = this.config.endpoints.map((e) => `${e}?${params.toString()}`);
     return { url: first as string, fallbackUrls: rest };
   }
 
   interpret(res: HttpResponse): Outcome {
+    const format = this.config.format ?? "fits";
     // hips2fits fills pixels outside the survey with NaN, so an all-NaN stamp means no coverage.
-    return interpretFitsBody(res, { blankIsNoCoverage: true });
+    if (format === "fits") return interpretFitsBody(res, { blankIsNoCoverage: true });
+    if (res.status === 204) return { kind: "no_coverage", message: "server answered 204 No Content" };
+    if (res.status !== 200) return interpretFailure(res);
+    // An image must be one (magic bytes, and it decodes): an HTML page with 200 is retried, never saved.
+    const why = checkRaster(res.body, format === "png" ? "png" : "jpeg");
+    if (why !== undefined)
+      return { kind: "retryable", code: "NOT_IMAGE", message: `200 but ${why}`, status: 200 };
+    return { kind: "done", body: res.body };
+  }
+
+  /** Stamps are saved as .fits, .png or .jpg, by the job's format. */
+  extension(): string {
+    return `.${this.config.format ?? "fits"}`;
+  }
+
+  /** Whether a file a killed run left is a whole stamp of this job's format. */
+  adoptable(body: Buffer, ext: string): boolean {
+    if (ext === ".png") return checkRaster(body, "png") === undefined;
+    if (ext === ".jpg") return checkRaster(body, "jpeg") === undefined;
+    return validateFits(body).ok;
   }
 }
