@@ -344,6 +344,28 @@ export const OPTION_TABLE = [
     env: "VOCUT_CONTACT",
   },
   {
+    key: "netrc",
+    group: "credentials",
+    flags: "--netrc [file]",
+    description:
+      "send Basic credentials from a netrc file, read as curl reads it (default ~/.netrc): machine, login, password, default",
+  },
+  {
+    key: "tokenEnv",
+    group: "credentials",
+    flags: "--token-env <var>",
+    description:
+      "send 'Authorization: Bearer <value of the environment variable VAR>' to the service and the products it lists; never stored or printed",
+  },
+  {
+    key: "authHost",
+    group: "credentials",
+    flags: "--auth-host <hosts>",
+    list: true,
+    description:
+      "hosts (name or name:port, comma-separated) that may receive the credentials after a redirect to them",
+  },
+  {
     key: "quiet",
     group: "reporting",
     flags: "-q, --quiet",
@@ -470,6 +492,7 @@ export const COMMAND_OPTIONS = {
     ...inGroup("output"),
     ...inGroup("catalog"),
     ...inGroup("politeness"),
+    ...inGroup("credentials"),
     ...inGroup("reporting"),
   ],
   plan: [
@@ -486,12 +509,19 @@ export const COMMAND_OPTIONS = {
     JOB_LEDGER,
     OPTION.ledgerJournal,
   ],
-  fetch: [JOB_LEDGER, ...inGroup("politeness"), ...inGroup("reporting"), OPTION.ledgerJournal],
+  fetch: [
+    JOB_LEDGER,
+    ...inGroup("politeness"),
+    ...inGroup("credentials"),
+    ...inGroup("reporting"),
+    OPTION.ledgerJournal,
+  ],
   retry: [
     OPTION.failed,
     OPTION.permanent,
     JOB_LEDGER,
     ...inGroup("politeness"),
+    ...inGroup("credentials"),
     ...inGroup("reporting"),
     OPTION.ledgerJournal,
   ],
@@ -553,6 +583,7 @@ export const COMMAND_OPTIONS = {
       defaultValue: PRODUCT_LAYOUT,
     },
     ...without(inGroup("politeness"), "tileCacheMb"),
+    ...inGroup("credentials"),
     ...inGroup("reporting"),
   ],
 } as const satisfies Record<string, readonly OptionSpec[]>;

@@ -18,6 +18,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { GroupSync } from "./group-sync.js";
+import { DOWNLOAD_NAME } from "./product-download.js";
 
 // Callback fs wrapped once: cheaper than fs/promises FileHandles (measured ~30 us less CPU per file).
 const openP = promisify(open);
@@ -141,7 +142,7 @@ export class AtomicWriter {
     let removed = 0;
     try {
       for (const name of readdirSync(this.tempDir)) {
-        if (parseTempName(name) !== undefined) continue;
+        if (parseTempName(name) !== undefined || DOWNLOAD_NAME.test(name)) continue;
         rmSync(join(this.tempDir, name), { force: true });
         removed++;
       }
@@ -243,9 +244,49 @@ export class AtomicWriter {
     } finally {
       this.writing.delete(writing);
     }
+    return this.stage(tmp, finalPath, dir, { bytes: body.length, sha256 });
+  }
+
+  /**
+   * writeGrouped() for a body already in a temp file of this writer's temp folder (a streamed product,
+   * checked and hashed): renamed to `<tag>-<sha256>.part`, so a kill while it waits for its group leaves
+   * it adoptable, then made durable and put in place with its group. Throws on I/O errors.
+   */
+  async stageFile(
+    tmp: string,
+    finalPath: string,
+    written: { readonly bytes: number; readonly sha256: string },
+    tag: string,
+  ): Promise<{ bytes: number; sha256: string }> {
+    if (!TEMP_TAG.test(tag)) throw new TypeError(`tag ${JSON.stringify(tag)}: expected ${TEMP_TAG}`);
+    const dir = dirname(finalPath);
+    if (!this.knownDirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.knownDirs.add(dir);
+    }
+    const staged = join(this.tempDir, `${tag}-${written.sha256}.part`);
+    await renameP(tmp, staged);
+    return this.stage(staged, finalPath, dir, written);
+  }
+
+  /** Queue a whole temp file for its group's sync and rename; resolves once it is durable and in place. */
+  private stage(
+    tmp: string,
+    finalPath: string,
+    dir: string,
+    written: { readonly bytes: number; readonly sha256: string },
+  ): Promise<{ bytes: number; sha256: string }> {
     return new Promise((resolve, reject) => {
-      this.staged.push({ tmp, finalPath, dir, bytes: body.length, sha256, resolve, reject });
-      this.stagedBytes += body.length;
+      this.staged.push({
+        tmp,
+        finalPath,
+        dir,
+        bytes: written.bytes,
+        sha256: written.sha256,
+        resolve,
+        reject,
+      });
+      this.stagedBytes += written.bytes;
       if (this.staged.length >= GROUP_FILES || this.stagedBytes >= GROUP_BYTES) this.kick();
       else this.groupTimer ??= setTimeout(() => this.kick(), GROUP_MS);
     });

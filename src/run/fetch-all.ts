@@ -58,6 +58,7 @@ export async function fetchAll(
     timeoutMs: run.timeoutMs,
     maxBytes: run.maxBytes ?? (source.kind === "products" ? DEFAULTS.productMaxBytes : DEFAULTS.maxBytes),
     maxRedirects: DEFAULTS.maxRedirects,
+    ...(run.credentials === undefined ? {} : { credentials: run.credentials }),
   });
   const pacer = new HostPacer(
     {

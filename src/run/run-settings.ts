@@ -1,3 +1,4 @@
+import type { Credentials } from "../fetch/credentials.js";
 import type { LedgerJournalChoice } from "../ledger/journal.js";
 import type { Shard } from "../plan/shard.js";
 
@@ -24,6 +25,8 @@ export interface RunSettings {
   readonly cacheBytes: number;
   /** --ledger-journal: how the ledger journals and locks (auto: from its file system). */
   readonly ledgerJournal: LedgerJournalChoice;
+  /** --netrc, --token-env, --auth-host: sent per host, never stored (prints as "[credentials]"). */
+  readonly credentials?: Credentials;
 }
 
 /**

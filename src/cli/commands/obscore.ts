@@ -60,6 +60,7 @@ async function obscore(list: string | undefined, o: ObscoreOptions): Promise<Exi
         timeoutMs: run.timeoutMs,
         maxBytes: run.maxBytes ?? DEFAULTS.maxBytes,
         maxRedirects: DEFAULTS.maxRedirects,
+        ...(run.credentials === undefined ? {} : { credentials: run.credentials }),
       });
       try {
         const body = await runTapQuery(client, query, {

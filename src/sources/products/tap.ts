@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { ExitCode, inputError, usageError, VocutError } from "../../errors.js";
+import { authProblem } from "../../fetch/credentials.js";
 import type { HttpClient } from "../../fetch/http-client.js";
 import { backoffMs, classifyError, classifyStatus, parseRetryAfter } from "../../fetch/retry-policy.js";
 import { parseVotable, VotableError } from "../../votable/votable.js";
@@ -100,7 +101,8 @@ export async function runTapQuery(
       }
     }
     const detail = errorText(res.body);
-    last = `HTTP ${res.status}${detail === "" ? "" : `: ${detail}`}`;
+    const status = authProblem(res.status, res.credentialsSent === true) ?? `HTTP ${res.status}`;
+    last = `${status}${detail === "" ? "" : `: ${detail}`}`;
     if (res.status === 200) last = `200 but not a VOTable: ${detail}`;
     else if (classifyStatus(res.status) !== "retryable") {
       throw inputError("TAP_QUERY", `the TAP service at ${url} answered ${last}`);
