@@ -33,6 +33,8 @@ export interface ProductServer {
   readonly requests: Array<{ path: string; host: string; authorization?: string; range?: string }>;
   /** Paths whose next whole answer is cut after this fraction of the body. */
   readonly cuts: Map<string, number>;
+  /** Paths whose next whole answer stops after this fraction and then hangs (a client to kill). */
+  readonly holds: Map<string, number>;
   close(): Promise<void>;
 }
 
@@ -66,10 +68,17 @@ export async function startProductServer(opts: {
   readonly basic?: { readonly login: string; readonly password: string };
   /** Offer ranges (default true). */
   readonly ranges?: boolean;
+  /**
+   * A broken range answer: "mismatch" answers a Range request with a 206 from the wrong byte; "changed"
+   * gives every answer a new ETag (the product changed), so If-Range fails and the answer is a 200.
+   */
+  readonly rangeFault?: "mismatch" | "changed";
 }): Promise<ProductServer> {
   const bytesSent = new Map<string, number>();
   const requests: ProductServer["requests"] = [];
   const cuts = new Map<string, number>();
+  const holds = new Map<string, number>();
+  let answers = 0;
   let base = "";
   let otherHost = "";
   const ranges = opts.ranges ?? true;
@@ -115,7 +124,7 @@ export async function startProductServer(opts: {
       res.writeHead(404, { "content-type": "text/plain" }).end("Not Found");
       return;
     }
-    const etag = `"v1-${p.size}"`;
+    const etag = opts.rangeFault === "changed" ? `"v${++answers}-${p.size}"` : `"v1-${p.size}"`;
     let start = 0;
     const m = /^bytes=(\d+)-$/.exec(req.headers.range ?? "");
     const ifRange = req.headers["if-range"];
@@ -130,9 +139,14 @@ export async function startProductServer(opts: {
       etag,
     };
     if (ranges) headers["accept-ranges"] = "bytes";
+    // "mismatch": a 206 that claims to start 2880 bytes early (its body does too).
+    if (start > 0 && opts.rangeFault === "mismatch") start = Math.max(1, start - 2880);
     if (start > 0) headers["content-range"] = `bytes ${start}-${p.size - 1}/${p.size}`;
+    headers["content-length"] = String(p.size - start);
     res.writeHead(start > 0 ? 206 : 200, headers);
-    const cut = start === 0 ? cuts.get(url.pathname) : undefined;
+    const hold = start === 0 ? holds.get(url.pathname) : undefined;
+    if (hold !== undefined) holds.delete(url.pathname);
+    const cut = start === 0 ? (hold ?? cuts.get(url.pathname)) : undefined;
     if (cut !== undefined) cuts.delete(url.pathname);
     const end = cut === undefined ? p.size : Math.floor(p.size * cut);
     for (let pos = start; pos < end; pos += CHUNK) {
@@ -141,6 +155,7 @@ export async function startProductServer(opts: {
       if (!res.write(chunk)) await once(res, "drain");
       if (res.destroyed) return;
     }
+    if (hold !== undefined) return; // the answer never ends
     if (cut !== undefined) {
       // Let the bytes leave, then drop the connection mid-body.
       await new Promise<void>((r) => res.write(Buffer.alloc(0), () => r()));
@@ -167,6 +182,7 @@ export async function startProductServer(opts: {
     bytesSent,
     requests,
     cuts,
+    holds,
     close: async () => {
       for (const server of servers) {
         server.closeAllConnections();
