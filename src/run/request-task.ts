@@ -78,7 +78,9 @@ async function requestLoop(
     const host = hostOf(url);
     let outcome: Outcome;
     // A product of known type streams to its temp file (named by the task's tag, so a later run finds it).
-    const streamExt = source.streams === true ? source.extension?.(target) : undefined;
+    // (A file:// product is read from the disk as it is.)
+    const streamExt =
+      source.streams === true && /^https?:/i.test(url) ? source.extension?.(target) : undefined;
     const streamPath = streamExt === undefined ? undefined : run.pathFor(t, band, streamExt);
     if (streamPath !== undefined && dl.current?.url !== url) {
       await dl.current?.discard();
