@@ -204,6 +204,33 @@ describe("products behind a bearer token, streamed with Range resume", () => {
   });
 });
 
+describe("credentials for --url templates (vocut run, fetch)", () => {
+  it("run --url --token-env sends the token to the template's host; without it exit 4, then retry --permanent --token-env finishes", async () => {
+    const token = `tok-${randomBytes(12).toString("hex")}`;
+    server = await startProductServer({ products: new Map([["cube.fits", bufferProduct(CUBE)]]), token });
+    const cat = join(tmp.dir, "cat.csv");
+    writeFileSync(cat, "id,ra,dec\nm31,10.68,41.27\nm33,23.46,30.66\n");
+    const out = join(tmp.dir, "out");
+    const args = [
+      "run",
+      cat,
+      "--out",
+      out,
+      "--url",
+      `${server.base}/files/cube.fits?obj={id}`,
+      "--bands",
+      "x",
+    ];
+    const r = await runCli([...args, ...COMMON]);
+    expect(r.code).toBe(4);
+    expect((await runCli(["status", out, "--json"])).stdout).toMatch(/authentication required/);
+    const r2 = await runCli(["retry", out, "--permanent", "--token-env", "T", ...COMMON], { T: token });
+    expect(r2.code).toBe(0);
+    expect(savedShas(out)).toEqual([sha(CUBE), sha(CUBE)]);
+    expect(everythingWritten(out, r2).includes(token)).toBe(false);
+  });
+});
+
 describe("resume rules of a cut product", () => {
   const products = () => new Map([["spectrum.fits", bufferProduct(SPECTRUM)]]);
   const run = async (out: string): Promise<CliResult> =>
@@ -239,6 +266,17 @@ describe("resume rules of a cut product", () => {
     expect(savedShas(out)).toEqual([sha(SPECTRUM)]);
     expect(asked()).toEqual(["whole", expect.stringMatching(/^bytes=[1-9]\d*-$/)]);
     expect(sent()).toBe(SPECTRUM.length + Math.floor(SPECTRUM.length * 0.4));
+  });
+
+  it("a product over --max-bytes fails permanently (TOO_LARGE) and leaves no part behind", async () => {
+    server = await startProductServer({ products: products() });
+    const out = join(tmp.dir, "out");
+    const list = listFile([`${server.base}/files/spectrum.fits`]);
+    const r = await runCli(["obscore", list, "--out", out, "--max-bytes", "100000", ...COMMON]);
+    expect(r.code).toBe(4);
+    expect((await runCli(["status", out, "--json"])).stdout).toMatch(/TOO_LARGE/);
+    expect(readdirSync(join(out, ".vocut-tmp"))).toEqual([]);
+    expect(savedShas(out)).toEqual([]);
   });
 
   it("a vocut killed mid-product resumes from the partial file the next run finds", async () => {
