@@ -248,9 +248,8 @@ export class AtomicWriter {
   }
 
   /**
-   * writeGrouped() for a body already in a temp file of this writer's temp folder (a streamed product,
-   * checked and hashed): renamed to `<tag>-<sha256>.part`, so a kill while it waits for its group leaves
-   * it adoptable, then made durable and put in place with its group. Throws on I/O errors.
+   * writeGrouped() for a body already in a file of the temp folder (a streamed product, checked and
+   * hashed): renamed to `<tag>-<sha256>.part` (adoptable after a kill), then synced with its group.
    */
   async stageFile(
     tmp: string,
