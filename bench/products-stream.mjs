@@ -7,6 +7,7 @@
 // bytes the server sent / bytes of the products, the Range requests, sha256 of each file against the
 // served bytes, and whether the token appears in any byte vocut wrote (files, stdout, stderr).
 // Usage: node bench/products-stream.mjs [--products 2] [--mb 1024] [--keep]
+//   [--cli PATH --open]: another build of vocut (e.g. main's dist/cli/index.js), the archive without a token
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { once } from "node:events";
@@ -21,9 +22,11 @@ const { values } = parseArgs({
     products: { type: "string", default: "2" },
     mb: { type: "string", default: "1024" },
     keep: { type: "boolean", default: false },
+    cli: { type: "string" },
+    open: { type: "boolean", default: false },
   },
 });
-const CLI = resolve(import.meta.dirname, "../dist/cli/index.js");
+const CLI = resolve(values.cli ?? join(import.meta.dirname, "../dist/cli/index.js"));
 const N = Number(values.products);
 const work = mkdtempSync(join(tmpdir(), "vocut-bench-products-"));
 const token = `bench-${randomBytes(16).toString("hex")}`;
@@ -73,7 +76,7 @@ const sent = new Map();
 const ranges = [];
 const cut = new Set();
 const server = createServer(async (req, res) => {
-  if (req.headers.authorization !== `Bearer ${token}`) {
+  if (!values.open && req.headers.authorization !== `Bearer ${token}`) {
     res.writeHead(401, { "www-authenticate": "Bearer" }).end("Unauthorized");
     return;
   }
@@ -130,8 +133,7 @@ const child = spawn(
     list,
     "--out",
     out,
-    "--token-env",
-    "BENCH_TOKEN",
+    ...(values.open ? ["--max-bytes", String(64 * 2 ** 30)] : ["--token-env", "BENCH_TOKEN"]),
     "--rate",
     "10",
     "--pause",
