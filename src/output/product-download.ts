@@ -56,6 +56,8 @@ export class ProductDownload {
   private pos = 0;
   private hashed = 0;
   private note: Note | undefined;
+  /** Called after each chunk is written (the run's watchdog: bytes arriving are progress). */
+  onWrite: (() => void) | undefined;
 
   private constructor(
     tempDir: string,
@@ -133,6 +135,7 @@ export class ProductDownload {
     this.hash.update(chunk);
     this.pos += chunk.length;
     this.hashed = this.pos;
+    this.onWrite?.();
   }
 
   async discard(): Promise<void> {

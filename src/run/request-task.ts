@@ -85,6 +85,9 @@ async function requestLoop(
     if (streamPath !== undefined && dl.current?.url !== url) {
       await dl.current?.discard();
       dl.current = await ProductDownload.open(run.writer.tempDir, run.tagFor(t.seq, streamPath), url);
+      // A product arriving is progress: a 20 GB cube takes longer than --stall-timeout to download.
+      const w = run.watchdog;
+      if (w !== undefined) dl.current.onWrite = () => w.progress();
     }
     const sink = streamPath === undefined ? undefined : dl.current;
     let stored: StoredBody | undefined;

@@ -35,6 +35,8 @@ export interface ProductServer {
   readonly cuts: Map<string, number>;
   /** Paths whose next whole answer stops after this fraction and then hangs (a client to kill). */
   readonly holds: Map<string, number>;
+  /** Paths whose answers wait at each byte fraction `at` until its `until` resolves, then go on. */
+  readonly pauses: Map<string, ReadonlyArray<{ readonly at: number; readonly until: Promise<void> }>>;
   close(): Promise<void>;
 }
 
@@ -78,6 +80,7 @@ export async function startProductServer(opts: {
   const requests: ProductServer["requests"] = [];
   const cuts = new Map<string, number>();
   const holds = new Map<string, number>();
+  const pauses = new Map<string, ReadonlyArray<{ at: number; until: Promise<void> }>>();
   let answers = 0;
   let base = "";
   let otherHost = "";
@@ -149,11 +152,21 @@ export async function startProductServer(opts: {
     const cut = start === 0 ? (hold ?? cuts.get(url.pathname)) : undefined;
     if (cut !== undefined) cuts.delete(url.pathname);
     const end = cut === undefined ? p.size : Math.floor(p.size * cut);
-    for (let pos = start; pos < end; pos += CHUNK) {
-      const chunk = p.slice(pos, Math.min(end, pos + CHUNK));
+    const stops = (pauses.get(url.pathname) ?? []).map((x) => ({
+      at: Math.floor(p.size * x.at),
+      until: x.until,
+    }));
+    for (let pos = start; pos < end; ) {
+      const stop = stops.find((x) => x.at > pos);
+      const chunk = p.slice(
+        pos,
+        Math.min(end, stop === undefined ? pos + CHUNK : Math.min(stop.at, pos + CHUNK)),
+      );
+      pos += chunk.length;
       bytesSent.set(url.pathname, (bytesSent.get(url.pathname) ?? 0) + chunk.length);
       if (!res.write(chunk)) await once(res, "drain");
       if (res.destroyed) return;
+      if (stop !== undefined && pos === stop.at) await stop.until;
     }
     if (hold !== undefined) return; // the answer never ends
     if (cut !== undefined) {
@@ -183,6 +196,7 @@ export async function startProductServer(opts: {
     requests,
     cuts,
     holds,
+    pauses,
     close: async () => {
       for (const server of servers) {
         server.closeAllConnections();
