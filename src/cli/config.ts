@@ -315,8 +315,8 @@ function siaConfigFrom(o: JobFlags, geometry: SiaConfig["geometry"]): SiaConfig 
 /** Catalog reading options from flags. */
 export function catalogOptionsFrom(o: JobFlags): CatalogOptions {
   const fmt = o.catalogFormat;
-  if (fmt !== undefined && !["csv", "tsv", "votable", "fits"].includes(fmt)) {
-    throw usageError("BAD_OPTION", `--catalog-format ${fmt}: csv, tsv, votable or fits`);
+  if (fmt !== undefined && !["csv", "tsv", "votable", "fits", "ecsv"].includes(fmt)) {
+    throw usageError("BAD_OPTION", `--catalog-format ${fmt}: csv, tsv, ecsv, votable or fits`);
   }
   return {
     ...(o.raCol === undefined ? {} : { raCol: o.raCol }),
@@ -350,8 +350,8 @@ export function jobSpecFrom(
       : {
           shard:
             o.out === undefined || o.out === ""
-              ? parseShard(o.shard)
-              : shardForOut(o.shard, o.out, { write: o.dryRun !== true }),
+              ? parseShard(o.shard, process.env)
+              : shardForOut(o.shard, o.out, { env: process.env, write: o.dryRun !== true }),
         }),
   };
 }

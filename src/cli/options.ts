@@ -44,7 +44,7 @@ export const OPTION_TABLE = [
     key: "catalogFormat",
     group: "catalog",
     flags: "--catalog-format <fmt>",
-    description: "csv | tsv | votable | fits (default: from the file)",
+    description: "csv | tsv | ecsv | votable | fits (default: from the file)",
   },
   {
     key: "strict",
@@ -416,6 +416,27 @@ export const OPTION_TABLE = [
     description: "ADQL query, e.g. SELECT * FROM ivoa.ObsCore WHERE ...",
   },
   {
+    key: "async",
+    group: "products",
+    flags: "--async",
+    description:
+      "run the TAP query as an async (UWS) job: the job URL is kept in the ledger, so a killed run waits for the same job",
+  },
+  {
+    key: "jobWait",
+    group: "products",
+    flags: "--job-wait <s>",
+    description: "longest time one run waits for an async TAP job, seconds; then exit 5 and the job is kept",
+    defaultValue: String(DEFAULTS.uwsBudgetMs / 1000),
+  },
+  {
+    key: "describe",
+    group: "products",
+    flags: "--describe",
+    description:
+      "list the service's ObsCore collections and product types with counts and estimated sizes (no download)",
+  },
+  {
     key: "urlCol",
     group: "products",
     flags: "--url-col <name>",
@@ -563,6 +584,14 @@ export const COMMAND_OPTIONS = {
   obscore: [
     OPTION.tap,
     OPTION.query,
+    OPTION.async,
+    OPTION.jobWait,
+    OPTION.describe,
+    {
+      ...OPTION.dryRun,
+      description:
+        "print what the query or list will cost (rows, products, estimated size by collection and type, time at --rate) and download nothing",
+    },
     {
       ...OPTION.maxrec,
       description: "most rows the service may return (MAXREC); a truncated result is reported",

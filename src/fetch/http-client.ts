@@ -2,6 +2,7 @@ import { readFile, stat } from "node:fs/promises";
 import { setImmediate } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { Agent, request } from "undici";
+import { type Clock, realClock } from "./clock.js";
 import type { Authorizer } from "./credentials.js";
 import { DEFAULTS } from "./defaults.js";
 import { FetchError } from "./fetch-error.js";
@@ -26,6 +27,8 @@ export interface HttpResponse {
   readonly credentialsSent?: boolean;
   /** For a 2xx streamed into a sink: the whole product's length, bytes held by the sink. */
   readonly streamedBytes?: number;
+  /** When the answer was complete, epoch ms by the client's clock (a Retry-After date is read against it). */
+  readonly receivedAtMs: number;
 }
 
 /** Settings of the client; defaults in DEFAULTS. */
@@ -42,6 +45,8 @@ export interface HttpClientOptions {
   readonly connectionsPerHost?: number;
   /** Credentials asked on every hop (fetch/credentials.ts); none when absent. */
   readonly credentials?: Authorizer;
+  /** Stamps each answer's `receivedAtMs` (default the real clock). */
+  readonly clock?: Clock;
 }
 
 /** GET over one shared keep-alive undici Agent, or from the local disk for file:// URLs. */
@@ -61,8 +66,13 @@ export interface HttpClient {
   postForm(
     url: string,
     form: Readonly<Record<string, string>>,
-    options?: { signal?: AbortSignal },
+    options?: { signal?: AbortSignal; redirect?: "follow" | "manual" },
   ): Promise<HttpResponse>;
+  /**
+   * DELETE `url` (a UWS job). A redirect is never followed (pyvo #535: following the 303 after a DELETE
+   * downloads the whole job list): the 3xx comes back as the response, its target in `headers.location`.
+   */
+  delete(url: string, options?: { signal?: AbortSignal }): Promise<HttpResponse>;
   /** Close all sockets; later calls to get() fail. */
   close(): Promise<void>;
 }
@@ -86,6 +96,7 @@ function check(ok: boolean, what: string, value: unknown): void {
  */
 export function createHttpClient(options: HttpClientOptions): HttpClient {
   const { timeoutMs, maxBytes, maxRedirects } = options;
+  const clock = options.clock ?? realClock;
   check(
     typeof options.userAgent === "string" && options.userAgent !== "",
     "userAgent must be a non-empty string",
@@ -126,15 +137,16 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     signal: AbortSignal,
     form: string | undefined,
     hop: { from?: URL; sent: boolean; sink?: BodySink; onBody?: () => void },
-  ): Promise<HttpResponse & { location?: string }> {
+    method: "GET" | "DELETE" = "GET",
+  ): Promise<Omit<HttpResponse, "receivedAtMs"> & { location?: string }> {
     const auth = credentials?.headersFor(url, hop.from, hop.sent) ?? {};
     const sent = auth.authorization !== undefined;
-    const ranged = form === undefined ? rangeHeaders(hop.sink) : {};
+    const ranged = form === undefined && method === "GET" ? rangeHeaders(hop.sink) : {};
     const asked = ranged.range === undefined ? 0 : (hop.sink?.held ?? 0);
     const res =
       form === undefined
         ? await request(url, {
-            method: "GET",
+            method,
             headers: { ...headers, ...auth, ...ranged },
             signal,
             dispatcher: agent,
@@ -255,6 +267,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       status: 404,
       headers: {},
       body: Buffer.from(why),
+      receivedAtMs: clock.now(),
     });
     try {
       const st = await stat(path);
@@ -267,7 +280,13 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         );
       }
       const body = await readFile(path, signal === undefined ? {} : { signal });
-      return { url: url.href, status: 200, headers: { "content-length": String(body.length) }, body };
+      return {
+        url: url.href,
+        status: 200,
+        headers: { "content-length": String(body.length) },
+        body,
+        receivedAtMs: clock.now(),
+      };
     } catch (err) {
       if (err instanceof FetchError) throw err;
       if (signal?.aborted)
@@ -313,8 +332,9 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   let closed = false;
   async function exchange(
     rawUrl: string,
-    opts: { signal?: AbortSignal; sink?: BodySink },
+    opts: { signal?: AbortSignal; sink?: BodySink; redirect?: "follow" | "manual" },
     form: string | undefined,
+    method: "GET" | "DELETE" = "GET",
   ): Promise<HttpResponse> {
     let url: URL;
     try {
@@ -325,7 +345,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     const callerSignal = opts.signal;
     if (callerSignal?.aborted) throw new FetchError("ABORTED", `${url.href}: aborted`, true);
     if (closed) throw new FetchError("CONNECTION", `${url.href}: the HTTP client is closed`, false);
-    if (url.protocol === "file:" && form === undefined && opts.sink === undefined)
+    if (url.protocol === "file:" && form === undefined && method === "GET" && opts.sink === undefined)
       return getFile(url, callerSignal);
     if (url.protocol !== "http:" && url.protocol !== "https:")
       throw new FetchError("BAD_URL", `unsupported URL scheme ${url.protocol} in ${rawUrl}`, false);
@@ -349,18 +369,24 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     let sent = false;
     try {
       for (let hops = 0; ; hops++) {
-        const r = await once(url, ac.signal, body, {
-          sent,
-          ...(from === undefined ? {} : { from }),
-          ...(opts.sink === undefined ? {} : { sink: opts.sink, onBody }),
-        });
-        if (r.location === undefined) {
+        const r = await once(
+          url,
+          ac.signal,
+          body,
+          {
+            sent,
+            ...(from === undefined ? {} : { from }),
+            ...(opts.sink === undefined ? {} : { sink: opts.sink, onBody }),
+          },
+          method,
+        );
+        if (r.location === undefined || opts.redirect === "manual") {
           // undici hands the socket back to its pool a macrotask after the body ends; a caller that
           // sends its next request at once would otherwise open a second connection (seen: 2 sockets
           // alternating for sequential requests). One turn of the event loop keeps it to one.
           await setImmediate();
           const { location: _, ...answer } = r;
-          return answer;
+          return { ...answer, receivedAtMs: clock.now() };
         }
         from = url;
         sent = r.credentialsSent === true;
@@ -406,6 +432,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   return {
     get: (url, opts = {}) => exchange(url, opts, undefined),
     postForm: (url, form, opts = {}) => exchange(url, opts, new URLSearchParams(form).toString()),
+    delete: (url, opts = {}) => exchange(url, { ...opts, redirect: "manual" }, undefined, "DELETE"),
     async close() {
       closed = true;
       await agent.close();

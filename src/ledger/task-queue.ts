@@ -113,6 +113,10 @@ export class TaskQueue {
         "SELECT row, id FROM target WHERE safe_id = ? AND safe_id IS NOT NULL",
       ),
       targetByRow: db.prepare<[number], { id: string }>("SELECT id FROM target WHERE row = ?"),
+      // The file name of a target is coalesce(safe_id, id): both indexes answer this.
+      targetByName: db.prepare<[string, string], { row: number; id: string }>(
+        "SELECT row, id FROM target WHERE safe_id = ? UNION ALL SELECT row, id FROM target WHERE safe_id IS NULL AND id = ?",
+      ),
       claim: db.prepare<[number], TaskRow>(
         `SELECT ${TASK_COLUMNS}
            FROM task t JOIN target g ON g.row = t.target_row
@@ -183,6 +187,16 @@ export class TaskQueue {
    * same safe file name is "safe_id_collision". Throws a usage error when the row holds another id.
    */
   addTarget(t: TargetRow, bandCount: number, sortKey: number): AddTargetResult {
+    if (t.url !== undefined) {
+      // Products are named without the "~hash" that keeps changed cutout ids apart (issue 13), so a
+      // name may equal another target's id-as-name: checked here, where cutout planning need not pay.
+      const other = this.stmt.targetByName.all(t.safeId, t.safeId).find((o) => o.row !== t.row);
+      if (other !== undefined) {
+        if (other.id === t.id) return "duplicate_id";
+        const mine = this.stmt.targetById.get(t.id);
+        if (mine === undefined || mine.row !== t.row) return "safe_id_collision";
+      }
+    }
     const res = this.stmt.insertTarget.run(
       t.row,
       t.id,

@@ -56,7 +56,8 @@ export async function fetchAll(
   const client = createHttpClient({
     userAgent: userAgent(run.contact),
     timeoutMs: run.timeoutMs,
-    maxBytes: run.maxBytes ?? (source.kind === "products" ? DEFAULTS.productMaxBytes : DEFAULTS.maxBytes),
+    maxBytes:
+      run.maxBytes ?? ("defaultMaxBytes" in source ? source.defaultMaxBytes : undefined) ?? DEFAULTS.maxBytes,
     maxRedirects: DEFAULTS.maxRedirects,
     ...(run.credentials === undefined ? {} : { credentials: run.credentials }),
   });

@@ -1,4 +1,5 @@
 import type { Target } from "../../catalog/types.js";
+import { DEFAULTS } from "../../fetch/defaults.js";
 import { checkProduct, checkStoredProduct, isDatalink, productExt } from "../../output/product-formats.js";
 import { DatalinkError, parseDatalink, thisLink } from "../../votable/datalink.js";
 import { interpretFailure } from "../interpret.js";
@@ -33,6 +34,7 @@ export class ProductsSource implements RequestSource {
   readonly bands: readonly string[] = [PRODUCT_BAND];
   /** Products stream to their temp file (multi-GB cubes and tarballs): see RequestSource.streams. */
   readonly streams = true;
+  readonly defaultMaxBytes = DEFAULTS.productMaxBytes;
   private readonly config: ProductsConfig;
 
   constructor(config: ProductsConfig) {
