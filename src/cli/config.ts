@@ -1,7 +1,9 @@
-import { existsSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import type { CatalogOptions } from "../catalog/types.js";
 import { usageError } from "../errors.js";
+import { Credentials, type NetrcEntry, NetrcError, parseNetrc } from "../fetch/credentials.js";
 import { parseLedgerJournal } from "../ledger/journal.js";
 import { STORE_KINDS, type StoreKind } from "../output/store.js";
 import type { JobSpec } from "../plan/job-spec.js";
@@ -23,9 +25,10 @@ import { DEFAULT_PIXSCALE, DEFAULT_SIZE, inGroup, OPTION, type OptionsOf } from 
 /** The flags a job is planned from: those of `plan` (`run` has them all). */
 export type JobFlags = OptionsOf<"plan">;
 
-/** The rows runConfigFrom reads: politeness, reporting and --ledger-journal. */
+/** The rows runConfigFrom reads: politeness, credentials, reporting, --ledger-journal and --tar-size. */
 const RUN_CONFIG_OPTIONS = [
   ...inGroup("politeness"),
+  ...inGroup("credentials"),
   ...inGroup("reporting"),
   OPTION.ledgerJournal,
   OPTION.tarSize,
@@ -59,8 +62,13 @@ function positive(flag: string, text: string, opts: { integer?: boolean; min?: n
  * Validate politeness/reporting flags into a frozen RunConfig; a flag the command does not offer takes
  * its table default. Throws a usage error (exit 2).
  */
-export function runConfigFrom(given: Partial<RunFlags>): RunConfig {
+export function runConfigFrom(
+  given: Partial<RunFlags>,
+  env: NodeJS.ProcessEnv = process.env,
+  home: string = homedir(),
+): RunConfig {
   const o: RunFlags = { ...defaultsOf(RUN_CONFIG_OPTIONS), ...given };
+  const credentials = credentialsFrom(o, env, home);
   const ratePerSec = positive("--rate", o.rate);
   // Default burst 1 (DEFAULTS.burst): requests leave evenly spaced, so a server enforcing exactly --rate
   // never sees two arrive early (bench: burst = rate drew a 429 at the start and cost 7% of the allowed rate).
@@ -84,12 +92,80 @@ export function runConfigFrom(given: Partial<RunFlags>): RunConfig {
       ? {}
       : { maxDurationMs: positive("--max-duration", o.maxDuration) * 1000 }),
     ...stallTimeoutFrom(o.stallTimeout),
+    ...(credentials === undefined ? {} : { credentials }),
     ...(o.contact === undefined ? {} : { contact: o.contact }),
     ...(o.maxBytes === undefined
       ? {}
       : { maxBytes: positive("--max-bytes", o.maxBytes, { integer: true, min: 2880 }) }),
   };
   return Object.freeze(cfg);
+}
+
+/**
+ * `--netrc [FILE]`, `--token-env VAR` and `--auth-host` into the run's Credentials (undefined when none):
+ * the file is read and the variable looked up now, once. `--netrc` alone reads $NETRC, else ~/.netrc, as
+ * curl does. Errors are usage errors (exit 2) that name the file or the variable, never a value in them.
+ */
+export function credentialsFrom(
+  o: Pick<RunFlags, "netrc" | "tokenEnv" | "authHost">,
+  env: NodeJS.ProcessEnv,
+  home: string,
+): Credentials | undefined {
+  let netrc: NetrcEntry[] | undefined;
+  if (o.netrc !== undefined && o.netrc !== false) {
+    const file = typeof o.netrc === "string" ? o.netrc : (env.NETRC ?? join(home, ".netrc"));
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (err) {
+      throw usageError(
+        "BAD_NETRC",
+        `--netrc: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? "error"})`,
+      );
+    }
+    try {
+      netrc = parseNetrc(text);
+    } catch (err) {
+      if (err instanceof NetrcError) throw usageError("BAD_NETRC", `--netrc ${file}: ${err.message}`);
+      throw err;
+    }
+  }
+  let token: string | undefined;
+  if (o.tokenEnv !== undefined) {
+    const name = o.tokenEnv;
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+      throw usageError(
+        "BAD_TOKEN",
+        `--token-env ${JSON.stringify(name)}: the NAME of an environment variable (e.g. --token-env ESO_TOKEN)`,
+      );
+    token = env[name]?.trim();
+    if (token === undefined || token === "")
+      throw usageError(
+        "BAD_TOKEN",
+        `--token-env ${name}: the environment variable ${name} is not set or empty`,
+      );
+    if (!/^[\x21-\x7e]+$/.test(token))
+      throw usageError(
+        "BAD_TOKEN",
+        `--token-env ${name}: the value of ${name} is not a token (printable ASCII without spaces)`,
+      );
+  }
+  const authHosts = (o.authHost ?? "")
+    .split(",")
+    .map((h) => h.trim())
+    .filter((h) => h !== "");
+  if (netrc === undefined && token === undefined) {
+    if (authHosts.length > 0) throw usageError("BAD_OPTION", "--auth-host needs --token-env or --netrc");
+    return undefined;
+  }
+  for (const h of authHosts)
+    if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:.]+\](:\d{1,5})?$/.test(h))
+      throw usageError("BAD_OPTION", `--auth-host ${JSON.stringify(h)}: a host name, or name:port`);
+  return new Credentials({
+    ...(netrc === undefined ? {} : { netrc }),
+    ...(token === undefined ? {} : { token }),
+    authHosts,
+  });
 }
 
 /** `--stall-timeout`: 0 turns the watchdog off. */

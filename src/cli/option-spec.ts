@@ -10,7 +10,10 @@ import { usageError } from "../errors.js";
 export interface OptionSpec {
   /** The parsed options' attribute: commander's camelCase of the long flag (checked when the Option is made). */
   readonly key: string;
-  /** Commander flags: `--name <value>` takes a value (a string), `--name` alone is a boolean. */
+  /**
+   * Commander flags: `--name <value>` takes a value (a string), `--name` alone is a boolean, `--name
+   * [value]` either.
+   */
   readonly flags: string;
   readonly description: string;
   /** Computed from the constant it shows (DEFAULTS, ...), never a copy of its value. */
@@ -24,6 +27,7 @@ export interface OptionSpec {
     | "output"
     | "store"
     | "politeness"
+    | "credentials"
     | "reporting"
     | "plan"
     | "job"
@@ -40,8 +44,15 @@ export interface OptionSpec {
   readonly mandatory?: boolean;
 }
 
-/** A flag with a value parses to a string, a flag without one to a boolean. */
-type ValueOf<R extends OptionSpec> = R["flags"] extends `${string}<${string}>` ? string : boolean;
+/**
+ * A flag with a value parses to a string, a flag without one to a boolean, and one with an optional value
+ * (`--netrc [file]`) to either (true when given alone).
+ */
+type ValueOf<R extends OptionSpec> = R["flags"] extends `${string}<${string}>`
+  ? string
+  : R["flags"] extends `${string}[${string}]`
+    ? string | boolean
+    : boolean;
 /** Commander always sets an option with a default, and a mandatory one. */
 type AlwaysSet<R> = R extends { readonly defaultValue: string } | { readonly mandatory: true } ? true : false;
 type Simplify<T> = { [K in keyof T]: T[K] } & {};

@@ -384,6 +384,28 @@ export const OPTION_TABLE = [
     env: "VOCUT_CONTACT",
   },
   {
+    key: "netrc",
+    group: "credentials",
+    flags: "--netrc [file]",
+    description:
+      "send Basic credentials from a netrc file, read as curl reads it (default ~/.netrc): machine, login, password, default",
+  },
+  {
+    key: "tokenEnv",
+    group: "credentials",
+    flags: "--token-env <var>",
+    description:
+      "send 'Authorization: Bearer <value of the environment variable VAR>' to the service and the products it lists; never stored or printed",
+  },
+  {
+    key: "authHost",
+    group: "credentials",
+    flags: "--auth-host <hosts>",
+    list: true,
+    description:
+      "hosts (name or name:port, comma-separated) that may receive the credentials after a redirect to them",
+  },
+  {
     key: "quiet",
     group: "reporting",
     flags: "-q, --quiet",
@@ -540,6 +562,7 @@ export const COMMAND_OPTIONS = {
     ...inGroup("store"),
     ...inGroup("catalog"),
     ...inGroup("politeness"),
+    ...inGroup("credentials"),
     ...inGroup("reporting"),
   ],
   plan: [
@@ -562,6 +585,7 @@ export const COMMAND_OPTIONS = {
     JOB_LEDGER,
     ...inGroup("store"),
     ...inGroup("politeness"),
+    ...inGroup("credentials"),
     ...inGroup("reporting"),
     OPTION.ledgerJournal,
   ],
@@ -571,6 +595,7 @@ export const COMMAND_OPTIONS = {
     JOB_LEDGER,
     ...inGroup("store"),
     ...inGroup("politeness"),
+    ...inGroup("credentials"),
     ...inGroup("reporting"),
     OPTION.ledgerJournal,
   ],
@@ -641,6 +666,7 @@ export const COMMAND_OPTIONS = {
     },
     ...inGroup("store"),
     ...without(inGroup("politeness"), "tileCacheMb"),
+    ...inGroup("credentials"),
     ...inGroup("reporting"),
   ],
 } as const satisfies Record<string, readonly OptionSpec[]>;

@@ -20,10 +20,12 @@ export const DEFAULTS = {
   /** Largest response body accepted, bytes (100 MiB). */
   maxBytes: 100 * 2 ** 20,
   /**
-   * Largest archive product accepted (vocut obscore), bytes (1 GiB): spectra and images run to hundreds of
-   * MB, and a body is held in memory until it is checked and written.
+   * Largest archive product accepted (vocut obscore), bytes (64 GiB): products stream to their temp file
+   * as they arrive (never whole in memory), and multi-GB cubes and tarballs are common.
    */
-  productMaxBytes: 2 ** 30,
+  productMaxBytes: 64 * 2 ** 30,
+  /** Largest TAP query result accepted (held in memory until it is parsed and kept), bytes (1 GiB). */
+  tapResultMaxBytes: 2 ** 30,
   /** --store tar: a tar file is closed at this many bytes (1 GiB; also at 100,000 members). */
   tarBytes: 2 ** 30,
   /** Redirects followed per request. */

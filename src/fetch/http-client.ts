@@ -3,42 +3,13 @@ import { setImmediate } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { Agent, request } from "undici";
 import { type Clock, realClock } from "./clock.js";
+import type { Authorizer } from "./credentials.js";
 import { DEFAULTS } from "./defaults.js";
+import { FetchError } from "./fetch-error.js";
 import { classifyError } from "./retry-policy.js";
+import { type BodySink, rangeHeaders, SinkError, streamInto } from "./stream-body.js";
 
-/** Stable codes of FetchError (what went wrong, for the ledger and for scripts). */
-export type FetchErrorCode =
-  /** The body is (or would be) larger than maxBytes. Permanent. */
-  | "TOO_LARGE"
-  /** More than maxRedirects redirects, or a redirect loop. Permanent. */
-  | "TOO_MANY_REDIRECTS"
-  /** No complete answer within timeoutMs. Retryable. */
-  | "TIMEOUT"
-  /** The connection ended before the whole body arrived. Retryable. */
-  | "TRUNCATED"
-  /** Connecting or talking to the server failed before a response (reset, refused, DNS). Usually retryable. */
-  | "CONNECTION"
-  /** The caller's signal aborted the request. Retryable (the work was not done). */
-  | "ABORTED"
-  /** Not a URL, an unsupported scheme (also as a redirect target), or an unusable file:// URL. Permanent. */
-  | "BAD_URL"
-  /** A file:// URL could not be read for a reason other than absence (permissions, I/O). */
-  | "FILE_READ"
-  /** A 200 body its caller refused (a VOTable reporting QUERY_STATUS=ERROR). Permanent. */
-  | "REFUSED";
-
-/** A failed exchange, with a stable `code` and whether it is worth retrying. */
-export class FetchError extends Error {
-  readonly code: FetchErrorCode;
-  readonly retryable: boolean;
-  /** Throws nothing; `cause` keeps the underlying undici/Node error. */
-  constructor(code: FetchErrorCode, message: string, retryable: boolean, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "FetchError";
-    this.code = code;
-    this.retryable = retryable;
-  }
-}
+export { FetchError, type FetchErrorCode } from "./fetch-error.js";
 
 /** One answer, after redirects. */
 export interface HttpResponse {
@@ -47,8 +18,15 @@ export interface HttpResponse {
   readonly status: number;
   /** Lower-case header names; repeated headers as arrays. */
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
-  /** The whole body for 2xx; at most the first 64 KiB of anything else (enough for an error message). */
+  /**
+   * The whole body for 2xx; at most the first 64 KiB of anything else (enough for an error message).
+   * Empty for a 2xx streamed into a sink (see `streamedBytes`).
+   */
   readonly body: Buffer;
+  /** Whether the last hop carried credentials (an Authorization header): tells "refused" from "needed". */
+  readonly credentialsSent?: boolean;
+  /** For a 2xx streamed into a sink: the whole product's length, bytes held by the sink. */
+  readonly streamedBytes?: number;
   /** When the answer was complete, epoch ms by the client's clock (a Retry-After date is read against it). */
   readonly receivedAtMs: number;
 }
@@ -65,6 +43,8 @@ export interface HttpClientOptions {
   readonly maxRedirects: number;
   /** Sockets kept per origin (default DEFAULTS.connectionsPerHost = 16; the pacer limits requests in flight). */
   readonly connectionsPerHost?: number;
+  /** Credentials asked on every hop (fetch/credentials.ts); none when absent. */
+  readonly credentials?: Authorizer;
   /** Stamps each answer's `receivedAtMs` (default the real clock). */
   readonly clock?: Clock;
 }
@@ -74,8 +54,11 @@ export interface HttpClient {
   /**
    * Fetch `url`, following redirects. Resolves for any HTTP status (classify it with classifyStatus);
    * throws FetchError for everything else, AbortError never (an aborted call is FetchError "ABORTED").
+   * With a `sink` (http(s) only), a 2xx body is streamed into it instead of returned, resumed with a
+   * Range request when the sink holds bytes (fetch/stream-body.ts); then --timeout bounds the wait for
+   * the headers and each pause in the body, not the whole transfer.
    */
-  get(url: string, options?: { signal?: AbortSignal }): Promise<HttpResponse>;
+  get(url: string, options?: { signal?: AbortSignal; sink?: BodySink }): Promise<HttpResponse>;
   /**
    * POST an `application/x-www-form-urlencoded` form (TAP sync queries), following redirects: 301/302/303
    * go on as GET (as browsers do), 307/308 repeat the POST. Same results and errors as get(); http(s) only.
@@ -143,20 +126,34 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     connect: { timeout: Math.min(timeoutMs, 30_000) },
   });
   const headers = { "user-agent": options.userAgent, "accept-encoding": "identity", accept: "*/*" };
+  const credentials = options.credentials;
 
-  /** One hop: the response, or a redirect target. Body errors are TRUNCATED, too-big bodies TOO_LARGE. */
+  /**
+   * One hop: the response, or a redirect target. Body errors are TRUNCATED, too-big bodies TOO_LARGE.
+   * `hop`: the URL that redirected here and whether it carried credentials (for the next hop's).
+   */
   async function once(
     url: URL,
     signal: AbortSignal,
-    form?: string,
+    form: string | undefined,
+    hop: { from?: URL; sent: boolean; sink?: BodySink; onBody?: () => void },
     method: "GET" | "DELETE" = "GET",
   ): Promise<Omit<HttpResponse, "receivedAtMs"> & { location?: string }> {
+    const auth = credentials?.headersFor(url, hop.from, hop.sent) ?? {};
+    const sent = auth.authorization !== undefined;
+    const ranged = form === undefined && method === "GET" ? rangeHeaders(hop.sink) : {};
+    const asked = ranged.range === undefined ? 0 : (hop.sink?.held ?? 0);
     const res =
       form === undefined
-        ? await request(url, { method, headers, signal, dispatcher: agent })
+        ? await request(url, {
+            method,
+            headers: { ...headers, ...auth, ...ranged },
+            signal,
+            dispatcher: agent,
+          })
         : await request(url, {
             method: "POST",
-            headers: { ...headers, "content-type": "application/x-www-form-urlencoded" },
+            headers: { ...headers, ...auth, "content-type": "application/x-www-form-urlencoded" },
             body: form,
             signal,
             dispatcher: agent,
@@ -167,9 +164,13 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     if (REDIRECTS.has(status) && typeof location === "string") {
       // Drain a little so the socket can be reused; a large redirect body just closes it.
       await res.body.dump({ limit: MAX_ERROR_BODY }).catch(() => {});
-      return { url: url.href, status, headers: h, body: Buffer.alloc(0), location };
+      return { url: url.href, status, headers: h, body: Buffer.alloc(0), location, credentialsSent: sent };
     }
     const ok = status >= 200 && status < 300;
+    if (hop.sink !== undefined && (ok || (status === 416 && asked > 0))) {
+      const r = await streamInto(res, url, asked, hop.sink, maxBytes, hop.onBody);
+      return { ...r, credentialsSent: sent };
+    }
     const declaredRaw = h["content-length"];
     const declared =
       typeof declaredRaw === "string" && /^\d+$/.test(declaredRaw) ? Number(declaredRaw) : undefined;
@@ -242,6 +243,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       url: url.href,
       status,
       headers: h,
+      credentialsSent: sent,
       body:
         whole !== undefined
           ? whole.subarray(0, size)
@@ -330,7 +332,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   let closed = false;
   async function exchange(
     rawUrl: string,
-    opts: { signal?: AbortSignal; redirect?: "follow" | "manual" },
+    opts: { signal?: AbortSignal; sink?: BodySink; redirect?: "follow" | "manual" },
     form: string | undefined,
     method: "GET" | "DELETE" = "GET",
   ): Promise<HttpResponse> {
@@ -343,7 +345,8 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     const callerSignal = opts.signal;
     if (callerSignal?.aborted) throw new FetchError("ABORTED", `${url.href}: aborted`, true);
     if (closed) throw new FetchError("CONNECTION", `${url.href}: the HTTP client is closed`, false);
-    if (url.protocol === "file:" && form === undefined && method === "GET") return getFile(url, callerSignal);
+    if (url.protocol === "file:" && form === undefined && method === "GET" && opts.sink === undefined)
+      return getFile(url, callerSignal);
     if (url.protocol !== "http:" && url.protocol !== "https:")
       throw new FetchError("BAD_URL", `unsupported URL scheme ${url.protocol} in ${rawUrl}`, false);
 
@@ -359,22 +362,34 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     callerSignal?.addEventListener("abort", onAbort, { once: true });
     const seen = new Set<string>([url.href]);
     let body = form;
+    // A streamed body is bounded by undici's bodyTimeout (the longest pause), not by the whole-exchange
+    // timer: a 10 GB product takes longer than --timeout to arrive.
+    const onBody = (): void => clearTimeout(timer);
+    let from: URL | undefined;
+    let sent = false;
     try {
       for (let hops = 0; ; hops++) {
-        const r = await once(url, ac.signal, body, method);
+        const r = await once(
+          url,
+          ac.signal,
+          body,
+          {
+            sent,
+            ...(from === undefined ? {} : { from }),
+            ...(opts.sink === undefined ? {} : { sink: opts.sink, onBody }),
+          },
+          method,
+        );
         if (r.location === undefined || opts.redirect === "manual") {
           // undici hands the socket back to its pool a macrotask after the body ends; a caller that
           // sends its next request at once would otherwise open a second connection (seen: 2 sockets
           // alternating for sequential requests). One turn of the event loop keeps it to one.
           await setImmediate();
-          return {
-            url: r.url,
-            status: r.status,
-            headers: r.headers,
-            body: r.body,
-            receivedAtMs: clock.now(),
-          };
+          const { location: _, ...answer } = r;
+          return { ...answer, receivedAtMs: clock.now() };
         }
+        from = url;
+        sent = r.credentialsSent === true;
         let next: URL;
         try {
           next = new URL(r.location, url);
@@ -407,6 +422,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         if (r.status !== 307 && r.status !== 308) body = undefined;
       }
     } catch (err) {
+      if (err instanceof SinkError) throw err.cause;
       throw toFetchError(err, url, timedOut, callerSignal?.aborted === true);
     } finally {
       clearTimeout(timer);

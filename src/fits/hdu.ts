@@ -57,7 +57,8 @@ export function padded(bytes: number): number {
   return Math.ceil(bytes / BLOCK_BYTES) * BLOCK_BYTES;
 }
 
-function hduType(header: FitsHeader, index: number): HduType {
+/** The kind of HDU `index` from its first card; FitsError when it is neither SIMPLE = T (first) nor a known XTENSION. */
+export function hduType(header: FitsHeader, index: number): HduType {
   if (index === 0) {
     if (header.cards[0]?.key !== "SIMPLE" || header.get("SIMPLE") !== true) {
       throw new FitsError("NOT_FITS", "first card is not SIMPLE = T");

@@ -1,5 +1,6 @@
-import { gunzipSync } from "node:zlib";
+import { gunzipSync, constants as zlibConstants } from "node:zlib";
 import { validateFits } from "../fits/validate.js";
+import { type ReadAt, validateFitsLayout } from "../fits/validate-layout.js";
 
 /**
  * What vocut makes of an archive product's MIME type (ObsCore `access_format`, DataLink `content_type`):
@@ -116,4 +117,69 @@ export function checkProduct(body: Buffer, ext: string, contentType: string | un
     }
   }
   return undefined;
+}
+
+/**
+ * Products up to this size are checked whole, as checkProduct() does (a .fits.gz is inflated); larger
+ * ones by their header and size (checkStoredProduct()), so no product is held whole in memory.
+ */
+export const VALIDATION_WINDOW = 16 * 2 ** 20;
+
+/** Leading bytes of the formats that have them, by extension (the check for products over the window). */
+const MAGIC: Readonly<Record<string, ReadonlyArray<readonly [number, Buffer]>>> = {
+  ".gz": [[0, Buffer.from([0x1f, 0x8b])]],
+  ".zip": [
+    [0, Buffer.from("PK\x03\x04", "latin1")],
+    [0, Buffer.from("PK\x05\x06", "latin1")],
+  ],
+  ".tar": [[257, Buffer.from("ustar", "latin1")]],
+  ".pdf": [[0, Buffer.from("%PDF-", "latin1")]],
+  ".png": [[0, Buffer.from("89504e470d0a1a0a", "hex")]],
+  ".jpg": [[0, Buffer.from([0xff, 0xd8, 0xff])]],
+  ".gif": [[0, Buffer.from("GIF8", "latin1")]],
+  ".h5": [[0, Buffer.from("894844460d0a1a0a", "hex")]],
+};
+
+/** Bytes read for the head checks of a large product. */
+const HEAD_BYTES = 64 * 1024;
+
+/**
+ * checkProduct() for a product stored in a file (`readAt` reads it, `size` bytes). Up to
+ * VALIDATION_WINDOW it is read and checked whole. Larger: FITS (.fits, .fits.fz) passes the same
+ * structural check by its headers alone (validateFitsLayout: every header parses, the data sizes they
+ * describe, padded to 2880, add up to exactly `size`); .fits.gz must start with the gzip magic and
+ * inflate to a first card SIMPLE = T; a type with a signature (gzip, zip, tar, pdf, png, jpeg, gif, HDF5)
+ * must start with it; anything else must not be an HTML page. Returns undefined when fine, else why not.
+ */
+export async function checkStoredProduct(
+  readAt: ReadAt,
+  size: number,
+  ext: string,
+  contentType: string | undefined,
+): Promise<string | undefined> {
+  if (size <= VALIDATION_WINDOW) return checkProduct(await readAt(0, size), ext, contentType);
+  if (ext === ".fits" || ext === ".fits.fz") {
+    const v = await validateFitsLayout(readAt, size);
+    return v.ok ? undefined : v.message;
+  }
+  const head = await readAt(0, HEAD_BYTES);
+  if (ext === ".fits.gz") {
+    if (head[0] !== 0x1f || head[1] !== 0x8b) return "not gzip data (no 1f 8b at the start)";
+    let inflated: Buffer;
+    try {
+      // 1 KiB of deflate data inflates to at most ~1 MiB; a sync flush inflates what is there without
+      // asking for the end of the stream.
+      inflated = gunzipSync(head.subarray(0, 1024), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+    } catch (e) {
+      return `gzip data is broken (${(e as Error).message})`;
+    }
+    if (!/^SIMPLE {2}= *T /.test(inflated.subarray(0, 80).toString("latin1")))
+      return "the gzip data does not inflate to a FITS file (no SIMPLE = T card first)";
+    return undefined;
+  }
+  for (const [offset, magic] of MAGIC[ext] ?? []) {
+    if (head.subarray(offset, offset + magic.length).equals(magic)) return undefined;
+  }
+  if (MAGIC[ext] !== undefined) return `does not start as a ${ext} file does`;
+  return checkProduct(head, ext, contentType);
 }

@@ -34,6 +34,18 @@ export interface Store {
    * path relative to it). `tag` names the task (files: a killed run's temp file can be adopted).
    */
   put(finalPath: string, body: Buffer, tag: string): Promise<Stored>;
+  /**
+   * Store a product already written whole (streamed, hashed on the way) to `tmp`, a file in `tempDir`,
+   * as put() does for a body in memory; `tmp` is gone once it resolves.
+   */
+  putFile(
+    finalPath: string,
+    tmp: string,
+    written: { readonly bytes: number; readonly sha256: string },
+    tag: string,
+  ): Promise<Stored>;
+  /** The folder streamed downloads are written to (on the output's file system). */
+  readonly tempDir: string;
   /** A product already in place at `finalPath` from a killed run (files only), else undefined. */
   existing(finalPath: string): Promise<Buffer | undefined>;
   /** Whole answers a killed run left before they were durable (files only). */
@@ -69,6 +81,19 @@ export class FileStore implements Store {
 
   put(finalPath: string, body: Buffer, tag: string): Promise<Stored> {
     return this.writer.writeGrouped(finalPath, body, tag);
+  }
+
+  putFile(
+    finalPath: string,
+    tmp: string,
+    written: { readonly bytes: number; readonly sha256: string },
+    tag: string,
+  ): Promise<Stored> {
+    return this.writer.stageFile(tmp, finalPath, written, tag);
+  }
+
+  get tempDir(): string {
+    return this.writer.tempDir;
   }
 
   async existing(finalPath: string): Promise<Buffer | undefined> {

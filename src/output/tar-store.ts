@@ -8,6 +8,7 @@ import {
   mkdirSync,
   open,
   openSync,
+  read,
   readdirSync,
   rmSync,
   write,
@@ -24,6 +25,9 @@ const openP = promisify(open);
 const writeP = promisify(write);
 const fdatasyncP = promisify(fdatasync);
 const closeP = promisify(close);
+const readP = promisify(read);
+/** Piece size of the copy of a streamed product into its member. */
+const COPY_CHUNK = 8 * 2 ** 20;
 
 /** Folder of the tar files inside the output folder. */
 export const TAR_DIR = "tar";
@@ -82,6 +86,8 @@ interface TarFile {
 export class TarStore implements Store {
   readonly kind = "tar";
   readonly dir: string;
+  /** Where streamed products are downloaded before their member is written (the files store's temp folder). */
+  readonly tempDir: string;
   private readonly outDir: string;
   private readonly part: string;
   private readonly maxBytes: number;
@@ -101,12 +107,14 @@ export class TarStore implements Store {
       readonly maxBytes: number;
       readonly maxMembers?: number;
       readonly now: () => number;
+      readonly tempDir?: string;
     },
   ) {
     if (!/^[A-Za-z0-9_-]+$/.test(options.part))
       throw new TypeError(`tar part ${JSON.stringify(options.part)}`);
     this.outDir = outDir;
     this.dir = join(outDir, TAR_DIR);
+    this.tempDir = options.tempDir ?? join(outDir, ".vocut-tmp");
     this.part = options.part;
     this.maxBytes = options.maxBytes;
     this.maxMembers = options.maxMembers ?? TAR_MAX_MEMBERS;
@@ -182,6 +190,64 @@ export class TarStore implements Store {
     };
     return new Promise((resolve, reject) => {
       this.groups.add({ file, written, stored, resolve, reject }, body.length);
+    });
+  }
+
+  /**
+   * A streamed product: its member is copied from `tmp` in 8 MiB pieces (never whole in memory), then
+   * committed with its group like put(); `tmp` is removed once the member is durable.
+   */
+  putFile(
+    finalPath: string,
+    tmp: string,
+    stored0: { readonly bytes: number; readonly sha256: string },
+  ): Promise<Stored> {
+    if (this.broken !== undefined) return Promise.reject(this.broken);
+    const bytes = stored0.bytes;
+    const head = memberHeader(memberName(this.outDir, finalPath), bytes, this.now() / 1000);
+    const size = head.length + padded(bytes);
+    const file = this.fileFor(size);
+    const start = file.end;
+    file.end += size;
+    file.members++;
+    file.unsynced++;
+    const written = (async () => {
+      await this.writeAt(file, [head], start);
+      const src = await openP(tmp, "r");
+      try {
+        const buf = Buffer.allocUnsafe(Math.min(COPY_CHUNK, Math.max(1, bytes)));
+        for (let off = 0; off < bytes; ) {
+          const n = (await readP(src, buf, 0, Math.min(buf.length, bytes - off), off)).bytesRead;
+          if (n === 0) throw new Error(`${tmp} is shorter than its ${bytes} bytes`);
+          await this.writeAt(file, [buf.subarray(0, n)], start + head.length + off);
+          off += n;
+        }
+      } finally {
+        await closeP(src);
+      }
+      const pad = padded(bytes) - bytes;
+      if (pad > 0) await this.writeAt(file, [Buffer.alloc(pad)], start + head.length + bytes);
+    })();
+    written.catch(() => {});
+    const stored: Stored = {
+      bytes,
+      sha256: stored0.sha256,
+      tar: { shard: file.name, offset: start + head.length },
+    };
+    return new Promise((resolve, reject) => {
+      this.groups.add(
+        {
+          file,
+          written,
+          stored,
+          resolve: (v) => {
+            rmSync(tmp, { force: true });
+            resolve(v);
+          },
+          reject,
+        },
+        bytes,
+      );
     });
   }
 

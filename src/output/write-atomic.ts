@@ -20,6 +20,7 @@ import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { GROUP_BYTES, GROUP_FILES, GROUP_MS, GroupQueue } from "./group-queue.js";
 import { GroupSync } from "./group-sync.js";
+import { DOWNLOAD_NAME } from "./product-download.js";
 
 export { GROUP_BYTES, GROUP_FILES, GROUP_MS };
 
@@ -152,7 +153,7 @@ export class AtomicWriter {
     let removed = 0;
     try {
       for (const name of readdirSync(this.tempDir)) {
-        if (parseTempName(name) !== undefined) continue;
+        if (parseTempName(name) !== undefined || DOWNLOAD_NAME.test(name)) continue;
         rmSync(join(this.tempDir, name), { force: true });
         removed++;
       }
@@ -257,8 +258,42 @@ export class AtomicWriter {
     } finally {
       this.writing.delete(writing);
     }
+    return this.stage(tmp, finalPath, dir, { bytes: body.length, sha256 });
+  }
+
+  /**
+   * writeGrouped() for a body already in a file of the temp folder (a streamed product, checked and
+   * hashed): renamed to `<tag>-<sha256>.part` (adoptable after a kill), then synced with its group.
+   */
+  async stageFile(
+    tmp: string,
+    finalPath: string,
+    written: { readonly bytes: number; readonly sha256: string },
+    tag: string,
+  ): Promise<{ bytes: number; sha256: string }> {
+    if (!TEMP_TAG.test(tag)) throw new TypeError(`tag ${JSON.stringify(tag)}: expected ${TEMP_TAG}`);
+    const dir = dirname(finalPath);
+    if (!this.knownDirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.knownDirs.add(dir);
+    }
+    const staged = join(this.tempDir, `${tag}-${written.sha256}.part`);
+    await renameP(tmp, staged);
+    return this.stage(staged, finalPath, dir, written);
+  }
+
+  /** Queue a whole temp file for its group's sync and rename; resolves once it is durable and in place. */
+  private stage(
+    tmp: string,
+    finalPath: string,
+    dir: string,
+    written: { readonly bytes: number; readonly sha256: string },
+  ): Promise<{ bytes: number; sha256: string }> {
     return new Promise((resolve, reject) => {
-      this.groups.add({ tmp, finalPath, dir, bytes: body.length, sha256, resolve, reject }, body.length);
+      this.groups.add(
+        { tmp, finalPath, dir, bytes: written.bytes, sha256: written.sha256, resolve, reject },
+        written.bytes,
+      );
     });
   }
 

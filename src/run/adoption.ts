@@ -1,6 +1,5 @@
-import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import type { TaskRow } from "../ledger/ledger.js";
+import { leftoverDownloads, removeDownload, withStoredFile } from "../output/product-download.js";
 import { PRODUCT_EXTS } from "../output/product-formats.js";
 import { FITS_EXT } from "../plan/layout.js";
 import { isProducer } from "../sources/source.js";
@@ -19,10 +18,15 @@ export async function adoptExisting(
   path: string,
   ext: string,
 ): Promise<boolean> {
-  const body = await run.store.existing(path);
-  if (body === undefined || !run.productOk(body, ext)) return false;
-  const sha256 = createHash("sha256").update(body).digest("hex");
-  run.record(t, band, "adopted", 0, { kind: "done", bytes: body.length, sha256 }, { path });
+  // Only a files store has products at their final path; read through a file handle, never whole into
+  // memory when large (a 10 GB product).
+  if (run.store.kind !== "files") return false;
+  // Read through a file handle, never whole into memory when large (a 10 GB product).
+  const whole = await withStoredFile(path, async (f) =>
+    (await run.storedOk(f, ext)) ? { bytes: f.bytes, sha256: await f.sha256() } : undefined,
+  ).catch(() => undefined);
+  if (whole === undefined) return false;
+  run.record(t, band, "adopted", 0, { kind: "done", ...whole }, { path });
   return true;
 }
 
@@ -56,24 +60,23 @@ export async function adoptLeftovers(run: RunState): Promise<void> {
     const ext = (isProducer(source) ? [source.extension?.(band) ?? FITS_EXT] : PRODUCT_EXTS).find(
       (e) => run.tagFor(t.seq, run.pathFor(t, band, e)) === l.tag,
     );
-    const body = ext === undefined ? undefined : await readFile(l.tmp).catch(() => undefined);
-    if (
-      ext === undefined ||
-      body === undefined ||
-      createHash("sha256").update(body).digest("hex") !== l.sha256 ||
-      !run.productOk(body, ext)
-    ) {
+    const bytes =
+      ext === undefined
+        ? undefined
+        : await withStoredFile(l.tmp, async (f) =>
+            (await f.sha256()) === l.sha256 && (await run.storedOk(f, ext)) ? f.bytes : undefined,
+          ).catch(() => undefined);
+    if (ext === undefined || bytes === undefined) {
       store.discard(l.tmp);
       continue;
     }
-    found.push({
-      tmp: l.tmp,
-      finalPath: run.pathFor(t, band, ext),
-      t,
-      band,
-      bytes: body.length,
-      sha256: l.sha256,
-    });
+    found.push({ tmp: l.tmp, finalPath: run.pathFor(t, band, ext), t, band, bytes, sha256: l.sha256 });
+  }
+  // Products a killed run was streaming: kept for their task to resume, removed once it has settled.
+  for (const d of await leftoverDownloads(store.tempDir)) {
+    const m = /^(\d{1,15})-[0-9a-f]{16}$/.exec(d.tag);
+    const t = m === null ? undefined : ledger.task(Number(m[1]));
+    if (t === undefined || (t.state !== "pending" && t.state !== "running")) await removeDownload(d.tmp);
   }
   if (found.length === 0) return;
   try {

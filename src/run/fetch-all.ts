@@ -61,6 +61,7 @@ export async function fetchAll(
     maxBytes:
       run.maxBytes ?? ("defaultMaxBytes" in source ? source.defaultMaxBytes : undefined) ?? DEFAULTS.maxBytes,
     maxRedirects: DEFAULTS.maxRedirects,
+    ...(run.credentials === undefined ? {} : { credentials: run.credentials }),
   });
   const pacer = new HostPacer(
     {

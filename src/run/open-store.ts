@@ -41,6 +41,7 @@ export function openStore(
     part: spec.shard === undefined ? "job" : shardLabel(spec.shard),
     maxBytes: run.tarBytes,
     now,
+    tempDir: writer.tempDir,
   });
   const committed = new Map<string, TarCommitted>(ledger.tarFiles().map((r) => [r.shard, r]));
   const r = store.recover(committed);

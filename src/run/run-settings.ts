@@ -1,3 +1,4 @@
+import type { Credentials } from "../fetch/credentials.js";
 import type { LedgerJournalChoice } from "../ledger/journal.js";
 import type { Shard } from "../plan/shard.js";
 
@@ -26,6 +27,8 @@ export interface RunSettings {
   readonly ledgerJournal: LedgerJournalChoice;
   /** --store tar: bytes at which a tar file is closed (--tar-size). */
   readonly tarBytes: number;
+  /** --netrc, --token-env, --auth-host: sent per host, never stored (prints as "[credentials]"). */
+  readonly credentials?: Credentials;
 }
 
 /**

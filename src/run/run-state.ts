@@ -5,10 +5,18 @@ import type { Clock } from "../fetch/clock.js";
 import type { HostPacer } from "../fetch/host-pacer.js";
 import type { HttpClient } from "../fetch/http-client.js";
 import { validateFits } from "../fits/validate.js";
+import { validateFitsLayout } from "../fits/validate-layout.js";
 import type { Completion, Ledger, TaskRow } from "../ledger/ledger.js";
+import { VALIDATION_WINDOW } from "../output/product-formats.js";
 import type { Store } from "../output/store.js";
 import { insideDir, outputRelPath } from "../plan/layout.js";
-import type { DirectGet, SharedGet, Source } from "../sources/source.js";
+import {
+  type DirectGet,
+  isProducer,
+  type SharedGet,
+  type Source,
+  type StoredBody,
+} from "../sources/source.js";
 import type { RunEvent, TaskEventState } from "./run-event.js";
 import type { RunOptions } from "./run-options.js";
 import { waitingFor } from "./waiting-for.js";
@@ -155,6 +163,18 @@ export class RunState {
   productOk(body: Buffer, ext: string): boolean {
     const source = this.source;
     return source.adoptable !== undefined ? source.adoptable(body, ext) : validateFits(body).ok;
+  }
+
+  /**
+   * productOk() for a file on disk: read whole up to VALIDATION_WINDOW, else checked by the source's
+   * adoptableStored() (archive products) or, for FITS, by its headers and size.
+   */
+  async storedOk(stored: StoredBody, ext: string): Promise<boolean> {
+    if (stored.bytes <= VALIDATION_WINDOW) return this.productOk(await stored.readAt(0, stored.bytes), ext);
+    const source = this.source;
+    if (!isProducer(source) && source.adoptableStored !== undefined)
+      return source.adoptableStored(stored, ext);
+    return (await validateFitsLayout((o, l) => stored.readAt(o, l), stored.bytes)).ok;
   }
 
   /** A shared fetch or direct request ending (either way) is progress too. */

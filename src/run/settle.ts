@@ -11,7 +11,8 @@ const MAX_WAITING_WRITES = GROUP_FILES;
  * Record the outcome of one try of task `t` (answered from `url`, or computed when undefined): a
  * product is written to `path` and recorded "done" once durable; no coverage and permanent failures are
  * recorded at once; a retryable failure is recorded only when `final`, else "retry" tells the caller to
- * try again. A "follow" outcome must have been followed by the caller.
+ * try again. A "follow" outcome must have been followed by the caller; a "stored" one comes with its
+ * temp file (`stored`: a streamed product, checked and hashed), which is put in place the same way.
  */
 export async function settle(
   run: RunState,
@@ -22,13 +23,20 @@ export async function settle(
   attempt: number,
   url: string | undefined,
   final: boolean,
+  stored?: { readonly tmp: string; readonly bytes: number; readonly sha256: string },
 ): Promise<"settled" | "retry"> {
   const urlField = url === undefined ? {} : { url };
   switch (outcome.kind) {
+    case "stored":
     case "done": {
-      // The product becomes durable with its group (Store.put); the task's slot is free meanwhile, and
-      // "done" is recorded only once the store says it is durable and in place.
-      const durable = run.store.put(path, outcome.body, run.tagFor(t.seq, path)).then(
+      // The product becomes durable with its group (Store.put, Store.putFile for a streamed one); the
+      // task's slot is free meanwhile, and "done" is recorded only once the store says it is durable.
+      const tag = run.tagFor(t.seq, path);
+      let writing: Promise<{ bytes: number; sha256: string }>;
+      if (outcome.kind === "done") writing = run.store.put(path, outcome.body, tag);
+      else if (stored !== undefined) writing = run.store.putFile(path, stored.tmp, stored, tag);
+      else throw new Error(`internal: a "stored" outcome of task ${t.id} came without its file`);
+      const durable = writing.then(
         (written) =>
           run.record(
             t,

@@ -3,6 +3,7 @@ import { unlinkSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Clock } from "../fetch/clock.js";
+import { authProblem } from "../fetch/credentials.js";
 import { failureEvent, type HostPacer } from "../fetch/host-pacer.js";
 import { FetchError, type HttpClient } from "../fetch/http-client.js";
 import { backoffMs, classifyError, classifyStatus, parseRetryAfter } from "../fetch/retry-policy.js";
@@ -229,7 +230,8 @@ export class SharedFetcher {
         return null;
       } else if (classifyStatus(res.status) === "permanent") {
         this.pacer.report(host, "success");
-        throw new FetchError("CONNECTION", `${url}: HTTP ${res.status}`, false);
+        const status = authProblem(res.status, res.credentialsSent === true) ?? `HTTP ${res.status}`;
+        throw new FetchError("CONNECTION", `${url}: ${status}`, false);
       } else {
         retryAfterMs = parseRetryAfter(res.headers["retry-after"], this.clock.now());
         this.pacer.report(host, failureEvent(res.status, undefined), retryAfterMs);

@@ -1,3 +1,4 @@
+import { authProblem } from "../fetch/credentials.js";
 import { classifyStatus, parseRetryAfter } from "../fetch/retry-policy.js";
 import { readImage } from "../fits/image.js";
 import { validateFits } from "../fits/validate.js";
@@ -72,7 +73,9 @@ export function interpretFitsBody(res: HttpResponse, options: { blankIsNoCoverag
 export function interpretFailure(res: HttpResponse): Outcome {
   const cls = classifyStatus(res.status);
   const detail = errorText(res.body);
-  const message = `HTTP ${res.status}${detail ? `: ${detail}` : ""}`;
+  // 401/403: say whether credentials were sent (refused) or not (needed); the server's text follows.
+  const auth = authProblem(res.status, res.credentialsSent === true);
+  const message = `${auth ?? `HTTP ${res.status}`}${detail ? `: ${detail}` : ""}`;
   if (cls === "retryable") {
     const retryAfterMs = parseRetryAfter(res.headers["retry-after"], res.receivedAtMs);
     return retryAfterMs === undefined

@@ -19,9 +19,20 @@ export interface CutoutRequest {
   readonly fallbackUrls?: readonly string[];
 }
 
+/**
+ * A 2xx body the run streamed to a temp file instead of memory (RequestSource.streams): its length and a
+ * reader of any part of it.
+ */
+export interface StoredBody {
+  readonly bytes: number;
+  readAt(offset: number, length: number): Promise<Buffer>;
+}
+
 /** What a source makes of one HTTP response. */
 export type Outcome =
   | { readonly kind: "done"; readonly body: Buffer }
+  /** The StoredBody handed to interpret() is the product, checked: the run puts its file in place. */
+  | { readonly kind: "stored" }
   | { readonly kind: "no_coverage"; readonly message: string }
   | {
       readonly kind: "retryable";
@@ -58,7 +69,13 @@ export interface RequestSource {
    * product if it is what its format says. `target` carries the product being fetched (after any
    * "follow").
    */
-  interpret(response: HttpResponse, target: Target): Outcome | Promise<Outcome>;
+  interpret(response: HttpResponse, target: Target, stored?: StoredBody): Outcome | Promise<Outcome>;
+  /**
+   * Archive products: a 2xx body of a known type (extension() defined) is streamed to a temp file as it
+   * arrives, resumed with Range requests after a cut, and handed to interpret() as `stored` (its
+   * `response.body` is then empty). Cutout sources leave this out: their small bodies come in memory.
+   */
+  readonly streams?: boolean;
   /**
    * Archive products: the extension of the target's file (`{ext}` in the layout); undefined when it is
    * known only after a "follow". Cutout sources leave this out (".fits").
@@ -66,6 +83,8 @@ export interface RequestSource {
   extension?(target: Target): string | undefined;
   /** Whether a file a killed run left in place is a complete product (default: a valid FITS file). */
   adoptable?(body: Buffer, ext: string): boolean;
+  /** adoptable() for a file too large to read whole (over VALIDATION_WINDOW). */
+  adoptableStored?(stored: StoredBody, ext: string): Promise<boolean>;
 }
 
 /**

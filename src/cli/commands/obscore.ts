@@ -107,8 +107,9 @@ async function queryStep(
   const client = createHttpClient({
     userAgent: userAgent(run.contact),
     timeoutMs: run.timeoutMs,
-    maxBytes: run.maxBytes ?? DEFAULTS.productMaxBytes,
+    maxBytes: run.maxBytes ?? DEFAULTS.tapResultMaxBytes,
     maxRedirects: DEFAULTS.maxRedirects,
+    ...(run.credentials === undefined ? {} : { credentials: run.credentials }),
   });
   let ledger: Ledger | undefined;
   try {
@@ -196,6 +197,7 @@ async function whatItCosts(list: string | undefined, o: ObscoreOptions): Promise
       timeoutMs: run.timeoutMs,
       maxBytes: run.maxBytes ?? DEFAULTS.maxBytes,
       maxRedirects: DEFAULTS.maxRedirects,
+      ...(run.credentials === undefined ? {} : { credentials: run.credentials }),
     });
     const reporter = new Reporter({ quiet: run.quiet, json: run.json });
     try {

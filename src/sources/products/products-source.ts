@@ -1,9 +1,9 @@
 import type { Target } from "../../catalog/types.js";
 import { DEFAULTS } from "../../fetch/defaults.js";
-import { checkProduct, isDatalink, productExt } from "../../output/product-formats.js";
+import { checkProduct, checkStoredProduct, isDatalink, productExt } from "../../output/product-formats.js";
 import { DatalinkError, parseDatalink, thisLink } from "../../votable/datalink.js";
 import { interpretFailure } from "../interpret.js";
-import type { CutoutRequest, HttpResponse, Outcome, RequestSource } from "../source.js";
+import type { CutoutRequest, HttpResponse, Outcome, RequestSource, StoredBody } from "../source.js";
 
 /** The single "band" of a product job (status and the ledger count tasks per band). */
 export const PRODUCT_BAND = "product";
@@ -32,6 +32,8 @@ export interface ProductsConfig {
 export class ProductsSource implements RequestSource {
   readonly kind = "products";
   readonly bands: readonly string[] = [PRODUCT_BAND];
+  /** Products stream to their temp file (multi-GB cubes and tarballs): see RequestSource.streams. */
+  readonly streams = true;
   readonly defaultMaxBytes = DEFAULTS.productMaxBytes;
   private readonly config: ProductsConfig;
 
@@ -56,7 +58,13 @@ export class ProductsSource implements RequestSource {
     return checkProduct(body, ext, undefined) === undefined;
   }
 
-  async interpret(res: HttpResponse, target: Target): Promise<Outcome> {
+  async adoptableStored(stored: StoredBody, ext: string): Promise<boolean> {
+    return (
+      (await checkStoredProduct((o, l) => stored.readAt(o, l), stored.bytes, ext, undefined)) === undefined
+    );
+  }
+
+  async interpret(res: HttpResponse, target: Target, stored?: StoredBody): Promise<Outcome> {
     const p = productOf(target);
     if (res.status === 204) {
       return { kind: "permanent", code: "NO_CONTENT", message: "the server answered 204: no product" };
@@ -65,12 +73,15 @@ export class ProductsSource implements RequestSource {
     const contentType = header(res, "content-type");
     if (isDatalink(p.format)) return followDatalink(res, contentType);
     const ext = productExt(p.format, p.url) ?? ".dat";
-    const wrong = checkProduct(res.body, ext, contentType);
+    const wrong =
+      stored === undefined
+        ? checkProduct(res.body, ext, contentType)
+        : await checkStoredProduct((o, l) => stored.readAt(o, l), stored.bytes, ext, contentType);
     if (wrong !== undefined) {
       // An HTML page or a broken FITS with 200 is the server's trouble: another try, never a saved file.
       return { kind: "retryable", code: "NOT_PRODUCT", message: `200 but ${wrong}`, status: res.status };
     }
-    return { kind: "done", body: res.body };
+    return stored === undefined ? { kind: "done", body: res.body } : { kind: "stored" };
   }
 }
 

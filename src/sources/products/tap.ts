@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { ExitCode, inputError, usageError, VocutError } from "../../errors.js";
+import { authProblem } from "../../fetch/credentials.js";
 import type { HttpClient, HttpResponse } from "../../fetch/http-client.js";
 import { backoffMs, classifyError, classifyStatus, parseRetryAfter } from "../../fetch/retry-policy.js";
 import { parseVotable, VotableError } from "../../votable/votable.js";
@@ -129,7 +130,8 @@ export async function checkTapAnswer(
   }
   const detail = errorText(res.body);
   if (res.status === 200) return { retry: `200 but not a VOTable: ${detail}` };
-  const last = `HTTP ${res.status}${detail === "" ? "" : `: ${detail}`}`;
+  const status = authProblem(res.status, res.credentialsSent === true) ?? `HTTP ${res.status}`;
+  const last = `${status}${detail === "" ? "" : `: ${detail}`}`;
   if (classifyStatus(res.status) !== "retryable") {
     throw inputError("TAP_QUERY", `the TAP service at ${url} answered ${last}`);
   }

@@ -1,5 +1,6 @@
 import { ExitCode, inputError, VocutError } from "../../errors.js";
 import type { Clock } from "../../fetch/clock.js";
+import { authProblem } from "../../fetch/credentials.js";
 import type { HttpClient, HttpResponse } from "../../fetch/http-client.js";
 import { classifyError, classifyStatus, parseRetryAfter } from "../../fetch/retry-policy.js";
 import { errorText } from "../interpret.js";
@@ -115,7 +116,8 @@ async function readJob(x: Exchanges, client: HttpClient, url: string, o: AsyncTa
   const res = await x.send(`polling the TAP job ${url}`, () => client.get(url, { signal: o.signal }));
   if (res.status === 404 || res.status === 410) return undefined;
   if (res.status !== 200) {
-    throw inputError("TAP_JOB", `the TAP job ${url} answered HTTP ${res.status}: ${errorText(res.body)}`);
+    const status = authProblem(res.status, res.credentialsSent === true) ?? `HTTP ${res.status}`;
+    throw inputError("TAP_JOB", `the TAP job ${url} answered ${status}: ${errorText(res.body)}`);
   }
   try {
     return parseUwsJob(res.body);
