@@ -39,6 +39,8 @@ export interface Hips2fitsConfig {
   readonly projection: string;
   readonly coordsys: "icrs" | "galactic";
   readonly rotationAngleDeg: number;
+  /** `--moc FILE|URL|auto`: the coverage map of each band (URL or absolute path), checked before any request. */
+  readonly moc?: readonly string[];
 }
 
 /**
