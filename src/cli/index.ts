@@ -4,21 +4,15 @@ import { createRequire } from "node:module";
 import { resolve as resolvePath } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
-import { readCatalog } from "../catalog/read-catalog.js";
 import { EXIT_CODE_HELP, ExitCode, usageError, VocutError } from "../errors.js";
-import { createHttpClient } from "../fetch/http-client.js";
-import { ImageIndexStore } from "../ledger/image-index.js";
 import { parseLedgerJournal } from "../ledger/journal.js";
-import { dryRunPlan, tsvField, where } from "../plan/plan-job.js";
-import { shardEvents } from "../plan/shard.js";
-import { createSource } from "../sources/create-source.js";
-import { isProducer, type ProducerSource } from "../sources/source.js";
-import { userAgent, VERSION } from "../version.js";
+import { VERSION } from "../version.js";
 import { exportCommand } from "./commands/export.js";
 import { obscoreCommand } from "./commands/obscore.js";
 import { presetsCommand } from "./commands/presets.js";
 import { previewCommand } from "./commands/preview.js";
 import { jobLedgerPath, jobSpecFrom, ledgerPath, runConfigFrom } from "./config.js";
+import { dryRun } from "./dry-run.js";
 import { execute } from "./execute.js";
 import { mergeCommand } from "./merge.js";
 import { guardRepeats } from "./option-spec.js";
@@ -53,24 +47,7 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
   addTableOptions(plan, "plan");
   plan.action(async (catalog: string, o: OptionsOf<"plan">) => {
     if (o.dryRun === true) {
-      const spec = jobSpecFrom(catalog, o);
-      const source = createSource(spec.source);
-      if (isProducer(source)) await prepareForDryRun(source);
-      const cat = await readCatalog(spec.catalog.path, spec.catalog);
-      // The same targets a real `plan --shard i/n` would put in its ledger (bad rows: shard 0 only).
-      const events = spec.shard === undefined ? cat.events : shardEvents(cat.events, spec.shard);
-      let skipped = 0;
-      for await (const r of dryRunPlan(source, spec.layout, events, (s) => {
-        skipped++;
-        process.stderr.write(`catalog ${where(s)}: ${s.message}; skipped\n`);
-      })) {
-        process.stdout.write(
-          o.json === true
-            ? `${JSON.stringify({ row: r.row, id: r.id, band: r.band, url: r.what, out: r.out })}\n`
-            : `${r.band}\t${tsvField(r.id)}\t${r.what}\t${r.out}\n`,
-        );
-      }
-      setExit(skipped > 0 && o.strict === true ? ExitCode.Input : ExitCode.Ok);
+      setExit(await dryRun(catalog, o));
       return;
     }
     setExit(await planAndMaybeFetch(catalog, o, false));
@@ -126,33 +103,6 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     guardRepeats(c);
   }
   return program;
-}
-
-/**
- * A dry run of a producing source needs its metadata (HiPS properties): read from disk for local HiPS,
- * or one GET per remote HiPS. Nothing else touches the network.
- */
-async function prepareForDryRun(source: ProducerSource): Promise<void> {
-  const client = createHttpClient({
-    userAgent: userAgent(),
-    timeoutMs: 60_000,
-    maxBytes: 2 ** 20,
-    maxRedirects: 5,
-  });
-  try {
-    await source.prepare(
-      async (url, signal) => {
-        const res = await client.get(url, { signal });
-        if (res.status === 404) return null;
-        if (res.status !== 200) throw new Error(`${url}: HTTP ${res.status}`);
-        return res.body;
-      },
-      new AbortController().signal,
-      { imageIndex: ImageIndexStore.inMemory(), info: (m) => process.stderr.write(`${m}\n`) },
-    );
-  } finally {
-    await client.close();
-  }
 }
 
 /** `fetch` and `retry`: the job comes from the ledger alone; retry also requeues permanent failures. */

@@ -6,6 +6,7 @@ import { inputError, usageError } from "../../errors.js";
 import { encodeImage, readImage } from "../../fits/image.js";
 import { provenanceCards } from "../../fits/provenance.js";
 import { ang2pixNest } from "../../healpix/index.js";
+import type { StampGrid } from "../../wcs/tan-header.js";
 import type { Geometry, Outcome, ProducerSource, SharedGet } from "../source.js";
 import { chooseTileOrder, type HipsProperties, parseHipsProperties, tilePath } from "./properties.js";
 import { type Interpolation, planStamp, type SamplePlan, sampleStamp } from "./resample.js";
@@ -17,6 +18,10 @@ export interface HipsConfig {
   readonly hips: ReadonlyArray<{ readonly label: string; readonly location: string }>;
   readonly geometry: Geometry;
   readonly interp: Interpolation;
+  /** Stamp grid convention (`--grid`): "hips2fits" (CRPIX = W/2, H/2) or "centred" (CRPIX = (W+1)/2). */
+  readonly grid: StampGrid;
+  /** `--moc`: a coverage map per band instead of each survey's own Moc.fits. */
+  readonly moc?: readonly string[];
 }
 
 /** HEALPix order of the processing-order key: neighbours within ~13" share a key. */
@@ -142,13 +147,7 @@ export class HipsSource implements ProducerSource {
 
   describeTask(target: Target, band: string): string {
     const b = this.band(band);
-    const plan = planStamp(
-      target.raDeg,
-      target.decDeg,
-      this.config.geometry,
-      this.grid(b),
-      this.config.interp,
-    );
+    const plan = this.plan(target, b);
     return plan.tiles.map((n) => `${b.location}/${tilePath(b.order, n)}`).join(" ");
   }
 
@@ -227,7 +226,9 @@ export class HipsSource implements ProducerSource {
     const key = `${target.raDeg},${target.decDeg},${g.order},${g.tileWidth},${g.frame}`;
     let plan = this.plans.get(key);
     if (plan === undefined) {
-      plan = planStamp(target.raDeg, target.decDeg, this.config.geometry, g, this.config.interp);
+      plan = planStamp(target.raDeg, target.decDeg, this.config.geometry, g, this.config.interp, {
+        convention: this.config.grid ?? "hips2fits",
+      });
       this.plans.set(key, plan);
       // Keep a few dozen: enough for every band of the targets in flight.
       if (this.plans.size > 64) this.plans.delete(this.plans.keys().next().value as string);
