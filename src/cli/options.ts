@@ -497,6 +497,10 @@ export const COMMAND_OPTIONS = {
   ],
   plan: [
     OPTION.dryRun,
+    {
+      ...OPTION.rate,
+      description: "requests/s the --dry-run mode comparison assumes (as `run --rate`)",
+    },
     ...inGroup("source"),
     ...inGroup("geometry"),
     ...inGroup("output"),

@@ -148,6 +148,8 @@ export interface PlannedRequest {
   readonly out: string;
   /** Why nothing will be asked (outside the survey's MOC); undefined when the task is fetched. */
   readonly skipped?: string;
+  /** The target planned. */
+  readonly target: Target;
 }
 
 /**
@@ -201,6 +203,7 @@ export async function* dryRunPlan(
               ? source.describeTask(t, band)
               : source.request(t, band).url,
         ...(skip === undefined ? {} : { skipped: skip }),
+        target: t,
         out: outputRelPath(layout, band, s, t.row),
       };
     }

@@ -8,6 +8,7 @@ import { provenanceCards } from "../../fits/provenance.js";
 import { ang2pixNest } from "../../healpix/index.js";
 import type { StampGrid } from "../../wcs/tan-header.js";
 import type { Geometry, Outcome, ProducerSource, SharedGet } from "../source.js";
+import type { TileCost } from "./mode-compare.js";
 import { chooseTileOrder, type HipsProperties, parseHipsProperties, tilePath } from "./properties.js";
 import { type Interpolation, planStamp, type SamplePlan, sampleStamp } from "./resample.js";
 
@@ -133,6 +134,19 @@ export class HipsSource implements ProducerSource {
         order: chooseTileOrder(props, this.config.geometry.pixscaleArcsec),
       });
     }
+  }
+
+  /** Each band's tile grid and tile size (after prepare), for the mode comparison of `plan --dry-run`. */
+  tileCosts(): TileCost[] {
+    return this.bands.map((label) => {
+      const b = this.band(label);
+      return {
+        order: b.order,
+        tileWidth: b.props.tileWidth,
+        frame: b.props.frame,
+        bitpix: b.props.bitpix ?? -32,
+      };
+    });
   }
 
   sortKey(target: Target): number {
