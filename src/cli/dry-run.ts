@@ -6,9 +6,7 @@ import { dryRunPlan, tsvField, where } from "../plan/plan-job.js";
 import { shardEvents } from "../plan/shard.js";
 import { loadCoverage } from "../sources/coverage.js";
 import { createSource } from "../sources/create-source.js";
-import { HipsSource } from "../sources/hips/hips-source.js";
-import { describeModes, ModeComparison } from "../sources/hips/mode-compare.js";
-import { type Geometry, isProducer, type SharedGet } from "../sources/source.js";
+import { isProducer, type SharedGet } from "../sources/source.js";
 import { userAgent } from "../version.js";
 import { jobSpecFrom, runConfigFrom } from "./config.js";
 import type { OptionsOf } from "./options.js";
@@ -50,10 +48,8 @@ export async function dryRun(catalog: string, o: OptionsOf<"plan">): Promise<Exi
   } finally {
     await client.close();
   }
-  const modes =
-    source instanceof HipsSource
-      ? new ModeComparison(source.tileCosts(), spec.source.geometry as Geometry, runConfigFrom(o).ratePerSec)
-      : undefined;
+  const rate = runConfigFrom(o).ratePerSec;
+  const modes = isProducer(source) ? source.modeComparison?.(rate) : undefined;
   const cat = await readCatalog(spec.catalog.path, spec.catalog);
   // The same targets a real `plan --shard i/n` would put in its ledger (bad rows: shard 0 only).
   const events = spec.shard === undefined ? cat.events : shardEvents(cat.events, spec.shard);
@@ -100,9 +96,6 @@ export async function dryRun(catalog: string, o: OptionsOf<"plan">): Promise<Exi
         `${tasksOut} task(s) never asked (MOC: ${[...new Set(coverage.sources.values())].join(", ")})\n`,
     );
   }
-  if (modes !== undefined) {
-    const rate = runConfigFrom(o).ratePerSec;
-    for (const line of describeModes(modes.figures(), rate)) process.stderr.write(`${line}\n`);
-  }
+  for (const line of modes?.lines() ?? []) process.stderr.write(`${line}\n`);
   return skipped > 0 && o.strict === true ? ExitCode.Input : ExitCode.Ok;
 }

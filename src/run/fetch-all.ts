@@ -115,6 +115,15 @@ export async function fetchAll(
     }
     for (const [band, where] of coverage.sources)
       reporter.info(`band ${band}: coverage map ${where}; targets outside it are not asked`);
+    // A job starting: which mode is cheaper (HiPS: tiles or hips2fits), from the planned targets.
+    const modes =
+      settledBefore === 0 && isProducer(source) ? source.modeComparison?.(run.ratePerSec) : undefined;
+    if (modes !== undefined) {
+      for (const t of ledger.iterateTasks()) {
+        if (t.bandIndex === 0) modes.add({ id: t.id, row: t.targetRow, raDeg: t.raDeg, decDeg: t.decDeg });
+      }
+      for (const line of modes.lines()) reporter.info(line);
+    }
     const result = await runTasks(ledger, source, client, pacer, writer, realClock, {
       shared: sharedFetcher.get,
       direct: sharedFetcher.direct,

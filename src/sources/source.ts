@@ -117,6 +117,11 @@ export interface ProducerSource {
   prepare(shared: SharedGet, signal: AbortSignal, options?: PrepareOptions): Promise<void>;
   /** Processing-order key of a target (neighbours share resources). */
   sortKey(target: Target): number;
+  /**
+   * A comparison of the ways to fetch this job (HiPS: tiles against one hips2fits request per stamp) at
+   * `ratePerSec`: add every target, then lines() for the user. Needs prepare().
+   */
+  modeComparison?(ratePerSec: number): ModeTally;
   /** One line for `plan --dry-run`: what this task will read. Needs prepare(). */
   describeTask(target: Target, band: string): string;
   /** Compute the product. */
@@ -127,6 +132,12 @@ export interface ProducerSource {
     signal: AbortSignal,
     direct: DirectGet,
   ): Promise<Outcome>;
+}
+
+/** Accumulates a job's targets for a comparison of fetch modes (ProducerSource.modeComparison). */
+export interface ModeTally {
+  add(target: Target): void;
+  lines(): string[];
 }
 
 /** Any source. */

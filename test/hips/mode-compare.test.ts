@@ -17,6 +17,8 @@ import { seeded } from "../helpers/prng.js";
 
 const FIX = resolve(import.meta.dirname, "../../fixtures");
 type T = { id: string; row: number; raDeg: number; decDeg: number };
+/** The sample HiPS at its native scale; the rate follows. */
+const SAMPLE_G = ["--hips", `g=${join(FIX, "hips/sample-g")}`, "--size", "32", "--pixscale", "0.8", "--rate"];
 
 function sampleTargets(): T[] {
   return readFileSync(join(FIX, "sample/catalog.csv"), "utf8")
@@ -128,6 +130,31 @@ describe("mode comparison: distinct tiles against hips2fits requests, from HEALP
     }
   }, 120_000);
 
+  it("run prints the same comparison in its first lines when a job starts (not on resume)", async () => {
+    const tmp = tempDir();
+    try {
+      const args = [
+        "run",
+        join(FIX, "sample/catalog.csv"),
+        "--out",
+        join(tmp.dir, "out"),
+        ...SAMPLE_G,
+        "1000",
+      ];
+      const dry = await runCli(["plan", ...args.slice(1, 2), "--dry-run", ...args.slice(4)]);
+      const lines = (text: string) => text.split("\n").filter((l) => l.includes("modes: "));
+      expect(lines(dry.stderr)).toHaveLength(3);
+      const first = await runCli(args);
+      expect(first.code).toBe(0);
+      expect(lines(first.stderr).map((l) => l.slice(l.indexOf("modes: ")))).toEqual(lines(dry.stderr));
+      const again = await runCli(args);
+      expect(again.code).toBe(0);
+      expect(lines(again.stderr)).toEqual([]);
+    } finally {
+      tmp.cleanup();
+    }
+  });
+
   it("plan --dry-run names the cheaper mode on a dense catalog of the sample field", async () => {
     const tmp = tempDir();
     try {
@@ -138,19 +165,7 @@ describe("mode comparison: distinct tiles against hips2fits requests, from HEALP
       );
       const cat = join(tmp.dir, "dense.csv");
       writeFileSync(cat, `id,ra,dec\n${rows.join("\n")}\n`);
-      const r = await runCli([
-        "plan",
-        cat,
-        "--dry-run",
-        "--hips",
-        `g=${join(FIX, "hips/sample-g")}`,
-        "--size",
-        "32",
-        "--pixscale",
-        "0.8",
-        "--rate",
-        "10",
-      ]);
+      const r = await runCli(["plan", cat, "--dry-run", ...SAMPLE_G, "10"]);
       expect(r.code).toBe(0);
       const tiles = /modes: tiles \(--hips\): (\d+) distinct tile\(s\)/.exec(r.stderr);
       expect(Number(tiles?.[1])).toBeGreaterThan(20);

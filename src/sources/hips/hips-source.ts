@@ -7,8 +7,8 @@ import { encodeImage, readImage } from "../../fits/image.js";
 import { provenanceCards } from "../../fits/provenance.js";
 import { ang2pixNest } from "../../healpix/index.js";
 import type { StampGrid } from "../../wcs/tan-header.js";
-import type { Geometry, Outcome, ProducerSource, SharedGet } from "../source.js";
-import type { TileCost } from "./mode-compare.js";
+import type { Geometry, ModeTally, Outcome, ProducerSource, SharedGet } from "../source.js";
+import { describeModes, ModeComparison, type TileCost } from "./mode-compare.js";
 import { chooseTileOrder, type HipsProperties, parseHipsProperties, tilePath } from "./properties.js";
 import { type Interpolation, planStamp, type SamplePlan, sampleStamp } from "./resample.js";
 
@@ -147,6 +147,11 @@ export class HipsSource implements ProducerSource {
         bitpix: b.props.bitpix ?? -32,
       };
     });
+  }
+
+  modeComparison(ratePerSec: number): ModeTally {
+    const m = new ModeComparison(this.tileCosts(), this.config.geometry, ratePerSec);
+    return { add: (t) => m.add(t), lines: () => describeModes(m.figures(), ratePerSec) };
   }
 
   sortKey(target: Target): number {
