@@ -48,6 +48,7 @@ export async function dryRun(catalog: string, o: OptionsOf<"plan">): Promise<Exi
   } finally {
     await client.close();
   }
+  for (const n of coverage.notes) process.stderr.write(`warning: ${n}\n`);
   const rate = runConfigFrom(o).ratePerSec;
   const modes = isProducer(source) ? source.modeComparison?.(rate) : undefined;
   const cat = await readCatalog(spec.catalog.path, spec.catalog);

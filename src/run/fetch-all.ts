@@ -113,6 +113,7 @@ export async function fetchAll(
       reporter.error("stopped while preparing the source: run the same command again (exit 5)");
       return ExitCode.RetryLater;
     }
+    for (const n of coverage.notes) reporter.error(`warning: ${n}`, { code: "NOTE" });
     for (const [band, where] of coverage.sources)
       reporter.info(`band ${band}: coverage map ${where}; targets outside it are not asked`);
     // A job starting: which mode is cheaper (HiPS: tiles or hips2fits), from the planned targets.

@@ -85,6 +85,8 @@ export class Coverage {
     private readonly radiusDeg: number,
     /** Where each band's MOC came from (for messages). */
     readonly sources: ReadonlyMap<string, string>,
+    /** Optional MOCs that could not be used (an HTML page instead of Moc.fits): their bands are all asked. */
+    readonly notes: readonly string[] = [],
   ) {}
 
   /** Whether any band has a MOC. */
@@ -122,10 +124,16 @@ export async function loadCoverage(
   const mocs = new Map<string, Moc>();
   const sources = new Map<string, string>();
   const read = new Map<string, Promise<Moc | undefined>>();
+  const notes: string[] = [];
   for (const m of mocLocations(config, bands)) {
     let p = read.get(m.location);
     if (p === undefined) {
-      p = loadOne(m, shared, signal);
+      p = loadOne(m, shared, signal).catch((err: unknown) => {
+        // A survey's own Moc.fits is optional: unreadable, the job runs as without one (and says so).
+        if (!m.optional || signal.aborted) throw err;
+        notes.push(`${(err as Error).message}; every target of band ${m.band} is asked`);
+        return undefined;
+      });
       read.set(m.location, p);
     }
     const moc = await p;
@@ -136,7 +144,7 @@ export async function loadCoverage(
   }
   const g = "geometry" in config ? config.geometry : undefined;
   const radius = g !== undefined && "pixscaleArcsec" in g ? footprintRadiusDeg(g as Geometry) : 0;
-  return new Coverage(mocs, radius, sources);
+  return new Coverage(mocs, radius, sources, notes);
 }
 
 async function loadOne(m: MocLocation, shared: SharedGet, signal: AbortSignal): Promise<Moc | undefined> {

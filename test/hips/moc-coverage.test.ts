@@ -122,6 +122,43 @@ describe("coverage maps: targets outside the survey's MOC are never asked", () =
     expect(seen.length).toBe(before);
   });
 
+  it("a survey whose Moc.fits is an HTML page runs as without a MOC, with a warning", async () => {
+    const seen: Seen[] = [];
+    const { server, base } = await serve(seen, (path) =>
+      path === "/sample-g/Moc.fits"
+        ? Buffer.from("<html><body>Welcome to our archive</body></html>")
+        : undefined,
+    );
+    servers.push(server);
+    const cat = join(tmp.dir, "two.csv");
+    writeFileSync(cat, "id,ra,dec\nnear,150.1,2.2\nfar,10,10\n");
+    const r = await runCli([
+      "run",
+      cat,
+      "--out",
+      join(tmp.dir, "out"),
+      "--hips",
+      `g=${base}/sample-g`,
+      "--size",
+      "16",
+      "--pixscale",
+      "0.8",
+      "--rate",
+      "1000",
+      "--retries",
+      "0",
+      "--json",
+    ]);
+    expect(r.code).toBe(ExitCode.Ok);
+    expect(r.stderr).toMatch(/warning: .*Moc\.fits.*every target of band g is asked/);
+    const states = taskStates(r.stdout);
+    expect(states.get("near")?.state).toBe("done");
+    // Asked: the far target's tile answers 404, so it is no coverage the old way.
+    expect(states.get("far")?.state).toBe("no_coverage");
+    expect(states.get("far")?.message).not.toBe("outside the survey's MOC");
+    expect(seen.some((s) => s.path.includes("/Norder") && s.status === 404)).toBe(true);
+  });
+
   it("plan --dry-run says how many targets the MOC leaves out and prints them as no_coverage", async () => {
     const cat = catalogWithFarTargets(tmp.dir);
     const r = await runCli([
