@@ -90,12 +90,12 @@ class LineParser extends Parser {
 }
 
 /**
- * Open a comma- or tab-separated file and read its header row. Comment lines (starting with "#") and empty
+ * Open a comma-, tab- or (ECSV) space-separated file and read its header row. Comment lines (starting with "#") and empty
  * lines are skipped, a UTF-8 BOM is dropped, quotes may hold delimiters and newlines, CRLF and LF both work;
  * records of any length are returned (the caller checks them against the header). Throws VocutError
  * CATALOG_UNREADABLE (I/O) or CATALOG_EMPTY (no header row).
  */
-export async function openDelimited(path: string, delimiter: "," | "\t"): Promise<DelimitedFile> {
+export async function openDelimited(path: string, delimiter: "," | "\t" | " "): Promise<DelimitedFile> {
   // csv-parse reports a record when its last line is read; errors of skipped records are collected in order
   // and handed out with the next record so that rows keep their order.
   let pendingSkips: CsvError[] = [];

@@ -1,7 +1,11 @@
 import { createReadStream } from "node:fs";
+import { open } from "node:fs/promises";
 import { inputError, VocutError } from "../errors.js";
+import { FitsError } from "../fits/errors.js";
 import { parseVotable, VotableError, type VotableInfo } from "../votable/votable.js";
 import { openDelimited, recordProblem } from "./delimited.js";
+import { checkEcsvNames, readEcsvHeader } from "./ecsv.js";
+import { listBinTables, readFitsRows } from "./fits-table.js";
 import { detectFormat } from "./read-catalog.js";
 import type { CatalogEvent } from "./types.js";
 
@@ -22,7 +26,7 @@ export interface ProductListOptions {
 
 /** An opened product list: which columns were used, its rows, and notes (OVERFLOW) once rows are read. */
 export interface OpenedProductList {
-  readonly format: "csv" | "tsv" | "votable";
+  readonly format: "csv" | "tsv" | "ecsv" | "votable" | "fits";
   readonly columns: { readonly url: string; readonly id?: string; readonly format?: string };
   readonly events: AsyncIterable<CatalogEvent>;
   /** Warnings found while reading (a truncated query result); complete after `events` is exhausted. */
@@ -91,7 +95,21 @@ function chooseProductColumns(cols: readonly Col[], o: ProductListOptions) {
       : obscore(cols, "access_format", "meta.code.mime", "access.format");
   const ra = find(cols, (c) => lower(c.name) === "s_ra");
   const dec = find(cols, (c) => lower(c.name) === "s_dec");
-  return { url, id, format, ra, dec };
+  // File names (issue 13): the last segment of obs_id, else of the DID, else of the URL; with --id-col, of it.
+  // Not by UCD: meta.id is worn by other columns too.
+  const obsId = find(
+    cols,
+    (c) => lower(c.name) === "obs_id" || lower(c.utype).endsWith("dataid.observationid"),
+  );
+  const did = obscore(cols, "obs_publisher_did", "meta.ref.ivoid", "curation.publisherdid");
+  const names = o.idCol !== undefined ? [id] : [obsId, did].filter((i) => i >= 0);
+  const byName = (n: string): number => find(cols, (c) => lower(c.name) === n);
+  const cost = {
+    collection: byName("obs_collection"),
+    type: byName("dataproduct_type"),
+    est: byName("access_estsize"),
+  };
+  return { url, id, format, ra, dec, names, cost };
 }
 
 function cell(v: unknown): string {
@@ -142,6 +160,7 @@ function rowEvent(
   const format = c.format >= 0 ? cell(values[c.format]) : "";
   const ra = c.ra >= 0 ? coord(values[c.ra], 360) : Number.NaN;
   const dec = c.dec >= 0 ? coord(values[c.dec], 90) : Number.NaN;
+  const nameFrom = [...c.names.map((i) => cell(values[i])), url.pathname, url.href];
   return {
     kind: "target",
     target: {
@@ -149,8 +168,25 @@ function rowEvent(
       row,
       raDeg: ra,
       decDeg: dec,
-      product: format === "" ? { url: url.href } : { url: url.href, format },
+      product: { url: url.href, ...(format === "" ? {} : { format }), ...costOf(values, c.cost) },
+      nameFrom,
     },
+  };
+}
+
+/** The ObsCore cost columns of a row, where the list has them. */
+function costOf(
+  values: readonly unknown[],
+  c: { collection: number; type: number; est: number },
+): { collection?: string; productType?: string; estKb?: number } {
+  const collection = c.collection >= 0 ? cell(values[c.collection]) : "";
+  const type = c.type >= 0 ? cell(values[c.type]) : "";
+  const est = c.est >= 0 ? cell(values[c.est]) : "";
+  const kb = est === "" ? Number.NaN : Number(est);
+  return {
+    ...(collection === "" ? {} : { collection }),
+    ...(type === "" ? {} : { productType: type }),
+    ...(Number.isFinite(kb) && kb >= 0 ? { estKb: kb } : {}),
   };
 }
 
@@ -171,12 +207,7 @@ function overflowNotes(infos: readonly VotableInfo[]): string[] {
  */
 export async function readProductList(path: string, o: ProductListOptions = {}): Promise<OpenedProductList> {
   const format = await detectFormat(path);
-  if (format === "fits") {
-    throw inputError(
-      "CATALOG_FORMAT",
-      `product list ${path}: FITS tables are not read here; use a VOTable or CSV`,
-    );
-  }
+  if (format === "fits") return openFitsList(path, o);
   if (format === "votable") {
     const stream = createReadStream(path, { highWaterMark: 64 * 1024 });
     try {
@@ -204,10 +235,12 @@ export async function readProductList(path: string, o: ProductListOptions = {}):
       throw listError(path, e);
     }
   }
-  const file = await openDelimited(path, format === "tsv" ? "\t" : ",");
+  const ecsv = format === "ecsv" ? await readEcsvHeader(path) : undefined;
+  const file = await openDelimited(path, ecsv?.delimiter ?? (format === "tsv" ? "\t" : ","));
   const cols: Col[] = file.header.map((h) => ({ name: h.trim() }));
   let c: ReturnType<typeof chooseProductColumns>;
   try {
+    if (ecsv !== undefined) checkEcsvNames(path, ecsv, file.header);
     c = chooseProductColumns(cols, o);
   } catch (e) {
     await file.records[Symbol.asyncIterator]().return?.(undefined);
@@ -244,4 +277,60 @@ function listError(path: string, e: unknown): unknown {
     return inputError("CATALOG_VOTABLE", `product list ${path}${where}: ${e.message}`, e);
   }
   return e;
+}
+
+/**
+ * A product list in a FITS binary table: the first BINTABLE with an access URL column (by name or UCD).
+ * Every fixed-size column is decoded (variable-length ones are left empty); rows stream in chunks.
+ */
+async function openFitsList(path: string, o: ProductListOptions): Promise<OpenedProductList> {
+  const fh = await open(path, "r").catch((e: unknown) => {
+    throw inputError("CATALOG_UNREADABLE", `cannot read product list ${path}: ${(e as Error).message}`, e);
+  });
+  try {
+    const tables = await listBinTables(fh);
+    let firstError: unknown = inputError(
+      "CATALOG_FITS",
+      `product list ${path} has no binary table (BINTABLE)`,
+    );
+    for (const table of tables) {
+      const cols: Col[] = table.layout.columns.map((c) => ({
+        name: c.name,
+        ...(c.ucd === undefined ? {} : { ucd: c.ucd }),
+      }));
+      let c: ReturnType<typeof chooseProductColumns>;
+      try {
+        c = chooseProductColumns(cols, o);
+      } catch (e) {
+        firstError = tables.indexOf(table) === 0 ? e : firstError;
+        continue;
+      }
+      const readable = table.layout.columns.filter((x) => x.type !== "P" && x.type !== "Q");
+      const names = cols.map((x) => x.name);
+      const width = cols.length;
+      async function* events(): AsyncGenerator<CatalogEvent> {
+        try {
+          for await (const r of readFitsRows(fh, table, readable)) {
+            const values: unknown[] = new Array(width).fill(undefined);
+            readable.forEach((col, i) => {
+              values[col.index - 1] = r.values[i];
+            });
+            yield rowEvent(r.row, undefined, values, c, names, o);
+          }
+        } catch (e) {
+          if (e instanceof FitsError)
+            throw inputError("CATALOG_FITS", `product list ${path}: ${e.message}`, e);
+          throw e;
+        } finally {
+          await fh.close();
+        }
+      }
+      return { format: "fits", columns: columnNames(names, c), events: events(), notes: [] };
+    }
+    throw firstError;
+  } catch (e) {
+    await fh.close().catch(() => {});
+    if (e instanceof FitsError) throw inputError("CATALOG_FITS", `product list ${path}: ${e.message}`, e);
+    throw e;
+  }
 }

@@ -7,6 +7,7 @@ import { parseVotable, VotableError } from "../votable/votable.js";
 import { type ChosenColumn, type ChosenColumns, type ColumnInfo, chooseColumns } from "./columns.js";
 import { parseDec, parseRa } from "./coords.js";
 import { openDelimited, recordProblem } from "./delimited.js";
+import { checkEcsvNames, looksEcsv, readEcsvHeader } from "./ecsv.js";
 import { type FitsTableHdu, listBinTables, readFitsRows } from "./fits-table.js";
 import type { CatalogEvent, CatalogOptions } from "./types.js";
 
@@ -79,6 +80,7 @@ export async function detectFormat(path: string, options: CatalogOptions = {}): 
   }
   const text = head.toString("utf8");
   if (/^\uFEFF?\s*</.test(text)) return "votable";
+  if (looksEcsv(text)) return "ecsv";
   if (head.includes(0)) {
     throw inputError(
       "CATALOG_ENCODING",
@@ -89,6 +91,7 @@ export async function detectFormat(path: string, options: CatalogOptions = {}): 
   if ([".fits", ".fit", ".fts"].includes(ext)) return "fits";
   if ([".xml", ".vot", ".votable"].includes(ext)) return "votable";
   if (ext === ".tsv" || ext === ".tab") return "tsv";
+  if (ext === ".ecsv") return "ecsv";
   const header = firstDataLine(text);
   if (header.includes("\t") && (ext !== ".csv" || !header.includes(","))) return "tsv";
   return "csv";
@@ -156,11 +159,24 @@ async function* guarded(path: string, events: AsyncIterable<CatalogEvent>): Asyn
 
 async function openText(
   path: string,
-  format: "csv" | "tsv",
+  format: "csv" | "tsv" | "ecsv",
   options: CatalogOptions,
 ): Promise<OpenedCatalog> {
-  const file = await openDelimited(path, format === "tsv" ? "\t" : ",");
-  const infos: ColumnInfo[] = file.header.map((h) => ({ name: h.trim() }));
+  const ecsv = format === "ecsv" ? await readEcsvHeader(path) : undefined;
+  const file = await openDelimited(path, ecsv?.delimiter ?? (format === "tsv" ? "\t" : ","));
+  if (ecsv !== undefined) {
+    try {
+      checkEcsvNames(path, ecsv, file.header);
+    } catch (e) {
+      await file.records[Symbol.asyncIterator]().return?.(undefined);
+      throw e;
+    }
+  }
+  // ECSV declares units (deg, hourangle): the column chooser reads them as it reads VOTable units.
+  const infos: ColumnInfo[] = file.header.map((h, i) => {
+    const unit = ecsv?.columns[i]?.unit;
+    return unit === undefined ? { name: h.trim() } : { name: h.trim(), unit };
+  });
   let columns: ChosenColumns;
   try {
     columns = chooseColumns(infos, options);
@@ -297,6 +313,7 @@ export async function readCatalog(path: string, options: CatalogOptions = {}): P
   switch (format) {
     case "csv":
     case "tsv":
+    case "ecsv":
       return openText(path, format, options);
     case "votable":
       return openVotable(path, options);

@@ -13,12 +13,24 @@ export interface Target {
    * no position.
    */
   readonly product?: ProductRef;
+  /**
+   * Archive products: where the file name a person looks for comes from, best first (obs_id, the DID, the
+   * URL's path, the URL). Planning takes the first that gives a name (plan/safe-name.ts readableName())
+   * and adds a hash suffix only when two products would share it. Cutouts are named by safeId(id).
+   */
+  readonly nameFrom?: readonly string[];
 }
 
 /** One archive product: its access URL and declared MIME type (ObsCore access_url, access_format). */
 export interface ProductRef {
   readonly url: string;
   readonly format?: string;
+  /** What it will cost (`--dry-run`), when the list has the ObsCore columns: obs_collection, ... */
+  readonly collection?: string;
+  /** ... dataproduct_type, ... */
+  readonly productType?: string;
+  /** ... and access_estsize, kB. */
+  readonly estKb?: number;
 }
 
 /** A catalog row that was skipped, with where it was and why. */
@@ -47,5 +59,5 @@ export interface CatalogOptions {
   readonly decCol?: string;
   readonly idCol?: string;
   /** Force a format instead of detecting it from the extension and first bytes. */
-  readonly format?: "csv" | "tsv" | "votable" | "fits";
+  readonly format?: "csv" | "tsv" | "ecsv" | "votable" | "fits";
 }

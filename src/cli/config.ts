@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import type { CatalogOptions } from "../catalog/types.js";
 import { usageError } from "../errors.js";
 import { parseLedgerJournal } from "../ledger/journal.js";
+import { STORE_KINDS, type StoreKind } from "../output/store.js";
 import type { JobSpec } from "../plan/job-spec.js";
 import { checkLayout } from "../plan/layout.js";
 import { parseShard, type Shard, shardForOut, shardLabel } from "../plan/shard.js";
@@ -24,7 +25,12 @@ import { DEFAULT_PIXSCALE, DEFAULT_SIZE, inGroup, OPTION, type OptionsOf } from 
 export type JobFlags = OptionsOf<"plan">;
 
 /** The rows runConfigFrom reads: politeness, reporting and --ledger-journal. */
-const RUN_CONFIG_OPTIONS = [...inGroup("politeness"), ...inGroup("reporting"), OPTION.ledgerJournal] as const;
+const RUN_CONFIG_OPTIONS = [
+  ...inGroup("politeness"),
+  ...inGroup("reporting"),
+  OPTION.ledgerJournal,
+  OPTION.tarSize,
+] as const;
 
 /** Politeness and reporting flags; a command without some of them (plan, obscore) gets their table defaults. */
 export type RunFlags = OptionValues<typeof RUN_CONFIG_OPTIONS>;
@@ -74,6 +80,7 @@ export function runConfigFrom(given: Partial<RunFlags>): RunConfig {
     cacheBytes: positive("--cache-gb", o.cacheGb) * 2 ** 30,
     json: o.json === true,
     ledgerJournal: parseLedgerJournal(o.ledgerJournal),
+    tarBytes: Math.round(positive("--tar-size", o.tarSize, { min: 1 }) * 2 ** 20),
     ...(o.maxDuration === undefined
       ? {}
       : { maxDurationMs: positive("--max-duration", o.maxDuration) * 1000 }),
@@ -283,11 +290,22 @@ function siaConfigFrom(o: JobFlags, geometry: SiaConfig["geometry"]): SiaConfig 
   };
 }
 
+/** `--store`: files or tar (undefined when not given). Throws a usage error. */
+export function storeFrom(text: string | undefined): StoreKind | undefined {
+  if (text === undefined || (STORE_KINDS as readonly string[]).includes(text)) return text as StoreKind;
+  throw usageError("BAD_OPTION", `--store ${JSON.stringify(text)}: ${STORE_KINDS.join(" or ")}`);
+}
+
+/** The job spec's store field: present only for a tar store (a files job's spec is as before issue 12). */
+export function storeSpec(text: string | undefined): { store?: "tar" } {
+  return storeFrom(text) === "tar" ? { store: "tar" } : {};
+}
+
 /** Catalog reading options from flags. */
 export function catalogOptionsFrom(o: JobFlags): CatalogOptions {
   const fmt = o.catalogFormat;
-  if (fmt !== undefined && !["csv", "tsv", "votable", "fits"].includes(fmt)) {
-    throw usageError("BAD_OPTION", `--catalog-format ${fmt}: csv, tsv, votable or fits`);
+  if (fmt !== undefined && !["csv", "tsv", "votable", "fits", "ecsv"].includes(fmt)) {
+    throw usageError("BAD_OPTION", `--catalog-format ${fmt}: csv, tsv, ecsv, votable or fits`);
   }
   return {
     ...(o.raCol === undefined ? {} : { raCol: o.raCol }),
@@ -315,14 +333,15 @@ export function jobSpecFrom(
     source,
     layout: o.layout,
     catalog: { path: resolve(catalogPath), ...catalogOptionsFrom(o) },
+    ...storeSpec(o.store),
     // With an output folder, the shard count must match the split already there (a dry run only reads it).
     ...(o.shard === undefined
       ? {}
       : {
           shard:
             o.out === undefined || o.out === ""
-              ? parseShard(o.shard)
-              : shardForOut(o.shard, o.out, { write: o.dryRun !== true }),
+              ? parseShard(o.shard, process.env)
+              : shardForOut(o.shard, o.out, { env: process.env, write: o.dryRun !== true }),
         }),
   };
 }

@@ -4,20 +4,17 @@ import { createRequire } from "node:module";
 import { resolve as resolvePath } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command, CommanderError } from "commander";
-import { EXIT_CODE_HELP, ExitCode, usageError, VocutError } from "../errors.js";
-import { parseLedgerJournal } from "../ledger/journal.js";
+import { EXIT_CODE_HELP, ExitCode, VocutError } from "../errors.js";
 import { VERSION } from "../version.js";
 import { exportCommand } from "./commands/export.js";
+import { mergeCommand } from "./commands/merge.js";
 import { obscoreCommand } from "./commands/obscore.js";
 import { presetsCommand } from "./commands/presets.js";
 import { previewCommand } from "./commands/preview.js";
-import { jobLedgerPath, jobSpecFrom, ledgerPath, runConfigFrom } from "./config.js";
-import { dryRun } from "./dry-run.js";
-import { execute } from "./execute.js";
-import { mergeCommand } from "./merge.js";
+import { fetchCommand, retryCommand } from "./commands/resume.js";
+import { planCommand, runCommand } from "./commands/run.js";
+import { statusCommand } from "./commands/status.js";
 import { guardRepeats } from "./option-spec.js";
-import { addTableOptions, type OptionsOf } from "./options.js";
-import { printStatus, readStatus } from "./status.js";
 
 const EXIT_HELP = `\nExit codes:\n${EXIT_CODE_HELP.map(([c, t]) => `  ${c}  ${t}`).join("\n")}\n`;
 
@@ -32,64 +29,11 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     .exitOverride()
     .showHelpAfterError("(vocut --help lists the commands)");
 
-  const run = new Command("run")
-    .description("plan a catalog into the ledger and fetch every cutout; the same command again resumes")
-    .argument("<catalog>", "CSV/TSV, VOTable or FITS table with RA/Dec columns");
-  addTableOptions(run, "run").addHelpText("after", EXIT_HELP);
-  run.action(async (catalog: string, o: OptionsOf<"run">) =>
-    setExit(await planAndMaybeFetch(catalog, o, true)),
-  );
-  program.addCommand(run);
-
-  const plan = new Command("plan")
-    .description("plan only: write the tasks into the ledger; --dry-run prints every request without any I/O")
-    .argument("<catalog>", "CSV/TSV, VOTable or FITS table");
-  addTableOptions(plan, "plan");
-  plan.action(async (catalog: string, o: OptionsOf<"plan">) => {
-    if (o.dryRun === true) {
-      setExit(await dryRun(catalog, o));
-      return;
-    }
-    setExit(await planAndMaybeFetch(catalog, o, false));
-  });
-  program.addCommand(plan);
-
-  const status = new Command("status")
-    .description(
-      "counts by state and band, progress, rate, ETA and failures of a job (exit 0 settled, 4 permanent failures, 5 work left)",
-    )
-    .argument("[ledger]", "ledger file or output folder (default ./vocut.db)");
-  addTableOptions(status, "status");
-  status.action((arg: string | undefined, o: OptionsOf<"status">) => {
-    const journal = parseLedgerJournal(o.ledgerJournal);
-    setExit(
-      printStatus(
-        readStatus(jobLedgerPath(arg, o.ledger), Number(o.failures) || 20, journal),
-        o.json === true,
-      ),
-    );
-  });
-  program.addCommand(status);
-
-  const fetch = new Command("fetch")
-    .description("resume a planned job from its ledger alone (no catalog needed)")
-    .argument("[ledger]", "ledger file or output folder (default ./vocut.db)");
-  addTableOptions(fetch, "fetch");
-  fetch.action(async (arg: string | undefined, o: OptionsOf<"fetch">) =>
-    setExit(await resumeFromLedger(arg, o, false)),
-  );
-  program.addCommand(fetch);
-
-  const retry = new Command("retry")
-    .description(
-      "put failed tasks back in the queue and fetch them (retryable failures; --permanent for those too)",
-    )
-    .argument("[ledger]", "ledger file or output folder (default ./vocut.db)");
-  addTableOptions(retry, "retry");
-  retry.action(async (arg: string | undefined, o: OptionsOf<"retry">) =>
-    setExit(await resumeFromLedger(arg, o, o.permanent === true)),
-  );
-  program.addCommand(retry);
+  program.addCommand(runCommand(setExit, EXIT_HELP));
+  program.addCommand(planCommand(setExit));
+  program.addCommand(statusCommand(setExit));
+  program.addCommand(fetchCommand(setExit));
+  program.addCommand(retryCommand(setExit));
   program.addCommand(presetsCommand());
   program.addCommand(exportCommand());
   program.addCommand(previewCommand());
@@ -103,46 +47,6 @@ export function buildProgram(setExit: (code: ExitCode) => void): Command {
     guardRepeats(c);
   }
   return program;
-}
-
-/** `fetch` and `retry`: the job comes from the ledger alone; retry also requeues permanent failures. */
-function resumeFromLedger(
-  arg: string | undefined,
-  o: OptionsOf<"fetch">,
-  requeuePermanent: boolean,
-): Promise<ExitCode> {
-  return execute({
-    ledgerFile: jobLedgerPath(arg, o.ledger),
-    plan: false,
-    fetch: true,
-    strict: false,
-    requeuePermanent,
-    run: runConfigFrom(o),
-  });
-}
-
-/** `run` (plan + fetch) and `plan` (plan only; politeness flags take their defaults). */
-function planAndMaybeFetch(
-  catalog: string,
-  o: OptionsOf<"plan"> | OptionsOf<"run">,
-  fetch: boolean,
-): Promise<ExitCode> {
-  const out = requireOut(o);
-  const spec = jobSpecFrom(catalog, o);
-  return execute({
-    spec,
-    ledgerFile: ledgerPath(o.ledger, out, spec.shard),
-    outDir: out,
-    plan: true,
-    fetch,
-    strict: o.strict === true,
-    run: runConfigFrom(o),
-  });
-}
-
-function requireOut(o: { out?: string }): string {
-  if (o.out === undefined || o.out === "") throw usageError("NO_OUT", "--out DIR is required");
-  return o.out;
 }
 
 /** The process boundary: run the program, map every outcome to an exit code. */

@@ -22,6 +22,7 @@ export interface OptionSpec {
     | "source"
     | "geometry"
     | "output"
+    | "store"
     | "politeness"
     | "reporting"
     | "plan"

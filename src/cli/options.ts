@@ -44,7 +44,7 @@ export const OPTION_TABLE = [
     key: "catalogFormat",
     group: "catalog",
     flags: "--catalog-format <fmt>",
-    description: "csv | tsv | votable | fits (default: from the file)",
+    description: "csv | tsv | ecsv | votable | fits (default: from the file)",
   },
   {
     key: "strict",
@@ -262,6 +262,20 @@ export const OPTION_TABLE = [
     defaultValue: "{band}/{id}.fits",
   },
   {
+    key: "store",
+    group: "store",
+    flags: "--store <kind>",
+    description:
+      "files (one file per product) | tar (members of OUT/tar/{part}-NNNNNN.tar, named as the files would be); a job keeps its store (default: files, or the job's)",
+  },
+  {
+    key: "tarSize",
+    group: "store",
+    flags: "--tar-size <MiB>",
+    description: "--store tar: start a new tar file at this size (or at 100,000 members)",
+    defaultValue: String(DEFAULTS.tarBytes / 2 ** 20),
+  },
+  {
     key: "tileCacheMb",
     group: "politeness",
     flags: "--tile-cache-mb <n>",
@@ -417,6 +431,27 @@ export const OPTION_TABLE = [
     description: "ADQL query, e.g. SELECT * FROM ivoa.ObsCore WHERE ...",
   },
   {
+    key: "async",
+    group: "products",
+    flags: "--async",
+    description:
+      "run the TAP query as an async (UWS) job: the job URL is kept in the ledger, so a killed run waits for the same job",
+  },
+  {
+    key: "jobWait",
+    group: "products",
+    flags: "--job-wait <s>",
+    description: "longest time one run waits for an async TAP job, seconds; then exit 5 and the job is kept",
+    defaultValue: String(DEFAULTS.uwsBudgetMs / 1000),
+  },
+  {
+    key: "describe",
+    group: "products",
+    flags: "--describe",
+    description:
+      "list the service's ObsCore collections and product types with counts and estimated sizes (no download)",
+  },
+  {
     key: "urlCol",
     group: "products",
     flags: "--url-col <name>",
@@ -432,7 +467,8 @@ export const OPTION_TABLE = [
     key: "format",
     group: "export",
     flags: "--format <format>",
-    description: "npy or fits (default: from the --out extension)",
+    description:
+      "npy or fits (default: from the --out extension), or webdataset: --out DIR gets tar shards, a target's bands adjacent",
   },
   {
     key: "rgb",
@@ -491,6 +527,7 @@ export const COMMAND_OPTIONS = {
     ...inGroup("source"),
     ...inGroup("geometry"),
     ...inGroup("output"),
+    ...inGroup("store"),
     ...inGroup("catalog"),
     ...inGroup("politeness"),
     ...inGroup("reporting"),
@@ -504,6 +541,7 @@ export const COMMAND_OPTIONS = {
     ...inGroup("source"),
     ...inGroup("geometry"),
     ...inGroup("output"),
+    ...inGroup("store"),
     ...inGroup("catalog"),
     ...inGroup("reporting"),
   ],
@@ -513,11 +551,18 @@ export const COMMAND_OPTIONS = {
     JOB_LEDGER,
     OPTION.ledgerJournal,
   ],
-  fetch: [JOB_LEDGER, ...inGroup("politeness"), ...inGroup("reporting"), OPTION.ledgerJournal],
+  fetch: [
+    JOB_LEDGER,
+    ...inGroup("store"),
+    ...inGroup("politeness"),
+    ...inGroup("reporting"),
+    OPTION.ledgerJournal,
+  ],
   retry: [
     OPTION.failed,
     OPTION.permanent,
     JOB_LEDGER,
+    ...inGroup("store"),
     ...inGroup("politeness"),
     ...inGroup("reporting"),
     OPTION.ledgerJournal,
@@ -528,7 +573,7 @@ export const COMMAND_OPTIONS = {
     {
       ...OPTION.out,
       flags: "--out <file>",
-      description: "array file to write (its sidecar is FILE.csv)",
+      description: "array file to write (its sidecar is FILE.csv); a folder with --format webdataset",
       mandatory: true,
     },
     OPTION.format,
@@ -560,6 +605,14 @@ export const COMMAND_OPTIONS = {
   obscore: [
     OPTION.tap,
     OPTION.query,
+    OPTION.async,
+    OPTION.jobWait,
+    OPTION.describe,
+    {
+      ...OPTION.dryRun,
+      description:
+        "print what the query or list will cost (rows, products, estimated size by collection and type, time at --rate) and download nothing",
+    },
     {
       ...OPTION.maxrec,
       description: "most rows the service may return (MAXREC); a truncated result is reported",
@@ -579,6 +632,7 @@ export const COMMAND_OPTIONS = {
       description: "file layout inside OUT: {id} {row} {ext}",
       defaultValue: PRODUCT_LAYOUT,
     },
+    ...inGroup("store"),
     ...without(inGroup("politeness"), "tileCacheMb"),
     ...inGroup("reporting"),
   ],

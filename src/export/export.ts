@@ -114,7 +114,7 @@ function exportSnapshot(
     if (t.state !== "done") continue;
     const rel = relOf(t.bandIndex, t.safeId, t.targetRow);
     try {
-      const img = read(rel, t.bytes);
+      const img = read(rel, t);
       W = img.width;
       H = img.height;
       reference = `the first cutout ${rel}`;
@@ -209,7 +209,7 @@ function exportSnapshot(
       files[t.bandIndex] = rel;
       let img: ReturnType<typeof read>;
       try {
-        img = read(rel, t.bytes);
+        img = read(rel, t);
       } catch (err) {
         problems.push({ rel, why: readProblem(err) });
         if (problems.length >= MAX_PROBLEMS) break;

@@ -24,8 +24,14 @@ export const DEFAULTS = {
    * MB, and a body is held in memory until it is checked and written.
    */
   productMaxBytes: 2 ** 30,
+  /** --store tar: a tar file is closed at this many bytes (1 GiB; also at 100,000 members). */
+  tarBytes: 2 ** 30,
   /** Redirects followed per request. */
   maxRedirects: 5,
+  /** Async TAP (UWS): WAIT of each blocking poll, s (capped at half of --timeout so a poll never times out). */
+  uwsWaitSec: 30,
+  /** Async TAP (UWS): longest one run waits for a job, ms (1 h); the job is kept for the next run. */
+  uwsBudgetMs: 3_600_000,
   /** Longest Retry-After obeyed, ms (1 h); longer requests are clamped, and pile up towards host-down. */
   maxRetryAfterMs: 3_600_000,
   /** Sockets kept open per origin by the shared agent (the pacer is what limits requests in flight). */

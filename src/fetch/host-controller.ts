@@ -22,37 +22,8 @@
  * - Retry-After holds the whole host exactly that long; the circuit breaker pauses a failing host.
  */
 
-/** Settings of one host's controller; every value and its default is in DEFAULTS (src/fetch/defaults.ts). */
-export interface PacerConfig {
-  /** Ceiling on requests in flight per host, whole number >= 1 (--concurrency). */
-  readonly concurrency: number;
-  /** Ceiling on the request rate, req/s per host (--rate). */
-  readonly ratePerSec: number;
-  /** Token-bucket size per host at the ceiling rate (shrinks in proportion while slowed). */
-  readonly burst: number;
-  /** On a throttle the rate becomes this fraction of the measured send rate, in (0, 1] (CUBIC beta). */
-  readonly decreaseFactor: number;
-  /** The lowest rate a throttled host is slowed to, req/s (the ceiling if that is lower). */
-  readonly minRatePerSec: number;
-  /** Time after a throttle to grow back to the rate at the throttle, ms (CUBIC K). */
-  readonly recoverMs: number;
-  /** Time after reaching that rate to probe 10% above it, ms (then faster: 80% after twice that). */
-  readonly probeMs: number;
-  /** The window grows while fewer requests than this wait in the server's queue (Vegas alpha). */
-  readonly queueLow: number;
-  /** The window shrinks when more requests than this wait in the server's queue (Vegas beta). */
-  readonly queueHigh: number;
-  /** The no-load latency is re-measured (window halved for one round) when older than this, ms. */
-  readonly minRttTtlMs: number;
-  /** Consecutive failures (incl. throttles) that open the circuit breaker. */
-  readonly breakerFailures: number;
-  /** Pause of an open breaker before its probe request, ms. */
-  readonly breakerPauseMs: number;
-  /** Breaker openings without a success before the host is given up. */
-  readonly breakerMaxOpens: number;
-  /** Total pause (breaker + Retry-After) without a success before the host is given up, ms. */
-  readonly hostDownAfterMs: number;
-}
+import { LatencyWindow } from "./latency-window.js";
+import { checkPacerConfig, type PacerConfig } from "./pacer-config.js";
 
 /**
  * What a request to a host came to, as far as the host's load goes: "success" (the server answered
@@ -111,61 +82,12 @@ const TICK_SLACK_S = 0.004;
 const SEND_RING = 128;
 /** The send rate is measured over at least this long, ms, and at least 4 round trips. */
 const SEND_SPAN_MS = 1_000;
-/** Latency samples kept per round for its median (more are thinned). */
-const ROUND_SAMPLES = 256;
-/**
- * Latency samples a round needs before it decides: with fewer, one stalled request could be the median
- * (seen in the chaos soak: the window fell to 1 behind each 2 s stall).
- */
-const MIN_ROUND_SAMPLES = 4;
 /** Recent requests weighed in the accepted fraction (EWMA weight 1/this). */
 const ACCEPT_SPAN = 100;
 /** Throttles are "rare" while the accepted fraction of recent requests is at least this. */
 const RARE_THROTTLES = 0.95;
 /** While the rate recovers, a waiting request looks again after at most this long, ms. */
 const RECHECK_MS = 100;
-
-function check(ok: boolean, what: string, value: number): void {
-  if (!ok) throw new TypeError(`${what}, got ${value}`);
-}
-
-/** Throws TypeError naming the first setting of `c` out of range. */
-export function checkPacerConfig(c: PacerConfig): void {
-  check(
-    Number.isInteger(c.concurrency) && c.concurrency >= 1,
-    "concurrency must be a whole number >= 1",
-    c.concurrency,
-  );
-  check(
-    c.ratePerSec > 0 && Number.isFinite(c.ratePerSec),
-    "ratePerSec must be a finite number > 0",
-    c.ratePerSec,
-  );
-  check(c.burst >= 1 && Number.isFinite(c.burst), "burst must be a finite number >= 1", c.burst);
-  check(c.decreaseFactor > 0 && c.decreaseFactor <= 1, "decreaseFactor must be in (0, 1]", c.decreaseFactor);
-  check(c.minRatePerSec > 0, "minRatePerSec must be > 0", c.minRatePerSec);
-  check(
-    c.recoverMs > 0 && Number.isFinite(c.recoverMs),
-    "recoverMs must be a finite number > 0",
-    c.recoverMs,
-  );
-  check(c.probeMs > 0 && Number.isFinite(c.probeMs), "probeMs must be a finite number > 0", c.probeMs);
-  check(c.queueLow >= 0, "queueLow must be >= 0", c.queueLow);
-  check(c.queueHigh >= c.queueLow, "queueHigh must be >= queueLow", c.queueHigh);
-  check(c.minRttTtlMs > 0, "minRttTtlMs must be > 0", c.minRttTtlMs);
-  check(
-    Number.isInteger(c.breakerFailures) && c.breakerFailures >= 1,
-    "breakerFailures must be a whole number >= 1",
-    c.breakerFailures,
-  );
-  check(c.breakerPauseMs >= 0, "breakerPauseMs must be >= 0", c.breakerPauseMs);
-  check(
-    Number.isInteger(c.breakerMaxOpens) && c.breakerMaxOpens >= 1,
-    "breakerMaxOpens must be a whole number >= 1",
-    c.breakerMaxOpens,
-  );
-  check(c.hostDownAfterMs > 0, "hostDownAfterMs must be > 0", c.hostDownAfterMs);
-}
 
 /**
  * One host's controller. Synchronous and clock-free: every method takes the time (ms) it happens at,
@@ -197,21 +119,8 @@ export class HostController {
   /** End of the last pause, ms: the send rate is measured after it, not across it. */
   private pauseEndMs = Number.NEGATIVE_INFINITY;
   // Window (Vegas / Gradient).
-  private win: number;
-  private inFlightN = 0;
-  private minRtt = Number.NaN;
-  private minRttAtMs = 0;
-  private srtt = Number.NaN;
-  private roundStartMs: number;
-  private roundArea = 0;
-  private areaAtMs: number;
-  private roundMaxInFlight = 0;
-  private roundSamples: number[] = [];
-  private roundCompleted = 0;
-  /** Re-measuring the no-load latency: window halved until a request sent after this ends. */
-  private probeRttFromMs: number | undefined;
-  private probeRttMin = Number.POSITIVE_INFINITY;
-  private probeRttRounds = 0;
+  private readonly lw: LatencyWindow;
+  /** What the server seems to take, req/s: the rate at the last throttle, or what it completed while saturated. */
   private capacityEst = Number.NaN;
   private acceptEwma = 1;
   // Circuit breaker.
@@ -229,14 +138,12 @@ export class HostController {
     this.size = config.burst;
     this.tokens = config.burst;
     this.last = nowMs;
-    this.win = config.concurrency;
-    this.roundStartMs = nowMs;
-    this.areaAtMs = nowMs;
+    this.lw = new LatencyWindow(config, nowMs);
   }
 
   /** Requests in flight. */
   get inFlight(): number {
-    return this.inFlightN;
+    return this.lw.inFlight;
   }
 
   /** Current allowed rate, req/s. */
@@ -246,7 +153,7 @@ export class HostController {
 
   /** Current window, requests in flight allowed. */
   get window(): number {
-    return this.probeRttFromMs === undefined ? this.win : Math.max(1, Math.floor(this.win / 2));
+    return this.lw.window;
   }
 
   /** Breaker state. */
@@ -271,7 +178,7 @@ export class HostController {
   startDelay(now: number): number {
     if (this.breakerState === "half-open") return Number.POSITIVE_INFINITY;
     if (now < this.blockedUntil) return this.blockedUntil - now;
-    if (this.inFlightN >= this.window) {
+    if (this.lw.inFlight >= this.lw.window) {
       this.boundAtMs = now;
       return Number.POSITIVE_INFINITY;
     }
@@ -289,9 +196,7 @@ export class HostController {
     this.tick(now);
     this.refill(now);
     this.tokens = Math.max(0, this.tokens - 1);
-    this.accrue(now);
-    this.inFlightN++;
-    if (this.inFlightN > this.roundMaxInFlight) this.roundMaxInFlight = this.inFlightN;
+    this.lw.started(now);
     if (this.sends.length < SEND_RING) this.sends.push(now);
     else {
       this.sends[this.sendHead] = now;
@@ -308,8 +213,7 @@ export class HostController {
 
   /** The request of `ticket` ended at `now` (before its report). */
   finish(_ticket: Ticket, now: number): void {
-    this.accrue(now);
-    this.inFlightN = Math.max(0, this.inFlightN - 1);
+    this.lw.ended(now);
   }
 
   /** A half-open probe ended with no report: inconclusive, so the breaker re-opens without a new pause. */
@@ -339,8 +243,13 @@ export class HostController {
     if (decrease) this.decrease(now);
     if (retryAfterMs !== undefined && retryAfterMs > 0) this.pause(now, now + retryAfterMs, "retry-after");
     this.acceptEwma += ((event === "throttled" ? 0 : 1) - this.acceptEwma) / ACCEPT_SPAN;
-    if ((event === "success" || event === "timeout") && ticket?.endMs !== undefined)
-      this.sample(ticket.endMs - startMs, ticket.endMs);
+    if ((event === "success" || event === "timeout") && ticket?.endMs !== undefined) {
+      const served = this.lw.sample(ticket.endMs - startMs, ticket.endMs);
+      if (served !== undefined)
+        this.capacityEst = Number.isNaN(this.capacityEst)
+          ? served
+          : this.capacityEst + (served - this.capacityEst) / 4;
+    }
     if (event === "success") {
       this.failures = 0;
       this.opens = 0;
@@ -366,7 +275,8 @@ export class HostController {
 
   /** Time from a decrease to the rate at that throttle, ms: recoverMs, and at least two round trips. */
   private get recoverTimeMs(): number {
-    return Math.max(this.c.recoverMs, Number.isNaN(this.srtt) ? 0 : 2 * this.srtt);
+    const srtt = this.lw.srttMs;
+    return Math.max(this.c.recoverMs, Number.isNaN(srtt) ? 0 : 2 * srtt);
   }
 
   /** Bring the rate up along its recovery curve; call before reading it (startDelay/state do). */
@@ -416,10 +326,10 @@ export class HostController {
       state,
       rate: this.rate,
       window: this.window,
-      inFlight: this.inFlightN,
+      inFlight: this.lw.inFlight,
       ...(Number.isNaN(this.capacityEst) ? {} : { capacity: this.capacityEst }),
-      ...(Number.isNaN(this.minRtt) ? {} : { minRttMs: this.minRtt }),
-      ...(Number.isNaN(this.srtt) ? {} : { rttMs: this.srtt }),
+      ...(Number.isNaN(this.lw.minRttMs) ? {} : { minRttMs: this.lw.minRttMs }),
+      ...(Number.isNaN(this.lw.srttMs) ? {} : { rttMs: this.lw.srttMs }),
       ...(reason === undefined ? {} : { reason }),
       accepted: this.acceptEwma,
       ...(paused ? { pausedUntil: this.blockedUntil } : {}),
@@ -430,9 +340,15 @@ export class HostController {
 
   // --- rate ---
 
+  /** The send rate is measured over the last second, or 4 round trips when that is longer, ms. */
+  private get sendSpanMs(): number {
+    const srtt = this.lw.srttMs;
+    return Math.max(SEND_SPAN_MS, Number.isNaN(srtt) ? 0 : 4 * srtt);
+  }
+
   /** The send rate over the last second (or 4 round trips), after the last pause, req/s; NaN if unknown. */
   private sendRate(now: number): number {
-    const span = Math.max(SEND_SPAN_MS, Number.isNaN(this.srtt) ? 0 : 4 * this.srtt);
+    const span = this.sendSpanMs;
     const from = Math.max(now - span, this.pauseEndMs);
     let n = 0;
     let first = now;
@@ -459,7 +375,7 @@ export class HostController {
     // that. But when nothing waited for a token or a slot lately, the host sent all it had (its tasks were
     // backing off): that rate says what the caller wanted, not what the server takes (BBR's app-limited
     // samples). Decreasing from it would ratchet the rate down to the lull's level under random throttles.
-    const span = Math.max(SEND_SPAN_MS, Number.isNaN(this.srtt) ? 0 : 4 * this.srtt);
+    const span = this.sendSpanMs;
     const appLimited = this.boundAtMs < now - span;
     const sent = Number.isNaN(measured) || appLimited ? this.rate : Math.min(this.rate, measured);
     // RFC 9438 fast convergence: a throttle at or below the last W_max, after the rate had grown back
@@ -523,82 +439,5 @@ export class HostController {
     this.opens++;
     this.pause(now, now + this.c.breakerPauseMs, "breaker");
     this.breakerState = "open";
-  }
-
-  // --- window ---
-
-  /** Integrate requests in flight over time (for the round's mean in flight). */
-  private accrue(now: number): void {
-    if (now > this.areaAtMs) {
-      this.roundArea += this.inFlightN * (now - this.areaAtMs);
-      this.areaAtMs = now;
-    }
-  }
-
-  /** One latency sample `rttMs` of a request that ended at `endMs`; closes the round once a round trip passed. */
-  private sample(rttMs: number, endMs: number): void {
-    if (!(rttMs >= 0)) return;
-    this.srtt = Number.isNaN(this.srtt) ? rttMs : this.srtt + (rttMs - this.srtt) / 8;
-    if (Number.isNaN(this.minRtt) || rttMs <= this.minRtt) {
-      this.minRtt = rttMs;
-      this.minRttAtMs = endMs;
-    }
-    if (this.probeRttFromMs !== undefined && endMs - rttMs >= this.probeRttFromMs)
-      this.probeRttMin = Math.min(this.probeRttMin, rttMs);
-    this.roundCompleted++;
-    if (this.roundSamples.length < ROUND_SAMPLES) this.roundSamples.push(rttMs);
-    else this.roundSamples[this.roundCompleted % ROUND_SAMPLES] = rttMs;
-    // A round is one round trip: it ends with the first sample of a request sent after it began, once
-    // it holds enough samples that one stall (a fault) cannot be its median.
-    if (endMs - rttMs >= this.roundStartMs && this.roundCompleted >= MIN_ROUND_SAMPLES) this.endRound(endMs);
-  }
-
-  private endRound(now: number): void {
-    const c = this.c;
-    this.accrue(now);
-    const durMs = now - this.roundStartMs;
-    const samples = this.roundSamples.sort((a, b) => a - b);
-    // The median: one stalled request (a fault) says nothing; most requests slowing down is queueing.
-    const rtt = samples[Math.floor((samples.length - 1) / 2)] ?? Number.NaN;
-    const meanInFlight = durMs > 0 ? this.roundArea / durMs : this.inFlightN;
-    const completedPerSec = durMs > 0 ? (this.roundCompleted * 1000) / durMs : Number.NaN;
-    const windowBound = this.roundMaxInFlight >= this.window;
-    this.roundStartMs = now;
-    this.roundArea = 0;
-    this.roundMaxInFlight = this.inFlightN;
-    this.roundSamples = [];
-    this.roundCompleted = 0;
-    if (this.probeRttFromMs !== undefined) {
-      // The window was halved for a round trip: the server's queue drained, and the lowest sample is
-      // the no-load latency now (even if higher than the old one: the server may have slowed down).
-      if (++this.probeRttRounds >= 2) {
-        if (Number.isFinite(this.probeRttMin)) this.minRtt = this.probeRttMin;
-        this.minRttAtMs = now;
-        this.probeRttFromMs = undefined;
-      }
-      return;
-    }
-    if (!(rtt > 0) || Number.isNaN(this.minRtt)) return;
-    if (now - this.minRttAtMs > c.minRttTtlMs) {
-      // BBR's ProbeRTT: a queue we keep ourselves would hide the no-load latency for ever.
-      this.probeRttFromMs = now;
-      this.probeRttMin = Number.POSITIVE_INFINITY;
-      this.probeRttRounds = 0;
-      return;
-    }
-    const queued = meanInFlight * Math.max(0, 1 - this.minRtt / rtt);
-    if (queued >= c.queueLow && Number.isFinite(completedPerSec) && completedPerSec > 0) {
-      // The server is saturated: what it completes is what it can take.
-      this.capacityEst = Number.isNaN(this.capacityEst)
-        ? completedPerSec
-        : this.capacityEst + (completedPerSec - this.capacityEst) / 4;
-    }
-    if (queued > c.queueHigh) {
-      // Down to the part that does not queue plus the allowance, at most halving per round trip.
-      const target = Math.floor(meanInFlight * (this.minRtt / rtt) + c.queueLow);
-      this.win = Math.max(1, Math.min(this.win - 1, Math.max(target, Math.ceil(this.win / 2))));
-    } else if (queued < c.queueLow && windowBound && this.win < c.concurrency) {
-      this.win++;
-    }
   }
 }

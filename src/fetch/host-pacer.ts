@@ -1,15 +1,10 @@
 import { abortError, type Clock } from "./clock.js";
 import { THROTTLE_STATUSES } from "./defaults.js";
-import {
-  checkPacerConfig,
-  HostController,
-  type HostEvent,
-  type HostState,
-  type PacerConfig,
-  type Ticket,
-} from "./host-controller.js";
+import { HostController, type HostEvent, type HostState, type Ticket } from "./host-controller.js";
+import { checkPacerConfig, type PacerConfig } from "./pacer-config.js";
 
-export type { HostEvent, HostState, PacerConfig, SlowReason } from "./host-controller.js";
+export type { HostEvent, HostState, SlowReason } from "./host-controller.js";
+export type { PacerConfig } from "./pacer-config.js";
 
 interface Waiter {
   /** Start the request; false (and the caller told AbortError) if its signal aborted meanwhile. */
@@ -148,7 +143,12 @@ export class HostPacer {
           this.pump(h);
         }
       });
-    this.pump(h);
+    // The caller reports what the answer came to (a 503 and its Retry-After) as soon as schedule()
+    // resolves, and report() pumps. Starting the next request here, before that turn, sent one more
+    // request to a host whose pause was not known yet (seen under load: a second request right after a
+    // 503 with Retry-After: 60). The deferred pump (on the clock, so virtual time runs it in order)
+    // serves callers that never report (an aborted request).
+    void this.clock.sleep(0).then(() => this.pump(h));
   }
 
   /** Start every waiter the controller admits now, then arm one wake-up for the next. */

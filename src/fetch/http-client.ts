@@ -2,6 +2,7 @@ import { readFile, stat } from "node:fs/promises";
 import { setImmediate } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { Agent, request } from "undici";
+import { type Clock, realClock } from "./clock.js";
 import { DEFAULTS } from "./defaults.js";
 import { classifyError } from "./retry-policy.js";
 
@@ -48,6 +49,8 @@ export interface HttpResponse {
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
   /** The whole body for 2xx; at most the first 64 KiB of anything else (enough for an error message). */
   readonly body: Buffer;
+  /** When the answer was complete, epoch ms by the client's clock (a Retry-After date is read against it). */
+  readonly receivedAtMs: number;
 }
 
 /** Settings of the client; defaults in DEFAULTS. */
@@ -62,6 +65,8 @@ export interface HttpClientOptions {
   readonly maxRedirects: number;
   /** Sockets kept per origin (default DEFAULTS.connectionsPerHost = 16; the pacer limits requests in flight). */
   readonly connectionsPerHost?: number;
+  /** Stamps each answer's `receivedAtMs` (default the real clock). */
+  readonly clock?: Clock;
 }
 
 /** GET over one shared keep-alive undici Agent, or from the local disk for file:// URLs. */
@@ -78,8 +83,13 @@ export interface HttpClient {
   postForm(
     url: string,
     form: Readonly<Record<string, string>>,
-    options?: { signal?: AbortSignal },
+    options?: { signal?: AbortSignal; redirect?: "follow" | "manual" },
   ): Promise<HttpResponse>;
+  /**
+   * DELETE `url` (a UWS job). A redirect is never followed (pyvo #535: following the 303 after a DELETE
+   * downloads the whole job list): the 3xx comes back as the response, its target in `headers.location`.
+   */
+  delete(url: string, options?: { signal?: AbortSignal }): Promise<HttpResponse>;
   /** Close all sockets; later calls to get() fail. */
   close(): Promise<void>;
 }
@@ -103,6 +113,7 @@ function check(ok: boolean, what: string, value: unknown): void {
  */
 export function createHttpClient(options: HttpClientOptions): HttpClient {
   const { timeoutMs, maxBytes, maxRedirects } = options;
+  const clock = options.clock ?? realClock;
   check(
     typeof options.userAgent === "string" && options.userAgent !== "",
     "userAgent must be a non-empty string",
@@ -138,10 +149,11 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     url: URL,
     signal: AbortSignal,
     form?: string,
-  ): Promise<HttpResponse & { location?: string }> {
+    method: "GET" | "DELETE" = "GET",
+  ): Promise<Omit<HttpResponse, "receivedAtMs"> & { location?: string }> {
     const res =
       form === undefined
-        ? await request(url, { method: "GET", headers, signal, dispatcher: agent })
+        ? await request(url, { method, headers, signal, dispatcher: agent })
         : await request(url, {
             method: "POST",
             headers: { ...headers, "content-type": "application/x-www-form-urlencoded" },
@@ -253,6 +265,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       status: 404,
       headers: {},
       body: Buffer.from(why),
+      receivedAtMs: clock.now(),
     });
     try {
       const st = await stat(path);
@@ -265,7 +278,13 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         );
       }
       const body = await readFile(path, signal === undefined ? {} : { signal });
-      return { url: url.href, status: 200, headers: { "content-length": String(body.length) }, body };
+      return {
+        url: url.href,
+        status: 200,
+        headers: { "content-length": String(body.length) },
+        body,
+        receivedAtMs: clock.now(),
+      };
     } catch (err) {
       if (err instanceof FetchError) throw err;
       if (signal?.aborted)
@@ -311,8 +330,9 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   let closed = false;
   async function exchange(
     rawUrl: string,
-    opts: { signal?: AbortSignal },
+    opts: { signal?: AbortSignal; redirect?: "follow" | "manual" },
     form: string | undefined,
+    method: "GET" | "DELETE" = "GET",
   ): Promise<HttpResponse> {
     let url: URL;
     try {
@@ -323,7 +343,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     const callerSignal = opts.signal;
     if (callerSignal?.aborted) throw new FetchError("ABORTED", `${url.href}: aborted`, true);
     if (closed) throw new FetchError("CONNECTION", `${url.href}: the HTTP client is closed`, false);
-    if (url.protocol === "file:" && form === undefined) return getFile(url, callerSignal);
+    if (url.protocol === "file:" && form === undefined && method === "GET") return getFile(url, callerSignal);
     if (url.protocol !== "http:" && url.protocol !== "https:")
       throw new FetchError("BAD_URL", `unsupported URL scheme ${url.protocol} in ${rawUrl}`, false);
 
@@ -341,13 +361,19 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     let body = form;
     try {
       for (let hops = 0; ; hops++) {
-        const r = await once(url, ac.signal, body);
-        if (r.location === undefined) {
+        const r = await once(url, ac.signal, body, method);
+        if (r.location === undefined || opts.redirect === "manual") {
           // undici hands the socket back to its pool a macrotask after the body ends; a caller that
           // sends its next request at once would otherwise open a second connection (seen: 2 sockets
           // alternating for sequential requests). One turn of the event loop keeps it to one.
           await setImmediate();
-          return { url: r.url, status: r.status, headers: r.headers, body: r.body };
+          return {
+            url: r.url,
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+            receivedAtMs: clock.now(),
+          };
         }
         let next: URL;
         try {
@@ -390,6 +416,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   return {
     get: (url, opts = {}) => exchange(url, opts, undefined),
     postForm: (url, form, opts = {}) => exchange(url, opts, new URLSearchParams(form).toString()),
+    delete: (url, opts = {}) => exchange(url, { ...opts, redirect: "manual" }, undefined, "DELETE"),
     async close() {
       closed = true;
       await agent.close();

@@ -11,6 +11,7 @@ import { type LedgerStatusDoc, STATUS_FILE_FAILURES, StatusPublisher } from "./s
 import {
   type AddTargetResult,
   type Completion,
+  type TarFileRow,
   type TargetRow,
   TaskQueue,
   type TaskRow,
@@ -22,7 +23,7 @@ export type { LockHolder } from "./ledger-lock.js";
 export type { LedgerCounts, TaskFailure, TaskReportRow } from "./reports.js";
 export type { SharedFetch } from "./shared-fetch-store.js";
 export type { LedgerStatusDoc } from "./status-file.js";
-export type { AddTargetResult, Completion, TargetRow, TaskRow, TaskState } from "./task-queue.js";
+export type { AddTargetResult, Completion, TarFileRow, TargetRow, TaskRow, TaskState } from "./task-queue.js";
 /** Every task state, in the order reports list them (task-queue.ts). */
 export { TASK_STATES } from "./task-queue.js";
 
@@ -36,8 +37,6 @@ export interface LedgerOpenOptions {
   readonly batchSize?: number;
   /** Longest time a completion waits for its commit, in ms (default 500). */
   readonly batchMs?: number;
-  /** Called before each batch commit: must make every completed file durable (e.g. fsync directories). */
-  readonly beforeCommit?: () => void;
   /** A lock held on another host counts as stale when its heartbeat is older than this (default 120000 ms). */
   readonly staleLockMs?: number;
   /**
@@ -51,7 +50,7 @@ export interface LedgerOpenOptions {
 /**
  * One SQLite file per job: job parameters, targets, one row per (target, band) task, shared fetches,
  * a single-writer lock and run heartbeats. Completions are buffered and committed in batches; a task is
- * only ever marked done after `beforeCommit` has made its file durable. A facade over the parts, one
+ * completed done only after its store made the product durable (output/store.ts). A facade over the parts, one
  * file each: the file (ledger-file.ts), the lock, the task queue, the shared-fetch store, the reports,
  * the status file and the shard copy.
  */
@@ -219,7 +218,7 @@ export class Ledger {
 
   /**
    * Buffer a task's final state; committed with the next batch (every `batchSize` completions or
-   * `batchMs`). A "done" completion must only be given once the file is renamed into place. Never
+   * `batchMs`). A "done" completion must only be given once its store said the product is durable. Never
    * throws: a failed commit (disk full) is kept and thrown by the next flush() or claim(); its rows stay
    * "running", so the next run requeues them and finds their files, as after a kill.
    */
@@ -227,9 +226,14 @@ export class Ledger {
     this.queue.complete(seq, c);
   }
 
-  /** Commit buffered completions now (after `beforeCommit` has made their files durable). */
+  /** Commit buffered completions now. */
   flush(): void {
     this.queue.flush();
+  }
+
+  /** Every tar file holding a committed product (tar store), with where its last member ends. */
+  tarFiles(): TarFileRow[] {
+    return this.queue.tarFiles();
   }
 
   /** A shared fetch (HiPS tile, survey image) recorded by an earlier task or run, if any. */

@@ -35,6 +35,9 @@ export interface TaskReportRow {
   state: TaskState;
   bytes: number | null;
   sha256: string | null;
+  /** Tar store: the tar file in OUT/tar and the offset of the product's data; null for files. */
+  tarShard: string | null;
+  tarOffset: number | null;
 }
 
 function emptyCounts(): Record<TaskState, number> {
@@ -59,7 +62,8 @@ export class LedgerReports {
       ),
       tasks: db.prepare<[], TaskReportRow>(
         `SELECT t.seq AS seq, t.target_row AS targetRow, t.band_index AS bandIndex, g.id AS id, coalesce(g.safe_id, g.id) AS safeId,
-                g.ra AS raDeg, g.dec AS decDeg, t.state AS state, t.bytes AS bytes, t.sha256 AS sha256
+                g.ra AS raDeg, g.dec AS decDeg, t.state AS state, t.bytes AS bytes, t.sha256 AS sha256,
+                t.tar_shard AS tarShard, t.tar_offset AS tarOffset
            FROM task t JOIN target g ON g.row = t.target_row ORDER BY t.seq`,
       ),
     };

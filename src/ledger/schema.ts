@@ -1,5 +1,5 @@
 /** Current ledger schema version (PRAGMA user_version). Bump with a migration when the schema changes. */
-export const LEDGER_SCHEMA_VERSION = 3;
+export const LEDGER_SCHEMA_VERSION = 4;
 
 /**
  * The local image index of `--images DIR` jobs (schema v3): every FITS file seen under DIR with its size and
@@ -38,15 +38,16 @@ CREATE VIRTUAL TABLE IF NOT EXISTS image_box USING rtree(id, min_ra, max_ra, min
 /**
  * Migrations from each older version to the next, run in order inside one transaction. v1 -> v2: product
  * URL and format per target (ObsCore product jobs); ADD COLUMN does not rewrite the table. v2 -> v3: the
- * local image index (IMAGE_INDEX_SCHEMA).
+ * local image index (IMAGE_INDEX_SCHEMA). v3 -> v4: where a tar store put each product (issue 12).
  */
 export const LEDGER_MIGRATIONS: Readonly<Record<number, string>> = {
   1: "ALTER TABLE target ADD COLUMN url TEXT; ALTER TABLE target ADD COLUMN format TEXT;",
   2: IMAGE_INDEX_SCHEMA,
+  3: "ALTER TABLE task ADD COLUMN tar_shard TEXT; ALTER TABLE task ADD COLUMN tar_offset INTEGER;",
 };
 
 /**
- * Schema v3. Tasks do not store URLs or paths: both are rebuilt purely from the job parameters and the
+ * Schema v4. Tasks do not store URLs or paths: both are rebuilt purely from the job parameters and the
  * target, which keeps a 5-million-task ledger small. `task.seq = target_row * band_count + band_index`
  * gives catalog order and a stable key.
  */
@@ -92,7 +93,11 @@ CREATE TABLE task (
   error_message TEXT,
   bytes         INTEGER,
   sha256        TEXT,
-  updated_at    INTEGER NOT NULL
+  updated_at    INTEGER NOT NULL,
+  -- Tar store (--store tar): the tar file in OUT/tar holding the product and the offset of its data
+  -- (its length is bytes); NULL for the files store.
+  tar_shard     TEXT,
+  tar_offset    INTEGER
 );
 -- Only unfinished tasks are indexed: the claim query walks this in plan order, and finished tasks
 -- cost nothing to keep.

@@ -35,9 +35,9 @@ export class ShardCopy {
       ),
       tasks: db.prepare<[]>(
         `INSERT OR REPLACE INTO main.task(seq, target_row, band_index, sort_key, state, attempts, interrupted,
-                http_status, error_code, error_message, bytes, sha256, updated_at)
+                http_status, error_code, error_message, bytes, sha256, updated_at, tar_shard, tar_offset)
          SELECT seq, target_row, band_index, sort_key, state, attempts, interrupted,
-                http_status, error_code, error_message, bytes, sha256, updated_at FROM part.task`,
+                http_status, error_code, error_message, bytes, sha256, updated_at, tar_shard, tar_offset FROM part.task`,
       ),
       shared: db.prepare<[]>(
         `INSERT OR IGNORE INTO main.shared_fetch(key, url, state, path, bytes, sha256, updated_at)

@@ -55,7 +55,14 @@ export type AddTargetResult = "new" | "known" | "duplicate_id" | "safe_id_collis
 
 /** The final state of a task with what the ledger keeps about it. */
 export type Completion =
-  | { readonly kind: "done"; readonly bytes: number; readonly sha256: string; readonly httpStatus?: number }
+  | {
+      readonly kind: "done";
+      readonly bytes: number;
+      readonly sha256: string;
+      readonly httpStatus?: number;
+      /** Tar store: the tar file and the offset of the product's data in it. */
+      readonly tar?: { readonly shard: string; readonly offset: number };
+    }
   | { readonly kind: "no_coverage"; readonly message: string; readonly httpStatus?: number }
   | {
       readonly kind: "failed_retryable" | "failed_permanent";
@@ -70,7 +77,13 @@ export type Completion =
 export interface TaskQueueOptions {
   readonly batchSize?: number;
   readonly batchMs?: number;
-  readonly beforeCommit?: () => void;
+}
+
+/** A tar file as the ledger knows it: the end of its last committed member and its member count. */
+export interface TarFileRow {
+  readonly shard: string;
+  readonly end: number;
+  readonly members: number;
 }
 
 const TASK_COLUMNS = `t.seq AS seq, t.target_row AS targetRow, t.band_index AS bandIndex, g.id AS id, coalesce(g.safe_id, g.id) AS safeId,
@@ -79,8 +92,8 @@ const TASK_COLUMNS = `t.seq AS seq, t.target_row AS targetRow, t.band_index AS b
 
 /**
  * The targets and tasks of a ledger as a work queue: planning adds them, the fetch pool claims pending
- * tasks in plan order and completes them. Completions are buffered and committed in batches, each after
- * `beforeCommit` has made its files durable. Every statement is prepared once (the multi-band insert
+ * tasks in plan order and completes them. Completions are buffered and committed in batches; the caller
+ * completes a task "done" only once its store said the product is durable. Every statement is prepared once (the multi-band insert
  * once per band count).
  */
 export class TaskQueue {
@@ -88,7 +101,6 @@ export class TaskQueue {
   private readonly pendingCompletions: Array<{ seq: number; c: Completion; at: number }> = [];
   private readonly batchSize: number;
   private readonly batchMs: number;
-  private readonly beforeCommit: (() => void) | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   /** A commit that failed in complete() or its timer (disk full): thrown by the next flush() or claim(). */
   private flushError: unknown;
@@ -103,7 +115,6 @@ export class TaskQueue {
     this.db = db;
     this.batchSize = options.batchSize ?? 256;
     this.batchMs = options.batchMs ?? 500;
-    this.beforeCommit = options.beforeCommit;
     this.stmt = {
       insertTarget: db.prepare<
         [number, string, string | null, number | null, number | null, string | null, string | null]
@@ -113,6 +124,10 @@ export class TaskQueue {
         "SELECT row, id FROM target WHERE safe_id = ? AND safe_id IS NOT NULL",
       ),
       targetByRow: db.prepare<[number], { id: string }>("SELECT id FROM target WHERE row = ?"),
+      // The file name of a target is coalesce(safe_id, id): both indexes answer this.
+      targetByName: db.prepare<[string, string], { row: number; id: string }>(
+        "SELECT row, id FROM target WHERE safe_id = ? UNION ALL SELECT row, id FROM target WHERE safe_id IS NULL AND id = ?",
+      ),
       claim: db.prepare<[number], TaskRow>(
         `SELECT ${TASK_COLUMNS}
            FROM task t JOIN target g ON g.row = t.target_row
@@ -129,9 +144,13 @@ export class TaskQueue {
       markRunning: db.prepare<[number, number]>(
         "UPDATE task SET state = 'running', updated_at = ? WHERE seq = ?",
       ),
-      done: db.prepare<[number | null, number, string, number, number]>(
+      done: db.prepare<[number | null, number, string, string | null, number | null, number, number]>(
         `UPDATE task SET state = 'done', attempts = attempts + 1, http_status = ?, bytes = ?, sha256 = ?,
-                error_code = NULL, error_message = NULL, updated_at = ? WHERE seq = ?`,
+                tar_shard = ?, tar_offset = ?, error_code = NULL, error_message = NULL, updated_at = ? WHERE seq = ?`,
+      ),
+      tarFiles: db.prepare<[], TarFileRow>(
+        `SELECT tar_shard AS shard, max(tar_offset + ((bytes + 511) / 512) * 512) AS end, count(*) AS members
+           FROM task WHERE tar_shard IS NOT NULL GROUP BY tar_shard`,
       ),
       noCoverage: db.prepare<[number | null, string, number, number]>(
         `UPDATE task SET state = 'no_coverage', attempts = attempts + 1, http_status = ?, error_code = 'no_coverage',
@@ -160,7 +179,15 @@ export class TaskQueue {
       for (const { seq, c, at } of batch) {
         switch (c.kind) {
           case "done":
-            this.stmt.done.run(c.httpStatus ?? null, c.bytes, c.sha256, at, seq);
+            this.stmt.done.run(
+              c.httpStatus ?? null,
+              c.bytes,
+              c.sha256,
+              c.tar?.shard ?? null,
+              c.tar?.offset ?? null,
+              at,
+              seq,
+            );
             break;
           case "no_coverage":
             this.stmt.noCoverage.run(c.httpStatus ?? null, c.message, at, seq);
@@ -183,6 +210,16 @@ export class TaskQueue {
    * same safe file name is "safe_id_collision". Throws a usage error when the row holds another id.
    */
   addTarget(t: TargetRow, bandCount: number, sortKey: number): AddTargetResult {
+    if (t.url !== undefined) {
+      // Products are named without the "~hash" that keeps changed cutout ids apart (issue 13), so a
+      // name may equal another target's id-as-name: checked here, where cutout planning need not pay.
+      const other = this.stmt.targetByName.all(t.safeId, t.safeId).find((o) => o.row !== t.row);
+      if (other !== undefined) {
+        if (other.id === t.id) return "duplicate_id";
+        const mine = this.stmt.targetById.get(t.id);
+        if (mine === undefined || mine.row !== t.row) return "safe_id_collision";
+      }
+    }
     const res = this.stmt.insertTarget.run(
       t.row,
       t.id,
@@ -273,7 +310,12 @@ export class TaskQueue {
     }
   }
 
-  /** Commit buffered completions now (after `beforeCommit` has made their files durable). */
+  /** Every tar file holding a committed product (tar store), with where its last member ends. */
+  tarFiles(): TarFileRow[] {
+    return this.stmt.tarFiles.all();
+  }
+
+  /** Commit buffered completions now. */
   flush(): void {
     if (this.flushError !== undefined) throw this.flushError;
     if (this.flushTimer !== undefined) {
@@ -282,7 +324,6 @@ export class TaskQueue {
     }
     if (this.pendingCompletions.length === 0 || this.closed) return;
     const batch = this.pendingCompletions.splice(0, this.pendingCompletions.length);
-    this.beforeCommit?.();
     this.commitTx(batch);
   }
 

@@ -17,7 +17,10 @@ import {
 import { mkdir, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
+import { GROUP_BYTES, GROUP_FILES, GROUP_MS, GroupQueue } from "./group-queue.js";
 import { GroupSync } from "./group-sync.js";
+
+export { GROUP_BYTES, GROUP_FILES, GROUP_MS };
 
 // Callback fs wrapped once: cheaper than fs/promises FileHandles (measured ~30 us less CPU per file).
 const openP = promisify(open);
@@ -37,23 +40,21 @@ interface Staged {
   readonly reject: (err: unknown) => void;
 }
 
-/**
- * Group limits of writeGrouped(). At ~800 stamps/s a 200 ms group holds ~160 files: one syncfs (~2.5 ms
- * of CPU) instead of 160 fsyncs (~130 us each). A kill loses at most one group's answers (asked again).
- */
-export const GROUP_FILES = 512;
-export const GROUP_BYTES = 64 * 1024 * 1024;
-export const GROUP_MS = 200;
 /** Groups smaller than this are made durable by an fsync per file rather than one syncfs. */
 export const SYNCFS_MIN_FILES = 16;
 
-async function fsyncPath(path: string): Promise<void> {
-  const fd = await openP(path, "r+");
+async function fsyncPath(path: string, flags = "r+"): Promise<void> {
+  const fd = await openP(path, flags);
   try {
     await fsyncP(fd);
   } finally {
     await closeP(fd);
   }
+}
+
+/** fsync each folder (their renames durable), all at once in the thread pool. */
+async function syncFolders(dirs: ReadonlySet<string>): Promise<void> {
+  await Promise.all([...dirs].map((d) => fsyncPath(d, "r")));
 }
 
 /** O_DSYNC where the platform has it (Linux, macOS; not Windows), else undefined. */
@@ -79,9 +80,9 @@ function parseTempName(name: string): { tag: string; sha256: string } | undefine
 }
 
 /**
- * Writes products durably: body -> temp file (O_DSYNC, or fsync) -> rename into place. Directory entries are
- * made durable in batches by `syncDirs()` (one fsync per touched folder), which the ledger calls before
- * committing a batch of "done" rows: a file is never recorded as done before its rename is on disk.
+ * Writes products durably: body -> temp file (O_DSYNC, or fsync) -> rename into place. write() leaves the
+ * folder entries to `syncDirs()` (one fsync per touched folder); writeGrouped() and adopt() fsync the
+ * folders of their files before they resolve, so a file reported written has its rename on disk.
  */
 export class AtomicWriter {
   readonly outDir: string;
@@ -95,11 +96,7 @@ export class AtomicWriter {
   private counter = 0;
   private readonly groupSync: GroupSync;
   private readonly makeDurable: (tmps: readonly string[]) => Promise<void>;
-  private staged: Staged[] = [];
-  private stagedBytes = 0;
-  private groupTimer: NodeJS.Timeout | undefined;
-  private flushing: Promise<void> | undefined;
-  private kickAgain = false;
+  private readonly groups = new GroupQueue<Staged>((group) => this.commitGroup(group));
   /** Temp files being written by writeGrouped(), not yet in a group. */
   private readonly writing = new Set<Promise<void>>();
 
@@ -179,8 +176,8 @@ export class AtomicWriter {
 
   /**
    * Put checked leftovers in place as a group write would: make their data durable (one syncfs or an
-   * fsync each), rename each to its final path; the folders are fsynced by the next syncDirs(). Throws on
-   * I/O errors; a file not yet renamed stays in the temp folder for the next run.
+   * fsync each), rename each to its final path and fsync the folders. Throws on I/O errors; a file not
+   * yet renamed stays in the temp folder for the next run.
    */
   async adopt(files: ReadonlyArray<{ readonly tmp: string; readonly finalPath: string }>): Promise<void> {
     if (files.length === 0) return;
@@ -192,8 +189,8 @@ export class AtomicWriter {
         this.knownDirs.add(dir);
       }
       await renameP(f.tmp, f.finalPath);
-      this.dirtyDirs.add(dir);
     }
+    await syncFolders(new Set(files.map((f) => dirname(f.finalPath))));
   }
 
   /**
@@ -219,8 +216,8 @@ export class AtomicWriter {
    * sync) and the promise resolves when the file is at `finalPath` and durable. A group is made durable
    * by one syncfs of the output's file system (GroupSync; per-file fsync where that is unavailable),
    * then renamed into place, when it holds GROUP_FILES files or GROUP_BYTES bytes, or GROUP_MS after its
-   * first file, or on drain(). Same order as write(): durable data -> rename -> folder fsync by
-   * syncDirs() -> ledger commit, so a file at its final path is always whole; a kill before the group
+   * first file, or on drain(). The order: durable data -> rename -> folder fsync -> resolve (then the
+   * caller's ledger commit), so a file at its final path is always whole; a kill before the group
    * sync loses only that group's temp files, which sit whole in the page cache (a kill of the process
    * loses nothing there, only a power cut does). With a `tag` (TEMP_TAG: letters, digits, `_`, `-`;
    * the caller's name for the task) the temp file is `<tag>-<sha256 of the body>.part`, so a later run
@@ -244,10 +241,7 @@ export class AtomicWriter {
       this.writing.delete(writing);
     }
     return new Promise((resolve, reject) => {
-      this.staged.push({ tmp, finalPath, dir, bytes: body.length, sha256, resolve, reject });
-      this.stagedBytes += body.length;
-      if (this.staged.length >= GROUP_FILES || this.stagedBytes >= GROUP_BYTES) this.kick();
-      else this.groupTimer ??= setTimeout(() => this.kick(), GROUP_MS);
+      this.groups.add({ tmp, finalPath, dir, bytes: body.length, sha256, resolve, reject }, body.length);
     });
   }
 
@@ -288,7 +282,7 @@ export class AtomicWriter {
 
   /** Files waiting for their group sync. */
   get waiting(): number {
-    return this.staged.length;
+    return this.groups.waiting;
   }
 
   /** Grouped writes whose temp file is still being written (not yet waiting for a group). */
@@ -298,69 +292,15 @@ export class AtomicWriter {
 
   /** Make every grouped write so far durable and in place; resolves when their promises have settled. */
   async drain(): Promise<void> {
-    while (this.writing.size > 0 || this.staged.length > 0 || this.flushing !== undefined) {
+    while (this.writing.size > 0 || !this.groups.idle) {
       await Promise.allSettled([...this.writing]);
-      this.kick();
-      await this.flushing;
+      await this.groups.flush();
     }
   }
 
   /** Stop the sync helper (after drain()). */
   close(): void {
     this.groupSync.close();
-  }
-
-  /**
-   * Start a flush of the staged files unless one runs (then ask it for another pass). `flushing` is
-   * cleared only in a `.finally()` attached after the assignment: an async function whose body never
-   * awaits settles synchronously, and clearing the field from inside it (as this code once did) ran
-   * before the caller stored the promise, leaving a settled promise in `flushing` for ever. Every later
-   * kick() then only set `kickAgain`, nothing was flushed again, and drain() spun on the settled promise.
-   */
-  private kick(): void {
-    this.clearGroupTimer();
-    if (this.flushing !== undefined) {
-      this.kickAgain = true;
-      return;
-    }
-    if (this.staged.length === 0) return;
-    const run = this.flushLoop().finally(() => {
-      if (this.flushing === run) this.flushing = undefined;
-      this.afterFlush();
-    });
-    this.flushing = run;
-  }
-
-  /** Flush groups until no pass was asked for while the last one synced. Never rejects. */
-  private async flushLoop(): Promise<void> {
-    do {
-      this.kickAgain = false;
-      // The files taken now are what any armed group timer was guarding: left armed, it would fire
-      // later on an empty queue.
-      this.clearGroupTimer();
-      const group = this.staged;
-      this.staged = [];
-      this.stagedBytes = 0;
-      if (group.length > 0) await this.commitGroup(group);
-    } while (this.kickAgain);
-  }
-
-  /** After a flush: files staged meanwhile are flushed now if a pass was asked for, else within GROUP_MS. */
-  private afterFlush(): void {
-    if (this.staged.length === 0) return;
-    if (this.kickAgain || this.staged.length >= GROUP_FILES || this.stagedBytes >= GROUP_BYTES) {
-      this.kickAgain = false;
-      this.kick();
-    } else {
-      this.groupTimer ??= setTimeout(() => this.kick(), GROUP_MS);
-    }
-  }
-
-  private clearGroupTimer(): void {
-    if (this.groupTimer !== undefined) {
-      clearTimeout(this.groupTimer);
-      this.groupTimer = undefined;
-    }
   }
 
   /** Data of every file durable: one syncfs for a big group, else an fsync per file. */
@@ -382,17 +322,24 @@ export class AtomicWriter {
       }
       return;
     }
+    const placed: Staged[] = [];
     for (const g of group) {
       try {
         renameSync(g.tmp, g.finalPath);
+        placed.push(g);
       } catch (err) {
         rmSync(g.tmp, { force: true });
         g.reject(err);
-        continue;
       }
-      this.dirtyDirs.add(g.dir);
-      g.resolve({ bytes: g.bytes, sha256: g.sha256 });
     }
+    try {
+      await syncFolders(new Set(placed.map((g) => g.dir)));
+    } catch (err) {
+      // In place but not known durable: not reported written (a later run adopts or replaces them).
+      for (const g of placed) g.reject(err);
+      return;
+    }
+    for (const g of placed) g.resolve({ bytes: g.bytes, sha256: g.sha256 });
   }
 
   /** fsync every folder that received a rename since the last call, so the renames survive a power cut. */

@@ -14,6 +14,8 @@ export interface JobSpec {
   readonly layout: string;
   /** The catalog the job was planned from (absolute path) and how its columns were chosen. */
   readonly catalog: CatalogOptions & ProductListOptions & { readonly path: string };
+  /** "tar" for a tar store (--store tar); absent for the files store, the default. */
+  readonly store?: "tar";
   /** This process's part of the catalog (`--shard i/n`); absent for a whole job. */
   readonly shard?: Shard;
 }

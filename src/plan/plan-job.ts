@@ -3,7 +3,7 @@ import { inputError } from "../errors.js";
 import type { Ledger } from "../ledger/ledger.js";
 import { isProducer, type Source } from "../sources/source.js";
 import { outputRelPath } from "./layout.js";
-import { safeId } from "./safe-name.js";
+import { idHashSuffix, readableName, safeId } from "./safe-name.js";
 
 /** A row that planning skipped, as reported to the user. */
 export interface SkippedRow {
@@ -59,23 +59,28 @@ export async function planIntoLedger(
     const conflicts: SkippedRow[] = [];
     ledger.transaction(() => {
       for (const t of rows) {
-        const r = ledger.addTarget(
-          {
-            row: t.row,
-            id: t.id,
-            safeId: safeId(t.id),
-            raDeg: t.raDeg,
-            decDeg: t.decDeg,
-            ...(t.product === undefined
-              ? {}
-              : {
-                  url: t.product.url,
-                  ...(t.product.format === undefined ? {} : { format: t.product.format }),
-                }),
-          },
-          bandCount,
-          sortKeyOf(t),
-        );
+        const add = (name: string) =>
+          ledger.addTarget(
+            {
+              row: t.row,
+              id: t.id,
+              safeId: name,
+              raDeg: t.raDeg,
+              decDeg: t.decDeg,
+              ...(t.product === undefined
+                ? {}
+                : {
+                    url: t.product.url,
+                    ...(t.product.format === undefined ? {} : { format: t.product.format }),
+                  }),
+            },
+            bandCount,
+            sortKeyOf(t),
+          );
+        const name = productName(t);
+        let r = add(name ?? safeId(t.id));
+        // A product whose readable name is taken gets the hash suffix, and only then (issue 13).
+        if (r === "safe_id_collision" && name !== undefined) r = add(name + idHashSuffix(t.id));
         if (r === "new" || r === "known") {
           targets++;
           if (r === "new") newTargets++;
@@ -89,7 +94,7 @@ export async function planIntoLedger(
           conflicts.push({
             row: t.row,
             reason: "id_collision",
-            message: `id ${JSON.stringify(t.id)} maps to the same file name as another id (${safeId(t.id)})`,
+            message: `id ${JSON.stringify(t.id)} maps to the same file name as another id (${productName(t) ?? safeId(t.id)})`,
           });
         }
       }
@@ -106,6 +111,16 @@ export async function planIntoLedger(
   }
   commit();
   return { targets, newTargets, tasks: targets * bandCount, skipped };
+}
+
+/** The readable file name of a product target (issue 13), undefined for cutout targets. */
+function productName(t: Target): string | undefined {
+  if (t.nameFrom === undefined) return undefined;
+  for (const from of t.nameFrom) {
+    const n = readableName(from);
+    if (n !== undefined) return n;
+  }
+  return "product";
 }
 
 /** "line 12" or "row 12" for messages. */
@@ -171,7 +186,9 @@ export async function* dryRunPlan(
       continue;
     }
     const t = ev.target;
-    const s = safeId(t.id);
+    const name = productName(t);
+    let s = name ?? safeId(t.id);
+    if (name !== undefined && seenSafe.has(s)) s = name + idHashSuffix(t.id);
     if (seenIds.has(t.id)) {
       onSkip({
         row: t.row,

@@ -36,11 +36,7 @@ export const SHARD_RECORD_FILE = "vocut.shards.json";
  * works as well as `--array=0-7`), and refuses an array that is not one whole range (`--array=1,3`: its
  * count and min describe the subset, not the split). Throws a usage error.
  */
-export function parseShard(
-  text: string,
-  env: NodeJS.ProcessEnv = process.env,
-  recorded?: ShardRecord,
-): Shard {
+export function parseShard(text: string, env: NodeJS.ProcessEnv, recorded?: ShardRecord): Shard {
   const auto = /^auto(?::(\d+))?$/.exec(text.trim());
   if (auto !== null) {
     const id = env.SLURM_ARRAY_TASK_ID;
@@ -103,9 +99,9 @@ export function parseShard(
 export function shardForOut(
   text: string,
   outDir: string,
-  options: { env?: NodeJS.ProcessEnv; write?: boolean } = {},
+  options: { readonly env: NodeJS.ProcessEnv; readonly write?: boolean },
 ): Shard {
-  const env = options.env ?? process.env;
+  const env = options.env;
   const recordFile = join(outDir, SHARD_RECORD_FILE);
   const isAuto = text.trim().startsWith("auto");
   let recorded = readShardRecord(recordFile);

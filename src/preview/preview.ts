@@ -118,7 +118,7 @@ function readStamps(reader: JobReader, shown: readonly number[], max: number): S
     }
     if (!shown.includes(t.bandIndex) || t.state !== "done" || current === undefined) continue;
     try {
-      const img = reader.read(reader.relOf(t.bandIndex, t.safeId, t.targetRow), t.bytes);
+      const img = reader.read(reader.relOf(t.bandIndex, t.safeId, t.targetRow), t);
       if (img.depth !== 1) continue;
       const plane = { width: img.width, height: img.height, data: img.data };
       // A band may be shown twice (--rgb r,g,g).

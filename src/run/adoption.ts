@@ -19,13 +19,8 @@ export async function adoptExisting(
   path: string,
   ext: string,
 ): Promise<boolean> {
-  let body: Buffer;
-  try {
-    body = await readFile(path);
-  } catch {
-    return false;
-  }
-  if (!run.productOk(body, ext)) return false;
+  const body = await run.store.existing(path);
+  if (body === undefined || !run.productOk(body, ext)) return false;
   const sha256 = createHash("sha256").update(body).digest("hex");
   run.record(t, band, "adopted", 0, { kind: "done", bytes: body.length, sha256 }, { path });
   return true;
@@ -40,7 +35,7 @@ export async function adoptExisting(
  * run-level disk error when making them durable fails.
  */
 export async function adoptLeftovers(run: RunState): Promise<void> {
-  const { writer, ledger, source } = run;
+  const { store, ledger, source } = run;
   const found: Array<{
     tmp: string;
     finalPath: string;
@@ -49,12 +44,12 @@ export async function adoptLeftovers(run: RunState): Promise<void> {
     bytes: number;
     sha256: string;
   }> = [];
-  for (const l of writer.leftovers()) {
+  for (const l of store.leftovers()) {
     const m = /^(\d{1,15})-[0-9a-f]{16}$/.exec(l.tag);
     const t = m === null ? undefined : ledger.task(Number(m[1]));
     const band = t === undefined ? undefined : source.bands[t.bandIndex];
     if (t === undefined || band === undefined || (t.state !== "pending" && t.state !== "running")) {
-      writer.discard(l.tmp);
+      store.discard(l.tmp);
       continue;
     }
     // Every extension this job can save under (PRODUCT_EXTS holds FITS_EXT and ".dat"); the tag says which.
@@ -68,7 +63,7 @@ export async function adoptLeftovers(run: RunState): Promise<void> {
       createHash("sha256").update(body).digest("hex") !== l.sha256 ||
       !run.productOk(body, ext)
     ) {
-      writer.discard(l.tmp);
+      store.discard(l.tmp);
       continue;
     }
     found.push({
@@ -82,9 +77,9 @@ export async function adoptLeftovers(run: RunState): Promise<void> {
   }
   if (found.length === 0) return;
   try {
-    await writer.adopt(found);
+    await store.adopt(found);
   } catch (err) {
-    throw diskError(err, writer.tempDir);
+    throw diskError(err, store.dir);
   }
   for (const f of found) {
     const done = { kind: "done", bytes: f.bytes, sha256: f.sha256, httpStatus: 200 } as const;

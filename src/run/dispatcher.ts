@@ -6,7 +6,7 @@ import type { RunState } from "./run-state.js";
  * The dispatcher: adopts what a killed run left in the temp folder, then pages tasks out of the ledger
  * (`claimBatch` at a time) and starts each with `runTask`, at most `maxInFlight` at once, until the
  * queue is empty or the run stops. A task that throws is a run-level failure: it stops the run and is
- * requeued. Then it drains: in-flight tasks, the writer and the group syncs, unless `giveUpSignal`
+ * requeued. Then it drains: in-flight tasks, the store and its group syncs, unless `giveUpSignal`
  * aborts first; claimed tasks never started go back to pending and the ledger is flushed. Resolves true
  * when it gave up waiting.
  */
@@ -44,7 +44,7 @@ export async function dispatch(run: RunState, runTask: (t: TaskRow) => Promise<v
   } finally {
     const drained = (async () => {
       await Promise.allSettled([...inFlight]);
-      await run.writer.drain();
+      await run.store.drain();
       await Promise.allSettled([...run.grouped]);
       return "drained" as const;
     })();

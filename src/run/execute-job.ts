@@ -1,6 +1,7 @@
 import { dirname, resolve } from "node:path";
 import { ExitCode, VocutError } from "../errors.js";
 import { Ledger } from "../ledger/ledger.js";
+import type { Store, StoreKind } from "../output/store.js";
 import { AtomicWriter, TEMP_DIR_NAME } from "../output/write-atomic.js";
 import { openJobInput } from "../plan/job-input.js";
 import type { JobSpec } from "../plan/job-spec.js";
@@ -8,6 +9,7 @@ import { planIntoLedger } from "../plan/plan-job.js";
 import { shardEvents, shardLabel } from "../plan/shard.js";
 import { createSource } from "../sources/create-source.js";
 import { fetchAll } from "./fetch-all.js";
+import { openStore } from "./open-store.js";
 import type { RunReporter } from "./run-reporter.js";
 import { type RunSettings, shareOfRun } from "./run-settings.js";
 import { type RunStop, untilStopped } from "./run-stop.js";
@@ -26,6 +28,8 @@ export interface JobParams {
   readonly strict: boolean;
   /** Put failed tasks back in the queue first (`retry`). */
   readonly requeuePermanent?: boolean;
+  /** `--store` of fetch/retry: must be the job's store (run/plan give it in `spec`). */
+  readonly store?: StoreKind;
   readonly run: RunSettings;
 }
 
@@ -67,12 +71,9 @@ async function planAndFetch(p: JobParams, reporter: RunReporter, halt: RunStop):
   let outDir = p.outDir === undefined ? undefined : resolve(p.outDir);
   // Open the catalog before the ledger: an unreadable catalog fails (exit 3) without creating a ledger.
   const catalog = p.plan && p.spec !== undefined ? await openJobInput(p.spec) : undefined;
-  const writerRef: { w?: AtomicWriter } = {};
-  const ledger = Ledger.open(ledgerFile, {
-    create: p.spec !== undefined,
-    beforeCommit: () => writerRef.w?.syncDirs(),
-    journal: p.run.ledgerJournal,
-  });
+  let writer: AtomicWriter | undefined;
+  let store: Store | undefined;
+  const ledger = Ledger.open(ledgerFile, { create: p.spec !== undefined, journal: p.run.ledgerJournal });
   try {
     const spec = p.spec ?? ledger.job<JobSpec>();
     if (spec === undefined) {
@@ -88,12 +89,12 @@ async function planAndFetch(p: JobParams, reporter: RunReporter, halt: RunStop):
     if (storedOut === undefined) ledger.setMeta("out", outDir);
     const source = createSource(spec.source);
     // Shards share the output folder but not their temp files: each cleans only its own on start.
-    const writer = new AtomicWriter(
+    writer = new AtomicWriter(
       outDir,
       spec.shard === undefined ? {} : { tempName: `${TEMP_DIR_NAME}-${shardLabel(spec.shard)}` },
     );
-    writerRef.w = writer;
     writer.prepare();
+    store = openStore(ledger, spec, outDir, writer, p.run, reporter, p.store, Date.now);
 
     const requeued = ledger.requeue({
       running: true,
@@ -137,9 +138,9 @@ async function planAndFetch(p: JobParams, reporter: RunReporter, halt: RunStop):
       reporter.info(
         `shard ${spec.shard.index}/${spec.shard.count}: ${run.ratePerSec.toPrecision(3)} req/s and ${run.concurrency} connection(s) per host (1/${spec.shard.count} of --rate ${p.run.ratePerSec})`,
       );
-      return await fetchAll(ledger, spec, source, writer, outDir, run, reporter, halt);
+      return await fetchAll(ledger, spec, source, { store, writer }, outDir, run, reporter, halt);
     }
-    return await fetchAll(ledger, spec, source, writer, outDir, p.run, reporter, halt);
+    return await fetchAll(ledger, spec, source, { store, writer }, outDir, p.run, reporter, halt);
   } catch (err) {
     reporter.stop();
     try {
@@ -150,7 +151,8 @@ async function planAndFetch(p: JobParams, reporter: RunReporter, halt: RunStop):
     throw err;
   } finally {
     reporter.stop();
-    writerRef.w?.close();
+    store?.close();
+    writer?.close();
     ledger.close(); // closed already after an error; otherwise a failed last commit is thrown here
   }
 }

@@ -5,6 +5,7 @@ import { DEFAULTS } from "../fetch/defaults.js";
 import { HostPacer } from "../fetch/host-pacer.js";
 import { createHttpClient } from "../fetch/http-client.js";
 import type { Ledger } from "../ledger/ledger.js";
+import type { Store } from "../output/store.js";
 import type { AtomicWriter } from "../output/write-atomic.js";
 import type { JobSpec } from "../plan/job-spec.js";
 import { type Coverage, loadCoverage } from "../sources/coverage.js";
@@ -23,13 +24,14 @@ const HEARTBEAT_MS = 5_000;
 /**
  * Fetch a planned job: an HTTP client, a per-host pacer and a shared fetcher for it, the source
  * prepared, the task loop run with --max-duration and the watchdog wired to `halt`, a heartbeat in the
- * ledger, and the summary reported. Returns the exit code of the run.
+ * ledger, and the summary reported. Products go to `out.store`; shared downloads (tiles, images) are
+ * cached as files by `out.writer`. Returns the exit code of the run.
  */
 export async function fetchAll(
   ledger: Ledger,
   spec: JobSpec,
   source: Source,
-  writer: AtomicWriter,
+  out: { readonly store: Store; readonly writer: AtomicWriter },
   outDir: string,
   run: RunSettings,
   reporter: RunReporter,
@@ -58,7 +60,8 @@ export async function fetchAll(
   const client = createHttpClient({
     userAgent: userAgent(run.contact),
     timeoutMs: run.timeoutMs,
-    maxBytes: run.maxBytes ?? (source.kind === "products" ? DEFAULTS.productMaxBytes : DEFAULTS.maxBytes),
+    maxBytes:
+      run.maxBytes ?? ("defaultMaxBytes" in source ? source.defaultMaxBytes : undefined) ?? DEFAULTS.maxBytes,
     maxRedirects: DEFAULTS.maxRedirects,
   });
   const pacer = new HostPacer(
@@ -90,7 +93,7 @@ export async function fetchAll(
   }, HEARTBEAT_MS);
   heartbeat.unref();
   const t0 = Date.now();
-  const sharedFetcher = new SharedFetcher(ledger, client, pacer, realClock, writer, outDir, {
+  const sharedFetcher = new SharedFetcher(ledger, client, pacer, realClock, out.writer, outDir, {
     retries: run.retries,
     backoffBaseMs: DEFAULTS.backoffBaseMs,
     backoffCapMs: DEFAULTS.backoffCapMs,
@@ -125,7 +128,7 @@ export async function fetchAll(
       }
       for (const line of modes.lines()) reporter.info(line);
     }
-    const result = await runTasks(ledger, source, client, pacer, writer, realClock, {
+    const result = await runTasks(ledger, source, client, pacer, out.store, realClock, {
       shared: sharedFetcher.get,
       direct: sharedFetcher.direct,
       outDir,

@@ -4,7 +4,7 @@ import type { Clock } from "../fetch/clock.js";
 import type { HostPacer } from "../fetch/host-pacer.js";
 import type { HttpClient } from "../fetch/http-client.js";
 import type { Ledger, LedgerCounts, TaskRow } from "../ledger/ledger.js";
-import type { AtomicWriter } from "../output/write-atomic.js";
+import type { Store } from "../output/store.js";
 import { isProducer, type Source } from "../sources/source.js";
 import { dispatch } from "./dispatcher.js";
 import { runProducerTask } from "./producer-task.js";
@@ -41,7 +41,7 @@ export interface RunResult {
 
 /**
  * The task loop: pages pending tasks out of the ledger in plan order, runs each through the source and
- * the per-host pacer with retries, writes products atomically and records every outcome. Memory is
+ * the per-host pacer with retries, puts products in the store and records every outcome. Memory is
  * bounded by `maxInFlight + claimBatch` tasks whatever the catalog size. Run-level failures (disk full)
  * stop the loop and are thrown after in-flight work has settled and the ledger is flushed.
  */
@@ -50,11 +50,11 @@ export async function runTasks(
   source: Source,
   client: HttpClient,
   pacer: HostPacer,
-  writer: AtomicWriter,
+  store: Store,
   clock: Clock,
   opts: RunOptions,
 ): Promise<RunResult> {
-  const run = new RunState(ledger, source, client, pacer, writer, clock, opts);
+  const run = new RunState(ledger, source, client, pacer, store, clock, opts);
   const abandoned = await dispatch(run, (t) => runTask(run, t));
   for (const h of run.hostsDown)
     run.emit({ type: "host", host: h, state: "down", message: `${h} keeps failing; stopped` });

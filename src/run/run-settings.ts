@@ -24,6 +24,8 @@ export interface RunSettings {
   readonly cacheBytes: number;
   /** --ledger-journal: how the ledger journals and locks (auto: from its file system). */
   readonly ledgerJournal: LedgerJournalChoice;
+  /** --store tar: bytes at which a tar file is closed (--tar-size). */
+  readonly tarBytes: number;
 }
 
 /**

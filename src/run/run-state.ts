@@ -6,7 +6,7 @@ import type { HostPacer } from "../fetch/host-pacer.js";
 import type { HttpClient } from "../fetch/http-client.js";
 import { validateFits } from "../fits/validate.js";
 import type { Completion, Ledger, TaskRow } from "../ledger/ledger.js";
-import type { AtomicWriter } from "../output/write-atomic.js";
+import type { Store } from "../output/store.js";
 import { insideDir, outputRelPath } from "../plan/layout.js";
 import { type DirectGet, isProducer, type SharedGet, type Source } from "../sources/source.js";
 import type { RunEvent, TaskEventState } from "./run-event.js";
@@ -18,7 +18,7 @@ import { Watchdog } from "./watchdog.js";
 type EventFields = Omit<Extract<RunEvent, { type: "task" }>, "type" | "id" | "band" | "state" | "attempt">;
 
 /**
- * What one run of the task loop shares between the dispatcher and its tasks: the ledger, writer and
+ * What one run of the task loop shares between the dispatcher and its tasks: the ledger, store and
  * pacer, the counters of the result, the stop signals and what the watchdog reports as waited for.
  */
 export class RunState {
@@ -67,7 +67,7 @@ export class RunState {
     readonly source: Source,
     readonly client: HttpClient,
     readonly pacer: HostPacer,
-    readonly writer: AtomicWriter,
+    readonly store: Store,
     readonly clock: Clock,
     readonly opts: RunOptions,
   ) {

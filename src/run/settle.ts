@@ -1,5 +1,5 @@
 import type { Completion, TaskRow } from "../ledger/ledger.js";
-import { GROUP_FILES } from "../output/write-atomic.js";
+import { GROUP_FILES } from "../output/group-queue.js";
 import type { Outcome } from "../sources/source.js";
 import { diskError } from "./disk-error.js";
 import type { RunState } from "./run-state.js";
@@ -26,9 +26,9 @@ export async function settle(
   const urlField = url === undefined ? {} : { url };
   switch (outcome.kind) {
     case "done": {
-      // The file becomes durable with its group (AtomicWriter.writeGrouped); the task's slot is free
-      // meanwhile, and "done" is recorded only once the file is durable and in place.
-      const durable = run.writer.writeGrouped(path, outcome.body, run.tagFor(t.seq, path)).then(
+      // The product becomes durable with its group (Store.put); the task's slot is free meanwhile, and
+      // "done" is recorded only once the store says it is durable and in place.
+      const durable = run.store.put(path, outcome.body, run.tagFor(t.seq, path)).then(
         (written) =>
           run.record(
             t,
@@ -43,7 +43,7 @@ export async function settle(
       run.grouped.add(durable);
       void durable.finally(() => run.grouped.delete(durable));
       // Bounded: past a full group of files waiting, a task waits for its own.
-      if (run.writer.waiting >= MAX_WAITING_WRITES) await durable;
+      if (run.store.waiting >= MAX_WAITING_WRITES) await durable;
       return "settled";
     }
     case "no_coverage":

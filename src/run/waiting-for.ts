@@ -2,10 +2,10 @@ import type { RunState } from "./run-state.js";
 
 /**
  * What the run is waiting for, one line each (the watchdog's report): requests out per host, hosts
- * paused or broken, tasks waiting for a turn, a retry or a product, files in the writer.
+ * paused or broken, tasks waiting for a turn, a retry or a product, files in the store.
  */
 export function waitingFor(run: RunState): string[] {
-  const { writer, waits } = run;
+  const { store, waits } = run;
   const now = run.clock.now();
   const lines: string[] = [];
   const byHost = new Map<string, { n: number; since: number }>();
@@ -32,9 +32,9 @@ export function waitingFor(run: RunState): string[] {
   if (waits.backoff > 0) lines.push(`${waits.backoff} task(s) waiting to retry`);
   if (waits.producing > 0)
     lines.push(`${waits.producing} task(s) computing a product (shared downloads, reads)`);
-  const syncing = run.grouped.size - writer.waiting - writer.writingTemp;
-  if (writer.writingTemp > 0) lines.push(`${writer.writingTemp} temp file(s) being written`);
-  if (writer.waiting > 0) lines.push(`${writer.waiting} file(s) waiting for their group sync`);
+  const syncing = run.grouped.size - store.waiting - store.writingTemp;
+  if (store.writingTemp > 0) lines.push(`${store.writingTemp} temp file(s) being written`);
+  if (store.waiting > 0) lines.push(`${store.waiting} file(s) waiting for their group sync`);
   if (syncing > 0) lines.push(`${syncing} file(s) in a group sync (fsync/syncfs) that has not returned`);
   if (run.buffer.length > 0) lines.push(`${run.buffer.length} claimed task(s) not started`);
   return lines.length > 0 ? lines : [`${run.inFlight.size} task(s) in progress`];

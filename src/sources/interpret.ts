@@ -74,7 +74,7 @@ export function interpretFailure(res: HttpResponse): Outcome {
   const detail = errorText(res.body);
   const message = `HTTP ${res.status}${detail ? `: ${detail}` : ""}`;
   if (cls === "retryable") {
-    const retryAfterMs = parseRetryAfter(res.headers["retry-after"], Date.now());
+    const retryAfterMs = parseRetryAfter(res.headers["retry-after"], res.receivedAtMs);
     return retryAfterMs === undefined
       ? { kind: "retryable", code: `HTTP_${res.status}`, message, status: res.status }
       : { kind: "retryable", code: `HTTP_${res.status}`, message, status: res.status, retryAfterMs };

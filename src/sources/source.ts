@@ -45,6 +45,8 @@ export type { HttpResponse } from "../fetch/http-client.js";
 export interface RequestSource {
   /** Source kind, e.g. "hips2fits" or "template". */
   readonly kind: string;
+  /** Largest answer accepted when --max-bytes is not given, bytes (DEFAULTS.maxBytes when absent). */
+  readonly defaultMaxBytes?: number;
   /** Band labels in job order. */
   readonly bands: readonly string[];
   /** The parameters that define this job's products; stored in the ledger and compared on resume. */

@@ -20,11 +20,11 @@ afterEach(async () => {
 
 describe("--shard parsing and the id hash", () => {
   it("takes i/n (0-based) and SLURM array variables, and refuses the rest", () => {
-    expect(parseShard("0/4")).toEqual({ index: 0, count: 4 });
-    expect(parseShard("3/4")).toEqual({ index: 3, count: 4 });
-    expect(() => parseShard("4/4")).toThrow(/index must be 0..3/);
-    expect(() => parseShard("1/0")).toThrow(/count must be/);
-    expect(() => parseShard("1of4")).toThrow(/i\/n/);
+    expect(parseShard("0/4", {})).toEqual({ index: 0, count: 4 });
+    expect(parseShard("3/4", {})).toEqual({ index: 3, count: 4 });
+    expect(() => parseShard("4/4", {})).toThrow(/index must be 0..3/);
+    expect(() => parseShard("1/0", {})).toThrow(/count must be/);
+    expect(() => parseShard("1of4", {})).toThrow(/i\/n/);
     expect(parseShard("auto", { SLURM_ARRAY_TASK_ID: "5", SLURM_ARRAY_TASK_COUNT: "8" })).toEqual({
       index: 5,
       count: 8,

@@ -222,7 +222,7 @@ describe("vocut export errors", () => {
     buildJob(out, TARGETS);
     const bad = await runCli(["export", out, "--format", "hdf5", "--out", join(tmp.dir, "x.h5")]);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain("--format hdf5: npy or fits");
+    expect(bad.stderr).toContain("--format hdf5: npy, fits or webdataset");
     const unknown = await runCli(["export", out, "--out", join(tmp.dir, "x.bin")]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain("give --format npy|fits");

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULTS } from "../../src/fetch/defaults.js";
-import { HostController, type PacerConfig } from "../../src/fetch/host-controller.js";
+import { HostController } from "../../src/fetch/host-controller.js";
+import type { PacerConfig } from "../../src/fetch/pacer-config.js";
 
 const cfg = (ratePerSec: number, concurrency: number): PacerConfig => ({
   ...DEFAULTS.pacer,

@@ -76,6 +76,26 @@ describe("HostPacer schedules (virtual time, no sleeping)", () => {
     expect(starts).toEqual([0, 10_500, 11_500]);
   });
 
+  it("a Retry-After reported as the answer comes holds the next request, even when a token is ready", async () => {
+    const clock = new VirtualClock();
+    const pacer = new HostPacer({ ...config, concurrency: 1, ratePerSec: 5, burst: 1 }, clock);
+    const starts: number[] = [];
+    // The first request takes 500 ms: the next token is long ready when it ends.
+    const first = pacer
+      .schedule("h", async () => {
+        starts.push(clock.now());
+        await clock.sleep(500);
+      })
+      .then(() => pacer.report("h", "throttled", 60_000));
+    const second = pacer.schedule("h", async () => void starts.push(clock.now()));
+    await clock.advance(500);
+    await first;
+    expect(starts).toEqual([0]);
+    await clock.advance(61_000);
+    await second;
+    expect(starts).toEqual([0, 60_500]);
+  });
+
   it("a throttle sets the rate to 0.7 x the rate sent, then it grows back with time, not with successes", async () => {
     const clock = new VirtualClock();
     const pacer = new HostPacer({ ...config, breakerFailures: 1000 }, clock);

@@ -90,6 +90,14 @@ describe("http client (undici request on one keep-alive Agent)", () => {
     expect(seen["accept-encoding"]).toBe("identity");
   });
 
+  it("stamps each answer with the injected clock's time (a Retry-After date is read against it)", async () => {
+    const base = await serve((_req, res) => res.writeHead(503, { "retry-after": "5" }).end("busy"));
+    const at = Date.UTC(2030, 0, 1);
+    const clock = { now: () => at, sleep: async () => {} };
+    const r = await makeClient({ clock }).get(`${base}/busy`);
+    expect(r).toMatchObject({ status: 503, receivedAtMs: at });
+  });
+
   it("resolves for error statuses, keeping only the first 64 KiB of an error page", async () => {
     const base = await serve((req, res) => {
       if (req.url === "/404")

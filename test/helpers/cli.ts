@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, statSync, watch } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 
@@ -97,4 +97,55 @@ export function withFlags(args: readonly string[], ...flags: string[]): string[]
     } else if (at < 0) out.push(flag);
   }
   return out;
+}
+
+/**
+ * Ask `probe` again each time a file in `dir` changes (fs.watch: the ledger, its WAL and status file live
+ * there), until it gives a value: event-driven, no timer and no sleep. One probe runs at a time; changes
+ * during a probe make one more. When `ended` settles first (the child's exit), one last probe decides,
+ * and undefined is returned if that one finds nothing either. `dir` must exist.
+ */
+export function whenSeen<T>(
+  dir: string,
+  probe: () => Promise<T | undefined>,
+  ended: Promise<unknown>,
+): Promise<T | undefined> {
+  return new Promise<T | undefined>((resolveSeen, rejectSeen) => {
+    let dirty = true;
+    let probing = false;
+    let over = false;
+    let last = false;
+    const watcher = watch(dir, () => {
+      dirty = true;
+      void pump();
+    });
+    const finish = (value: T | undefined, err?: unknown): void => {
+      if (over) return;
+      over = true;
+      watcher.close();
+      if (err !== undefined) rejectSeen(err);
+      else resolveSeen(value);
+    };
+    async function pump(): Promise<void> {
+      if (probing || over) return;
+      probing = true;
+      try {
+        while ((dirty || last) && !over) {
+          const final = last;
+          dirty = false;
+          const v = await probe();
+          if (v !== undefined || final) finish(v);
+        }
+      } catch (err) {
+        finish(undefined, err);
+      } finally {
+        probing = false;
+      }
+    }
+    void ended.then(() => {
+      last = true;
+      void pump();
+    });
+    void pump();
+  });
 }

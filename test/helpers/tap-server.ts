@@ -1,10 +1,15 @@
 import { once } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import Database from "better-sqlite3";
+import { type Clock, VirtualClock } from "../../src/fetch/clock.js";
+import { type UwsService, uwsService } from "./uws-service.js";
 
 /**
- * A small archive on 127.0.0.1: a TAP service (`POST /tap/sync`, TAP 1.1) answering ADQL with an ObsCore
- * VOTable (TABLEDATA, DALI INFO QUERY_STATUS, OVERFLOW at MAXREC), product files under /files/, and
+ * A small archive on 127.0.0.1: a TAP service (`POST /tap/sync`, TAP 1.1, and `/tap/async`, UWS 1.1: see
+ * uws-service.ts) answering ADQL with a VOTable (TABLEDATA, DALI INFO QUERY_STATUS, OVERFLOW at MAXREC).
+ * The ADQL runs in SQLite over an ivoa.obscore table of the products (the subset of ADQL these tests send:
+ * SELECT, WHERE, GROUP BY, COUNT, SUM, subqueries in FROM), product files under /files/, and
  * DataLink documents (DataLink 1.1 links tables) under /links, one of them reached through a 302.
  * Faults are scripted per path: "html" (an HTML page with 200), "503", "reset", "ok".
  */
@@ -18,6 +23,14 @@ export interface ArchiveProduct {
   readonly bytes?: Buffer;
   readonly ra?: number | null;
   readonly dec?: number | null;
+  /** ObsCore obs_id (default: none). */
+  readonly obsId?: string;
+  /** obs_collection (default "HARPS"). */
+  readonly collection?: string;
+  /** dataproduct_type (default "spectrum"). */
+  readonly type?: string;
+  /** access_estsize in kB (default: the size of `bytes`, rounded up). */
+  readonly estsizeKb?: number | null;
 }
 
 /** A DataLink document: the #this link (path and content type) and extra links. */
@@ -44,14 +57,16 @@ export interface ArchiveServer {
   readonly queries: URLSearchParams[];
   /** Faults still to play per path, first one next. */
   readonly faults: Map<string, string[]>;
+  /** The async (UWS) side: jobs, counters, scripted faults. */
+  readonly uws: UwsService;
   close(): Promise<void>;
 }
 
-function xml(s: string): string {
+export function xml(s: string): string {
   return s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 }
 
-function votable(fields: string, rows: string[][], infos: string, after = ""): string {
+export function votable(fields: string, rows: string[][], infos: string, after = ""): string {
   const tr = rows.map((r) => `<TR>${r.map((c) => `<TD>${xml(c)}</TD>`).join("")}</TR>`).join("\n");
   return `<?xml version="1.0" encoding="UTF-8"?>
 <VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3">
@@ -69,14 +84,6 @@ ${after}
 `;
 }
 
-const OBSCORE_FIELDS = `<FIELD name="obs_publisher_did" datatype="char" arraysize="*" ucd="meta.ref.ivoid" utype="obscore:Curation.PublisherDID"/>
-<FIELD name="dataproduct_type" datatype="char" arraysize="*" ucd="meta.id"/>
-<FIELD name="access_url" datatype="char" arraysize="*" ucd="meta.ref.url" utype="obscore:Access.Reference"/>
-<FIELD name="access_format" datatype="char" arraysize="*" ucd="meta.code.mime" utype="obscore:Access.Format"/>
-<FIELD name="access_estsize" datatype="long" unit="kbyte" ucd="phys.size;meta.file"/>
-<FIELD name="s_ra" datatype="double" unit="deg" ucd="pos.eq.ra"/>
-<FIELD name="s_dec" datatype="double" unit="deg" ucd="pos.eq.dec"/>`;
-
 const DATALINK_FIELDS = `<FIELD name="ID" datatype="char" arraysize="*" ucd="meta.id;meta.main"/>
 <FIELD name="access_url" datatype="char" arraysize="*" ucd="meta.ref.url"/>
 <FIELD name="service_def" datatype="char" arraysize="*" ucd="meta.ref"/>
@@ -86,26 +93,79 @@ const DATALINK_FIELDS = `<FIELD name="ID" datatype="char" arraysize="*" ucd="met
 <FIELD name="content_type" datatype="char" arraysize="*" ucd="meta.code.mime"/>
 <FIELD name="content_length" datatype="long" unit="byte" ucd="phys.size;meta.file"/>`;
 
-/** The ObsCore result document for these products (MAXREC cuts it and adds OVERFLOW). */
-export function obscoreVotable(base: string, products: readonly ArchiveProduct[], maxrec?: number): string {
-  const rows = products
-    .slice(0, maxrec ?? products.length)
-    .map((p) => [
+const UCD: Readonly<Record<string, string>> = {
+  obs_publisher_did: "meta.ref.ivoid",
+  access_url: "meta.ref.url",
+  access_format: "meta.code.mime",
+  access_estsize: "phys.size;meta.file",
+  s_ra: "pos.eq.ra",
+  s_dec: "pos.eq.dec",
+};
+
+/** The ObsCore table of the archive in SQLite, as `ivoa.obscore`. */
+export function obscoreDb(base: string, products: readonly ArchiveProduct[]): Database.Database {
+  const db = new Database(":memory:");
+  db.exec(`ATTACH ':memory:' AS ivoa;
+    CREATE TABLE ivoa.obscore (obs_publisher_did TEXT, obs_id TEXT, obs_collection TEXT, dataproduct_type TEXT,
+      access_url TEXT, access_format TEXT, access_estsize INTEGER, s_ra REAL, s_dec REAL)`);
+  const ins = db.prepare("INSERT INTO ivoa.obscore VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  for (const p of products) {
+    ins.run(
       p.did,
-      "spectrum",
+      p.obsId ?? null,
+      p.collection ?? "HARPS",
+      p.type ?? "spectrum",
       p.access.startsWith("/") ? `${base}${p.access}` : p.access,
       p.format,
-      String(Math.ceil((p.bytes?.length ?? 0) / 1024)),
-      p.ra === null || p.ra === undefined ? "" : String(p.ra),
-      p.dec === null || p.dec === undefined ? "" : String(p.dec),
-    ]);
-  const overflow = maxrec !== undefined && maxrec < products.length;
-  return votable(
-    OBSCORE_FIELDS,
-    rows,
-    '<INFO name="QUERY_STATUS" value="OK"/>',
-    overflow ? '<INFO name="QUERY_STATUS" value="OVERFLOW"/>' : "",
-  );
+      p.estsizeKb === undefined ? Math.ceil((p.bytes?.length ?? 0) / 1024) : p.estsizeKb,
+      p.ra ?? null,
+      p.dec ?? null,
+    );
+  }
+  return db;
+}
+
+/** Run ADQL in SQLite: the result VOTable (OVERFLOW past MAXREC), or an error VOTable with `error`. */
+export function runAdql(
+  db: Database.Database,
+  adql: string,
+  maxrec?: number,
+): { doc: string; error?: string } {
+  let cols: string[];
+  let rows: unknown[][];
+  try {
+    const stmt = db.prepare(adql).raw(true);
+    cols = stmt.columns().map((c) => c.name);
+    rows = stmt.all() as unknown[][];
+  } catch (e) {
+    const error = `${(e as Error).message} in: ${adql.slice(0, 80)}`;
+    const info = `<INFO name="QUERY_STATUS" value="ERROR">${xml(error)}</INFO>`;
+    return { doc: votable('<FIELD name="x" datatype="int"/>', [], info), error };
+  }
+  const fields = cols
+    .map((name, i) => {
+      const vals = rows.map((r) => r[i]).filter((v) => v !== null);
+      const type = vals.every((v) => typeof v === "number" && Number.isInteger(v))
+        ? vals.length > 0
+          ? "long"
+          : "char"
+        : vals.every((v) => typeof v === "number")
+          ? "double"
+          : "char";
+      const ucd = UCD[name] === undefined ? "" : ` ucd="${UCD[name]}"`;
+      return `<FIELD name="${xml(name)}" datatype="${type}"${type === "char" ? ' arraysize="*"' : ""}${ucd}/>`;
+    })
+    .join("\n");
+  const kept = rows.slice(0, maxrec ?? rows.length);
+  const overflow = maxrec !== undefined && maxrec < rows.length;
+  return {
+    doc: votable(
+      fields,
+      kept.map((r) => r.map((v) => (v === null ? "" : String(v)))),
+      '<INFO name="QUERY_STATUS" value="OK"/>',
+      overflow ? '<INFO name="QUERY_STATUS" value="OVERFLOW"/>' : "",
+    ),
+  };
 }
 
 function datalinkVotable(base: string, d: DatalinkDoc, files: Map<string, Buffer>): string {
@@ -137,12 +197,32 @@ export async function startArchive(opts: {
   files: Map<string, Buffer>;
   types?: Map<string, string>;
   datalinks?: readonly DatalinkDoc[];
+  /** The server's time for async jobs (WAIT, job durations); default a clock nobody advances. */
+  clock?: Clock;
+  /** How long an async job executes on `clock`, ms; undefined: until uws.complete() is called. */
+  jobMs?: number;
+  /** UWS misbehaviour to script (uws-service.ts). */
+  ignoreWait?: boolean;
+  ignoreRunOnCreate?: boolean;
 }): Promise<ArchiveServer> {
   const hits = new Map<string, number>();
   const served = new Map<string, number>();
   const faults = new Map<string, string[]>();
   const queries: URLSearchParams[] = [];
   let base = "";
+  let db: Database.Database | undefined;
+  const adql = (q: string, maxrec?: number) => {
+    db ??= obscoreDb(base, opts.products);
+    return runAdql(db, q, maxrec);
+  };
+  const uws = uwsService({
+    clock: opts.clock ?? new VirtualClock(),
+    ...(opts.jobMs === undefined ? {} : { jobMs: opts.jobMs }),
+    ...(opts.ignoreWait === undefined ? {} : { ignoreWait: opts.ignoreWait }),
+    ...(opts.ignoreRunOnCreate === undefined ? {} : { ignoreRunOnCreate: opts.ignoreRunOnCreate }),
+    run: adql,
+    base: () => base,
+  });
   const count = (m: Map<string, number>, k: string): void => {
     m.set(k, (m.get(k) ?? 0) + 1);
   };
@@ -170,24 +250,14 @@ export async function startArchive(opts: {
       for await (const c of req) chunks.push(c as Buffer);
       const form = new URLSearchParams(Buffer.concat(chunks).toString("utf8"));
       queries.push(form);
-      const q = form.get("QUERY") ?? "";
-      if (form.get("LANG") !== "ADQL" || !/from\s+ivoa\.obscore/i.test(q)) {
-        res.writeHead(400, { "content-type": "application/x-votable+xml" });
-        res.end(
-          votable(
-            '<FIELD name="x" datatype="int"/>',
-            [],
-            `<INFO name="QUERY_STATUS" value="ERROR">Unknown table in: ${xml(q.slice(0, 80))}</INFO>`,
-          ),
-        );
-        return;
-      }
       const maxrec = form.has("MAXREC") ? Number(form.get("MAXREC")) : undefined;
-      res.writeHead(200, { "content-type": "application/x-votable+xml" });
-      res.end(obscoreVotable(base, opts.products, maxrec));
-      count(served, key);
+      const r = form.get("LANG") === "ADQL" ? adql(form.get("QUERY") ?? "", maxrec) : adql("no ADQL");
+      res.writeHead(r.error === undefined ? 200 : 400, { "content-type": "application/x-votable+xml" });
+      res.end(r.doc);
+      if (r.error === undefined) count(served, key);
       return;
     }
+    if (await uws.handle(req, res, url)) return;
     if (url.pathname === "/datalink") {
       res
         .writeHead(302, { location: `/links?ID=${encodeURIComponent(url.searchParams.get("ID") ?? "")}` })
@@ -232,8 +302,11 @@ export async function startArchive(opts: {
     served,
     queries,
     faults,
+    uws,
     close: () =>
       new Promise<void>((r) => {
+        uws.release();
+        db?.close();
         server.closeAllConnections();
         server.close(() => r());
       }),

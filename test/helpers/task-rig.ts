@@ -16,7 +16,7 @@ export function plannedHips2fitsJob(
 ): { out: string; writer: AtomicWriter; ledger: Ledger; source: Hips2fitsSource } {
   const out = join(dir, "out");
   const writer = new AtomicWriter(out, writerOptions);
-  const ledger = Ledger.open(join(out, "vocut.db"), { create: true, beforeCommit: () => writer.syncDirs() });
+  const ledger = Ledger.open(join(out, "vocut.db"), { create: true });
   writer.prepare();
   const source = new Hips2fitsSource({
     kind: "hips2fits",

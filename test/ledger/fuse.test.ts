@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readImage } from "../../src/fits/image.js";
 import { validateFits } from "../../src/fits/validate.js";
-import { hips2fitsRunArgs, listFiles, runCli, startCli, tempDir } from "../helpers/cli.js";
+import { hips2fitsRunArgs, listFiles, runCli, startCli, tempDir, whenSeen } from "../helpers/cli.js";
 import { CutoutServer } from "../helpers/cutout-server.js";
 
 /**
@@ -79,22 +79,28 @@ describe.skipIf(!fuseUsable || !hasBindfs)("ledger on a FUSE mount (bindfs -o di
     const cat = writeCatalog(n, "cat300.csv");
     const out = join(mnt, "out");
     const before = server.requests.length;
-    const run = startCli(runArgs(cat, out, "--rate", "25"));
+    // 300 targets at 10/s: about 30 s, so the run still holds the ledger when export waits 10 s for it.
+    mkdirSync(out);
+    const run = startCli(runArgs(cat, out, "--rate", "10"));
     let sawProgress = false;
     let human = "";
     let json: Record<string, unknown> = {};
     try {
-      // Poll until a status shows work done and work left, read from the file the run publishes.
-      const t0 = Date.now();
-      while (!sawProgress && Date.now() - t0 < 60_000 && run.child.exitCode === null) {
-        const st = await runCli(["status", out, "--json"]);
-        if (st.code === 5) {
-          json = JSON.parse(st.stdout) as Record<string, unknown>;
-          const s = json.byState as Record<string, number>;
-          sawProgress = json.from === "status-file" && (s.done ?? 0) > 0 && (s.pending ?? 0) > 0;
-        }
-        if (!sawProgress) await new Promise((r) => setTimeout(r, 300));
-      }
+      // Look again at each change in OUT until a status shows work done and work left, read from the
+      // file the run publishes.
+      const seen = await whenSeen(
+        out,
+        async () => {
+          const st = await runCli(["status", out, "--json"]);
+          if (st.code !== 5) return undefined;
+          const j = JSON.parse(st.stdout) as Record<string, unknown>;
+          const s = j.byState as Record<string, number>;
+          return j.from === "status-file" && (s.done ?? 0) > 0 && (s.pending ?? 0) > 0 ? j : undefined;
+        },
+        run.done,
+      );
+      sawProgress = seen !== undefined;
+      json = seen ?? {};
       expect(sawProgress).toBe(true);
       expect(json).toMatchObject({
         journal: "wal-exclusive",
@@ -145,7 +151,7 @@ describe.skipIf(!fuseUsable || !hasBindfs)("ledger on a FUSE mount (bindfs -o di
     const ex = await runCli(["export", out, "--format", "npy", "--out", join(tmp.dir, "y.npy")]);
     expect(ex.code).toBe(0);
     // A resume asks for nothing.
-    const again = await runCli(runArgs(cat, out, "--rate", "25"));
+    const again = await runCli(runArgs(cat, out, "--rate", "10"));
     expect(again.code).toBe(0);
     expect(server.requests.length - before).toBe(n);
   }, 120_000);
@@ -154,12 +160,11 @@ describe.skipIf(!fuseUsable || !hasBindfs)("ledger on a FUSE mount (bindfs -o di
     // 150 targets at 5/s: still running when the second run gives up waiting for the file (10 s).
     const cat = writeCatalog(150, "cat150.csv");
     const out = join(mnt, "out-twice");
+    mkdirSync(out);
     const first = startCli(runArgs(cat, out, "--rate", "5"));
     try {
       const statusFile = join(out, "vocut.db.status.json");
-      const t0 = Date.now();
-      while (!existsSync(statusFile) && Date.now() - t0 < 20_000)
-        await new Promise((r) => setTimeout(r, 100));
+      await whenSeen(out, async () => (existsSync(statusFile) ? true : undefined), first.done);
       const second = await runCli(runArgs(cat, out, "--rate", "5"));
       expect(second.code).toBe(6);
       expect(second.stderr).toContain(`in use by pid ${first.child.pid}`);
@@ -176,17 +181,18 @@ describe.skipIf(!fuseUsable || !hasBindfs)("ledger on a FUSE mount (bindfs -o di
     const n = 100;
     const cat = writeCatalog(n, "cat100.csv");
     const out = join(mnt, "out-delete");
+    mkdirSync(out);
     const run = startCli(runArgs(cat, out, "--rate", "25", "--ledger-journal", "delete"));
-    let seen: Record<string, unknown> | undefined;
-    const t0 = Date.now();
-    while (seen === undefined && Date.now() - t0 < 60_000 && run.child.exitCode === null) {
-      const st = await runCli(["status", out, "--json"]);
-      if (st.code === 5) {
+    const seen = await whenSeen(
+      out,
+      async () => {
+        const st = await runCli(["status", out, "--json"]);
+        if (st.code !== 5) return undefined;
         const j = JSON.parse(st.stdout) as Record<string, unknown>;
-        if (((j.byState as Record<string, number>).done ?? 0) > 0 && j.lock !== null) seen = j;
-      }
-      if (seen === undefined) await new Promise((r) => setTimeout(r, 300));
-    }
+        return ((j.byState as Record<string, number>).done ?? 0) > 0 && j.lock !== null ? j : undefined;
+      },
+      run.done,
+    );
     const end = await run.done;
     expect(seen).toMatchObject({ from: "ledger", journal: "delete", fileSystem: "fuse", total: n });
     expect(end.code).toBe(0);

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { readStatus } from "../../src/cli/status.js";
+import { readStatus } from "../../src/cli/commands/status.js";
 import { ExitCode, VocutError } from "../../src/errors.js";
 import {
   chooseJournal,

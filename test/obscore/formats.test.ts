@@ -99,7 +99,7 @@ describe("HttpClient.postForm", () => {
 });
 
 describe("ledger schema migration", () => {
-  it("opens a v1 ledger (no product columns) and migrates it to v2 keeping its rows", () => {
+  it("opens a v1 ledger (no product columns, no tar columns) and migrates it to the current version keeping its rows", () => {
     const t = tempDir();
     try {
       const path = join(t.dir, "v1.db");
@@ -108,7 +108,8 @@ describe("ledger schema migration", () => {
       l.close();
       const db = new Database(path);
       db.exec(
-        "ALTER TABLE target DROP COLUMN url; ALTER TABLE target DROP COLUMN format; PRAGMA user_version = 1",
+        "ALTER TABLE target DROP COLUMN url; ALTER TABLE target DROP COLUMN format; " +
+          "ALTER TABLE task DROP COLUMN tar_shard; ALTER TABLE task DROP COLUMN tar_offset; PRAGMA user_version = 1",
       );
       db.close();
       const again = Ledger.open(path, { create: false });
@@ -118,6 +119,9 @@ describe("ledger schema migration", () => {
       again.close();
       const check = new Database(path);
       expect(check.pragma("user_version", { simple: true })).toBe(LEDGER_SCHEMA_VERSION);
+      // v4 (issue 12): the tar store's columns were added.
+      const cols = (check.pragma("table_info(task)") as Array<{ name: string }>).map((c) => c.name);
+      expect(cols).toEqual(expect.arrayContaining(["tar_shard", "tar_offset"]));
       check.close();
     } finally {
       t.cleanup();

@@ -84,11 +84,11 @@ describe("--shard auto:N and the split recorded in OUT", () => {
     // sbatch --array=1: SLURM says count 1, min 1; the record says shard 1 of 4.
     expect(shardForOut("auto", out, { env: task(1, [1]) })).toEqual({ index: 1, count: 4 });
     expect(shardForOut("auto:4", out, { env: task(3, [1, 3]) })).toEqual({ index: 3, count: 4 });
-    expect(shardForOut("2/4", out)).toEqual({ index: 2, count: 4 });
+    expect(shardForOut("2/4", out, { env: {} })).toEqual({ index: 2, count: 4 });
     const r = refusal(() => shardForOut("auto:8", out, { env: task(1, [1]) }));
     expect(r.exit).toBe(2);
     expect(r.message).toContain(`${join(out, SHARD_RECORD_FILE)} records 4`);
-    expect(refusal(() => shardForOut("0/2", out)).exit).toBe(2);
+    expect(refusal(() => shardForOut("0/2", out, { env: {} })).exit).toBe(2);
   });
 
   it("an array starting at 1 is recorded with its first task id", () => {
@@ -114,7 +114,7 @@ describe("--shard auto:N and the split recorded in OUT", () => {
     expect(r.message).toContain("vocut.shard-0-of-4.db, vocut.shard-1-of-4.db");
     expect(r.message).toContain("--shard auto:4 or i/4");
     expect(existsSync(join(out, SHARD_RECORD_FILE))).toBe(false);
-    expect(refusal(() => shardForOut("1/2", out)).exit).toBe(2);
+    expect(refusal(() => shardForOut("1/2", out, { env: {} })).exit).toBe(2);
     expect(refusal(() => shardForOut("auto:8", out, { env: task(1, [1]) })).exit).toBe(2);
     // The same count is accepted, and a dry run records nothing.
     expect(shardForOut("auto:4", out, { env: task(1, [1]), write: false })).toEqual({
@@ -122,10 +122,12 @@ describe("--shard auto:N and the split recorded in OUT", () => {
       count: 4,
     });
     expect(existsSync(join(out, SHARD_RECORD_FILE))).toBe(false);
-    expect(shardForOut("3/4", out)).toEqual({ index: 3, count: 4 });
+    expect(shardForOut("3/4", out, { env: {} })).toEqual({ index: 3, count: 4 });
     // Many ledgers: the message names a few and counts the rest.
     for (let i = 0; i < 10; i++) writeFileSync(join(out, `vocut.shard-${i}-of-10.db`), "");
-    expect(refusal(() => shardForOut("0/4", out)).message).toMatch(/vocut\.shard-5-of-10\.db, and 4 more/);
+    expect(refusal(() => shardForOut("0/4", out, { env: {} })).message).toMatch(
+      /vocut\.shard-5-of-10\.db, and 4 more/,
+    );
   });
 
   it("a damaged record is unreadable input (exit 3), not a silent new split", () => {
@@ -137,6 +139,6 @@ describe("--shard auto:N and the split recorded in OUT", () => {
     writeFileSync(join(out, SHARD_RECORD_FILE), "");
     expect(refusal(() => shardForOut("auto:2", out, { env: task(0, [0, 1]) })).exit).toBe(3);
     // i/n does not need the record, but a damaged one is still reported.
-    expect(refusal(() => shardForOut("0/2", out)).exit).toBe(3);
+    expect(refusal(() => shardForOut("0/2", out, { env: {} })).exit).toBe(3);
   });
 });

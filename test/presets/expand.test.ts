@@ -22,6 +22,7 @@ function raw(extra: Partial<RawOptions>): RawOptions {
     bands: "",
     layout: "{band}/{id}.fits",
     ledgerJournal: "auto",
+    tarSize: "1024",
     tileCacheMb: "256",
     cacheGb: "20",
     concurrency: "4",

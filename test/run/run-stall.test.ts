@@ -8,6 +8,7 @@ import { HostPacer } from "../../src/fetch/host-pacer.js";
 import { createHttpClient, type HttpClient } from "../../src/fetch/http-client.js";
 import { validateFits } from "../../src/fits/validate.js";
 import { Ledger } from "../../src/ledger/ledger.js";
+import { FileStore } from "../../src/output/store.js";
 import { AtomicWriter } from "../../src/output/write-atomic.js";
 import { type RunOptions, runTasks } from "../../src/run/run-job.js";
 import { tempDir, waitFor } from "../helpers/cli.js";
@@ -61,7 +62,7 @@ async function setup(
   const signals = { stop: new AbortController(), hard: new AbortController(), giveUp: new AbortController() };
   const stallReports: Array<{ idleMs: number; waitingFor: readonly string[] }> = [];
   const run = (clock: Clock, extra: Partial<RunOptions> = {}) =>
-    runTasks(ledger, source, client, pacer, writer, clock, {
+    runTasks(ledger, source, client, pacer, new FileStore(writer), clock, {
       outDir: out,
       layout: "{band}/{id}.fits",
       retries: 3,
@@ -136,10 +137,7 @@ describe("runTasks watchdog and bounded stop (issue 15)", () => {
 
     // The next run (a resubmitted job) takes the ledger over and finishes the work.
     const writer2 = new AtomicWriter(out, { tempName: ".vocut-tmp" });
-    const ledger2 = Ledger.open(join(out, "vocut.db"), {
-      create: false,
-      beforeCommit: () => writer2.syncDirs(),
-    });
+    const ledger2 = Ledger.open(join(out, "vocut.db"), { create: false });
     // The abandoned answers are whole in the temp folder under their task's tag: prepare() keeps them
     // for adoption (issue 10, part 8) instead of deleting them.
     expect(writer2.prepare()).toBe(0);

@@ -8,6 +8,7 @@ import { DEFAULTS } from "../../src/fetch/defaults.js";
 import { HostPacer } from "../../src/fetch/host-pacer.js";
 import { createHttpClient, type HttpClient } from "../../src/fetch/http-client.js";
 import { validateFits } from "../../src/fits/validate.js";
+import { FileStore } from "../../src/output/store.js";
 import { AtomicWriter, TEMP_DIR_NAME } from "../../src/output/write-atomic.js";
 import { type RunEvent, runTasks } from "../../src/run/run-job.js";
 import { listFiles, tempDir, waitFor } from "../helpers/cli.js";
@@ -40,7 +41,7 @@ async function setup(
   );
   const events: RunEvent[] = [];
   const run = (stop = new AbortController(), w = writer) =>
-    runTasks(ledger, source, client, pacer, w, realClock, {
+    runTasks(ledger, source, client, pacer, new FileStore(w), realClock, {
       outDir: out,
       layout: "{band}/{id}.fits",
       retries: 3,

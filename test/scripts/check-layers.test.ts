@@ -62,6 +62,31 @@ describe("scripts/check-layers.mjs", () => {
     expect(good.status).toBe(0);
   });
 
+  it("fails when the run loop branches on a kind of source by name", () => {
+    const files = {
+      "src/sources/products/products-source.ts": "export const k = 1;\n",
+      "src/sources/source.ts": "export type S = { kind: string };\n",
+    };
+    const bad = check(
+      tree({
+        ...files,
+        "src/run/fetch-all.ts":
+          'import type { S } from "../sources/source.js";\n// "products" in a comment is fine\nexport const big = (s: S) => s.kind === "products";\n',
+      }),
+    );
+    expect(bad.status).toBe(1);
+    expect(bad.out).toContain('src/run/fetch-all.ts:3 names the source kind "products"');
+    const good = check(
+      tree({
+        ...files,
+        "src/run/fetch-all.ts":
+          'import type { S } from "../sources/source.js";\n// "products" in a comment is fine\nexport const k = (s: S) => s.kind;\n',
+      }),
+    );
+    expect(good.out).not.toContain("names the source kind");
+    expect(good.status).toBe(0);
+  });
+
   it("fails on a folder with no layer", () => {
     const r = check(
       tree({

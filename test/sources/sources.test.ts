@@ -18,6 +18,7 @@ const res = (status: number, body: Buffer | string, headers: Record<string, stri
   status,
   headers,
   body: Buffer.isBuffer(body) ? body : Buffer.from(body),
+  receivedAtMs: Date.UTC(2026, 11, 3, 12, 0, 0),
 });
 const fits = (value: number) =>
   encodeImage({ bitpix: -32, shape: [4, 4], data: new Float32Array(16).fill(value) });
@@ -73,6 +74,9 @@ describe("hips2fits source", () => {
     });
     const busy = src.interpret(res(503, "busy", { "retry-after": "7" }));
     expect(busy).toMatchObject({ kind: "retryable", status: 503, retryAfterMs: 7000 });
+    // An HTTP-date is read against the moment the answer came (the client's clock), not the machine's now.
+    const dated = src.interpret(res(429, "slow down", { "retry-after": "Thu, 03 Dec 2026 12:01:30 GMT" }));
+    expect(dated).toMatchObject({ kind: "retryable", status: 429, retryAfterMs: 90_000 });
     expect(src.interpret(res(404, "nope")).kind).toBe("permanent");
     expect(src.interpret(res(200, fits(Number.NaN))).kind).toBe("no_coverage");
   });

@@ -1,6 +1,8 @@
 import { Command } from "commander";
 import { usageError } from "../../errors.js";
 import { EXPORT_FORMATS, type ExportFormat, exportJob } from "../../export/export.js";
+import { exportWebDataset } from "../../export/webdataset.js";
+import { DEFAULTS } from "../../fetch/defaults.js";
 import { jobLedgerPath } from "../config.js";
 import { addTableOptions, type OptionsOf } from "../options.js";
 
@@ -8,11 +10,14 @@ import { addTableOptions, type OptionsOf } from "../options.js";
 export function exportFormat(format: string | undefined, outFile: string): ExportFormat {
   if (format !== undefined) {
     if ((EXPORT_FORMATS as readonly string[]).includes(format)) return format as ExportFormat;
-    throw usageError("BAD_OPTION", `--format ${format}: ${EXPORT_FORMATS.join(" or ")}`);
+    throw usageError("BAD_OPTION", `--format ${format}: ${EXPORT_FORMATS.join(", ")} or webdataset`);
   }
   if (/\.npy$/i.test(outFile)) return "npy";
   if (/\.(fits|fit|fts)$/i.test(outFile)) return "fits";
-  throw usageError("BAD_OPTION", `give --format npy|fits (cannot tell it from ${JSON.stringify(outFile)})`);
+  throw usageError(
+    "BAD_OPTION",
+    `give --format npy|fits|webdataset (cannot tell it from ${JSON.stringify(outFile)})`,
+  );
 }
 
 /** `vocut export [LEDGER] --format npy|fits --out FILE`: one float32 array of every cutout of a job. */
@@ -27,6 +32,20 @@ export function exportCommand(): Command {
       // Subcommands do not inherit the program's exitOverride: without it a bad flag would exit 1, not 2.
       .exitOverride()
       .action((arg: string | undefined, o: OptionsOf<"export">) => {
+        if (o.format === "webdataset") {
+          const w = exportWebDataset({
+            ledgerFile: jobLedgerPath(arg, o.ledger),
+            outDir: o.out,
+            shardBytes: DEFAULTS.tarBytes,
+            mtimeMs: Date.now(),
+          });
+          process.stdout.write(
+            o.json === true
+              ? `${JSON.stringify(w)}\n`
+              : `wrote ${w.shards.length} WebDataset shard(s) to ${w.dir}: ${w.samples} sample(s), ${w.stamps} stamp(s), ${w.bytes} bytes\n`,
+          );
+          return;
+        }
         const format = exportFormat(o.format, o.out);
         const s = exportJob({ ledgerFile: jobLedgerPath(arg, o.ledger), outFile: o.out, format });
         if (o.json === true) {

@@ -1,5 +1,5 @@
 import { DEFAULTS } from "../defaults.js";
-import type { PacerConfig } from "../host-controller.js";
+import type { PacerConfig } from "../pacer-config.js";
 import { type ClientOptions, queueingServer, type ServerModel, tokenBucketServer } from "./simulate.js";
 
 /** One row of the simulator's table: a server model and how vocut is told to use it. */

@@ -1,4 +1,5 @@
-import { HostController, type HostEvent, type PacerConfig, type Ticket } from "../host-controller.js";
+import { HostController, type HostEvent, type Ticket } from "../host-controller.js";
+import type { PacerConfig } from "../pacer-config.js";
 
 /**
  * A deterministic discrete-event simulator of one vocut host against a server model, in simulated

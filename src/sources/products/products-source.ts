@@ -1,4 +1,5 @@
 import type { Target } from "../../catalog/types.js";
+import { DEFAULTS } from "../../fetch/defaults.js";
 import { checkProduct, isDatalink, productExt } from "../../output/product-formats.js";
 import { DatalinkError, parseDatalink, thisLink } from "../../votable/datalink.js";
 import { interpretFailure } from "../interpret.js";
@@ -31,6 +32,7 @@ export interface ProductsConfig {
 export class ProductsSource implements RequestSource {
   readonly kind = "products";
   readonly bands: readonly string[] = [PRODUCT_BAND];
+  readonly defaultMaxBytes = DEFAULTS.productMaxBytes;
   private readonly config: ProductsConfig;
 
   constructor(config: ProductsConfig) {

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { ExitCode, inputError, usageError, VocutError } from "../../errors.js";
-import type { HttpClient } from "../../fetch/http-client.js";
+import type { HttpClient, HttpResponse } from "../../fetch/http-client.js";
 import { backoffMs, classifyError, classifyStatus, parseRetryAfter } from "../../fetch/retry-policy.js";
 import { parseVotable, VotableError } from "../../votable/votable.js";
 import { errorText } from "../interpret.js";
@@ -39,6 +39,18 @@ export function resultFileName(q: TapQuery): string {
   return `obscore-${h.slice(0, 12)}.xml`;
 }
 
+/** The TAP 1.1 parameters of a query (sync and async alike). */
+export function queryForm(q: TapQuery): Record<string, string> {
+  const form: Record<string, string> = {
+    REQUEST: "doQuery",
+    LANG: "ADQL",
+    QUERY: q.adql,
+    RESPONSEFORMAT: "votable",
+  };
+  if (q.maxrec !== undefined) form.MAXREC = String(q.maxrec);
+  return form;
+}
+
 /**
  * Run the query and return the result document (a VOTable, checked to parse up to its rows). Retries
  * 429/5xx and connection failures with backoff (honouring Retry-After); a QUERY_STATUS=ERROR is the
@@ -49,13 +61,7 @@ export async function runTapQuery(
   q: TapQuery,
   options: { retries: number; signal: AbortSignal; sleep: (ms: number) => Promise<void> },
 ): Promise<Buffer> {
-  const form: Record<string, string> = {
-    REQUEST: "doQuery",
-    LANG: "ADQL",
-    QUERY: q.adql,
-    RESPONSEFORMAT: "votable",
-  };
-  if (q.maxrec !== undefined) form.MAXREC = String(q.maxrec);
+  const form = queryForm(q);
   const url = `${q.tap}/sync`;
   let last = "";
   for (let attempt = 0; attempt <= options.retries; attempt++) {
@@ -74,37 +80,9 @@ export async function runTapQuery(
       last = (e as Error).message;
       continue;
     }
-    const isVotable = /^\s*(<\?xml|<(\w+:)?VOTABLE)/i.test(res.body.subarray(0, 512).toString("utf8"));
-    if (isVotable) {
-      // DALI: an error document may come with 200 or 4xx/5xx; its QUERY_STATUS says what went wrong.
-      try {
-        const t = await parseVotable(res.body);
-        for await (const _ of t.rows) {
-          // read to the end: a QUERY_STATUS=ERROR after the table throws here
-        }
-        if (res.status === 200) return res.body;
-      } catch (e) {
-        if (e instanceof VotableError && e.code === "QUERY_STATUS") {
-          throw inputError(
-            "TAP_QUERY",
-            `the TAP service refused the query: ${e.message.replace(/^the service reported /, "")}`,
-          );
-        }
-        if (res.status === 200) {
-          throw new VocutError(
-            "TAP_RESULT",
-            `TAP result from ${url} is not a readable VOTable: ${(e as Error).message}`,
-            ExitCode.RetryLater,
-          );
-        }
-      }
-    }
-    const detail = errorText(res.body);
-    last = `HTTP ${res.status}${detail === "" ? "" : `: ${detail}`}`;
-    if (res.status === 200) last = `200 but not a VOTable: ${detail}`;
-    else if (classifyStatus(res.status) !== "retryable") {
-      throw inputError("TAP_QUERY", `the TAP service at ${url} answered ${last}`);
-    }
+    const answer = await checkTapAnswer(res, url);
+    if ("body" in answer) return answer.body;
+    last = answer.retry;
     const wait = parseRetryAfter(res.headers["retry-after"], Date.now());
     if (wait !== undefined && attempt < options.retries) await options.sleep(wait);
   }
@@ -113,4 +91,47 @@ export async function runTapQuery(
     `TAP query to ${url} failed ${options.retries + 1} time(s), last: ${last}; run the same command later`,
     ExitCode.RetryLater,
   );
+}
+
+/**
+ * What a TAP answer is: a VOTable result with 200 (`{ body }`), or a failure worth asking again (`{ retry }`
+ * with its text: 5xx, 429, an HTML page with 200, a VOTable cut short). Throws inputError TAP_QUERY when the
+ * service refused the query (DALI QUERY_STATUS=ERROR, with 200 or an error status, or another 4xx).
+ */
+export async function checkTapAnswer(
+  res: HttpResponse,
+  url: string,
+): Promise<{ body: Buffer } | { retry: string }> {
+  const isVotable = /^\s*(<\?xml|<(\w+:)?VOTABLE)/i.test(res.body.subarray(0, 512).toString("utf8"));
+  if (isVotable) {
+    // DALI: an error document may come with 200 or 4xx/5xx; its QUERY_STATUS says what went wrong.
+    try {
+      const t = await parseVotable(res.body);
+      for await (const _ of t.rows) {
+        // read to the end: a QUERY_STATUS=ERROR after the table throws here
+      }
+      if (res.status === 200) return { body: res.body };
+    } catch (e) {
+      if (e instanceof VotableError && e.code === "QUERY_STATUS") {
+        throw inputError(
+          "TAP_QUERY",
+          `the TAP service refused the query: ${e.message.replace(/^the service reported /, "")}`,
+        );
+      }
+      if (res.status === 200) {
+        throw new VocutError(
+          "TAP_RESULT",
+          `TAP result from ${url} is not a readable VOTable: ${(e as Error).message}`,
+          ExitCode.RetryLater,
+        );
+      }
+    }
+  }
+  const detail = errorText(res.body);
+  if (res.status === 200) return { retry: `200 but not a VOTable: ${detail}` };
+  const last = `HTTP ${res.status}${detail === "" ? "" : `: ${detail}`}`;
+  if (classifyStatus(res.status) !== "retryable") {
+    throw inputError("TAP_QUERY", `the TAP service at ${url} answered ${last}`);
+  }
+  return { retry: last };
 }

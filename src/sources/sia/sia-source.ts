@@ -277,7 +277,7 @@ export class SiaSource implements ProducerSource {
     }
     const retryable = res.status === 429 || res.status >= 500 || /ServiceUnavailable/i.test(text);
     if (retryable) {
-      const retryAfterMs = parseRetryAfter(res.headers["retry-after"], Date.now());
+      const retryAfterMs = parseRetryAfter(res.headers["retry-after"], res.receivedAtMs);
       return {
         kind: "retryable",
         code: `HTTP_${res.status}`,

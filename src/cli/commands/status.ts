@@ -1,10 +1,27 @@
-import { ExitCode } from "../errors.js";
-import { type JobStatus, readJobStatus } from "../ledger/job-status.js";
-import type { LedgerJournalChoice } from "../ledger/journal.js";
-import { TASK_STATES } from "../ledger/ledger.js";
-import type { JobSpec } from "../plan/job-spec.js";
-import { createSource } from "../sources/create-source.js";
-import { formatDuration } from "./reporter.js";
+import { Command } from "commander";
+import { ExitCode } from "../../errors.js";
+import { type JobStatus, readJobStatus } from "../../ledger/job-status.js";
+import { type LedgerJournalChoice, parseLedgerJournal } from "../../ledger/journal.js";
+import { TASK_STATES } from "../../ledger/ledger.js";
+import type { JobSpec } from "../../plan/job-spec.js";
+import { createSource } from "../../sources/create-source.js";
+import { jobLedgerPath } from "../config.js";
+import { addTableOptions, type OptionsOf } from "../options.js";
+import { formatDuration } from "../reporter.js";
+
+/** `vocut status [LEDGER]`: counts, progress and failures of a job; the exit code tells what is left. */
+export function statusCommand(setExit: (code: ExitCode) => void): Command {
+  const cmd = new Command("status")
+    .description(
+      "counts by state and band, progress, rate, ETA and failures of a job (exit 0 settled, 4 permanent failures, 5 work left)",
+    )
+    .argument("[ledger]", "ledger file or output folder (default ./vocut.db)");
+  return addTableOptions(cmd, "status").action((arg: string | undefined, o: OptionsOf<"status">) => {
+    const journal = parseLedgerJournal(o.ledgerJournal);
+    const report = readStatus(jobLedgerPath(arg, o.ledger), Number(o.failures) || 20, journal);
+    setExit(printStatus(report, o.json === true));
+  });
+}
 
 /** The `status` report as printed with --json. */
 export type StatusReport = JobStatus<JobSpec>;

@@ -1,15 +1,15 @@
-import { readCatalog } from "../catalog/read-catalog.js";
-import { ExitCode } from "../errors.js";
-import { createHttpClient } from "../fetch/http-client.js";
-import { ImageIndexStore } from "../ledger/image-index.js";
-import { dryRunPlan, tsvField, where } from "../plan/plan-job.js";
-import { shardEvents } from "../plan/shard.js";
-import { loadCoverage } from "../sources/coverage.js";
-import { createSource } from "../sources/create-source.js";
-import { isProducer, type SharedGet } from "../sources/source.js";
-import { userAgent } from "../version.js";
-import { jobSpecFrom, runConfigFrom } from "./config.js";
-import type { OptionsOf } from "./options.js";
+import { readCatalog } from "../../catalog/read-catalog.js";
+import { ExitCode } from "../../errors.js";
+import { createHttpClient } from "../../fetch/http-client.js";
+import { ImageIndexStore } from "../../ledger/image-index.js";
+import { dryRunPlan, tsvField, where } from "../../plan/plan-job.js";
+import { shardEvents } from "../../plan/shard.js";
+import { loadCoverage } from "../../sources/coverage.js";
+import { createSource } from "../../sources/create-source.js";
+import { isProducer, type SharedGet } from "../../sources/source.js";
+import { userAgent } from "../../version.js";
+import { jobSpecFrom, runConfigFrom } from "../config.js";
+import type { OptionsOf } from "../options.js";
 
 /** Largest metadata body a dry run reads (a survey's MOC can be a few MB). */
 const DRY_RUN_MAX_BYTES = 64 * 2 ** 20;

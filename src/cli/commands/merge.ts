@@ -1,9 +1,9 @@
 import { resolve } from "node:path";
 import { Command } from "commander";
-import { ExitCode, usageError } from "../errors.js";
-import { mergeShards } from "../ledger/merge.js";
-import { LEDGER_FILE, ledgerPath } from "./config.js";
-import { addTableOptions, type OptionsOf } from "./options.js";
+import { ExitCode, usageError } from "../../errors.js";
+import { mergeShards } from "../../ledger/merge.js";
+import { LEDGER_FILE, ledgerPath } from "../config.js";
+import { addTableOptions, type OptionsOf } from "../options.js";
 
 /**
  * `vocut merge LEDGER... [--into FILE]`. `--ledger FILE` is `--into` under the name every other command
