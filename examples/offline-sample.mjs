@@ -63,6 +63,8 @@ const server = createServer((req, res) => {
     widthPx: width,
     heightPx: height,
     pixscaleArcsec: (fov * 3600) / Math.max(width, height),
+    // hips2fits's grid: CRPIX = W/2, H/2 (the target on the centre of pixel W/2), as --hips writes by default.
+    grid: "hips2fits",
   });
   const stamp = parseTanWcs(cards);
   const data = new Float32Array(width * height);

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { CatalogOptions } from "../catalog/types.js";
 import { usageError } from "../errors.js";
 import { Credentials, type NetrcEntry, NetrcError, parseNetrc } from "../fetch/credentials.js";
@@ -11,6 +12,7 @@ import { checkLayout } from "../plan/layout.js";
 import { parseShard, type Shard, shardForOut, shardLabel } from "../plan/shard.js";
 import { expandPreset } from "../presets/expand.js";
 import type { RunSettings } from "../run/run-settings.js";
+import { MOCSERVER_URL, mocServerUrl } from "../sources/coverage.js";
 import type { CutoutSourceConfig } from "../sources/create-source.js";
 import { parsePixscale, parseSize } from "../sources/geometry.js";
 import { parseHipsLocations } from "../sources/hips/hips-source.js";
@@ -220,8 +222,17 @@ export function sourceConfigFrom(raw: JobFlags): CutoutSourceConfig {
   if (o.hips2fits === undefined && o.hips === undefined && o.format !== undefined && o.format !== "fits") {
     throw usageError("BAD_FORMAT", `--format ${o.format}: this source gives FITS stamps only`);
   }
-  if (o.sia !== undefined) return siaConfigFrom(o, geometry);
+  if (o.grid !== "hips2fits" && o.grid !== "centred")
+    throw usageError("BAD_OPTION", `--grid ${o.grid}: hips2fits or centred`);
+  if (o.grid !== "hips2fits" && o.hips === undefined)
+    throw usageError(
+      "BAD_OPTION",
+      `--grid ${o.grid} applies to --hips only: the other sources keep their service's grid`,
+    );
+  if (o.sia !== undefined) return { ...siaConfigFrom(o, geometry), ...mocFrom(o, undefined) };
   if (o.images !== undefined) {
+    if (o.moc !== undefined)
+      throw usageError("BAD_MOC", "--moc does not apply to --images: the images are the coverage");
     if (o.pixscale !== undefined)
       throw usageError(
         "BAD_OPTION",
@@ -235,14 +246,18 @@ export function sourceConfigFrom(raw: JobFlags): CutoutSourceConfig {
     if (o.format !== undefined && o.format !== "fits" && o.format !== "png") {
       throw usageError("BAD_FORMAT", `--format ${o.format}: --hips writes fits or png stamps`);
     }
+    const hips = parseHipsLocations(o.hips);
     return {
       kind: "hips",
-      hips: parseHipsLocations(o.hips),
+      hips,
       geometry,
       interp: o.interp,
+      grid: o.grid,
       ...(o.format === "fits" || o.format === "png" ? { format: o.format } : {}),
+      ...mocFrom(o, hips),
     };
   }
+
   if (o.hips2fits !== undefined) {
     if (o.coordsys !== "icrs" && o.coordsys !== "galactic") {
       throw usageError("BAD_OPTION", `--coordsys ${o.coordsys}: icrs or galactic`);
@@ -256,15 +271,17 @@ export function sourceConfigFrom(raw: JobFlags): CutoutSourceConfig {
             .split(",")
             .map((s) => s.trim())
             .filter((s) => s !== "");
+    const hips = parseHipsList(o.hips2fits);
     return {
       kind: "hips2fits",
       endpoints,
-      hips: parseHipsList(o.hips2fits),
+      hips,
       geometry,
       projection: o.projection,
       coordsys: o.coordsys,
       rotationAngleDeg: rotation,
       ...hips2fitsImageFrom(o),
+      ...mocFrom(o, hips),
     };
   }
   const bands = o.bands
@@ -277,7 +294,43 @@ export function sourceConfigFrom(raw: JobFlags): CutoutSourceConfig {
       "--url needs --bands (e.g. --bands g,r,z; one label for a single-band service)",
     );
   if (new Set(bands).size !== bands.length) throw usageError("NO_BANDS", "--bands lists a band twice");
-  return { kind: "template", template: o.url as string, bands, geometry };
+  return { kind: "template", template: o.url as string, bands, geometry, ...mocFrom(o, undefined) };
+}
+
+/**
+ * `--moc FILE|URL|auto|none` as the job's coverage maps, one location per band (or one for all): a URL,
+ * or a local file made absolute. `auto` asks the CDS MocServer for each --hips2fits survey's MOC (for
+ * --hips it is the default: each survey's own Moc.fits); `none` turns the --hips default off. Throws a
+ * usage error for a missing file or an `auto` that cannot apply.
+ */
+function mocFrom(
+  o: JobFlags,
+  hips: ReadonlyArray<{ label: string; hips?: string; location?: string }> | undefined,
+): { moc?: readonly string[] } {
+  const m = o.moc?.trim();
+  if (m === undefined) return {};
+  if (m === "none") return { moc: [] };
+  if (m === "auto") {
+    const ids = hips?.map((h) => h.hips);
+    if (hips !== undefined && hips[0]?.location !== undefined) return {}; // --hips: the survey's Moc.fits
+    if (ids === undefined || ids.some((id) => id === undefined))
+      throw usageError(
+        "BAD_MOC",
+        "--moc auto needs --hips2fits (the MocServer knows HiPS IDs) or --hips; give --moc FILE|URL",
+      );
+    const base = o.mocserverUrl ?? MOCSERVER_URL;
+    if (!/^https?:\/\//.test(base))
+      throw usageError("BAD_MOC", `--mocserver-url ${JSON.stringify(base)}: an http(s) URL`);
+    return { moc: (ids as string[]).map((id) => mocServerUrl(base, id)) };
+  }
+  if (/^https?:\/\//.test(m)) return { moc: [m] };
+  const path = resolve(m.startsWith("file:") ? fileURLToPath(m) : m);
+  if (!existsSync(path) || !statSync(path).isFile())
+    throw usageError(
+      "BAD_MOC",
+      `--moc ${JSON.stringify(m)}: no such file (a MOC FITS file, a URL, auto or none)`,
+    );
+  return { moc: [path] };
 }
 
 /** `--sia URL` and its options into a SIA job configuration. Throws a usage error. */

@@ -146,6 +146,29 @@ export const OPTION_TABLE = [
     defaultValue: "bilinear",
   },
   {
+    key: "grid",
+    group: "source",
+    flags: "--grid <convention>",
+    description:
+      "--hips stamp grid: hips2fits (CRPIX = W/2, H/2, as the CDS service) | centred (CRPIX = (W+1)/2, (H+1)/2)",
+    defaultValue: "hips2fits",
+  },
+  {
+    key: "moc",
+    group: "source",
+    flags: "--moc <file|url|auto|none>",
+    description:
+      "coverage map (MOC FITS) checked before any request: targets outside it are no_coverage, never asked; auto: the MocServer's MOC of each --hips2fits survey; --hips uses each survey's Moc.fits unless none",
+  },
+  {
+    key: "mocserverUrl",
+    group: "source",
+    flags: "--mocserver-url <url>",
+    description:
+      "CDS MocServer query URL for --moc auto (default: https://alasky.cds.unistra.fr/MocServer/query)",
+    env: "VOCUT_MOCSERVER_URL",
+  },
+  {
     key: "sia",
     group: "source",
     flags: "--sia <url>",
@@ -567,6 +590,10 @@ export const COMMAND_OPTIONS = {
   ],
   plan: [
     OPTION.dryRun,
+    {
+      ...OPTION.rate,
+      description: "requests/s the --dry-run mode comparison assumes (as `run --rate`)",
+    },
     ...inGroup("source"),
     STAMP_FORMAT,
     ...inGroup("geometry"),

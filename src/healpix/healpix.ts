@@ -8,6 +8,18 @@
  */
 
 export { ang2pixNest, ang2pixNestBig, ang2xyfFrac, ang2xyfFracInto, type XyfFrac } from "./ang2pix.js";
+export {
+  MOC_RANGE_ORDER,
+  type Moc,
+  MocError,
+  type MocTable,
+  mocContains,
+  mocFromCells,
+  mocFromTable,
+  mocIntersectsDisc,
+  mocOverlapsRange,
+  mocSkyFraction,
+} from "./moc.js";
 export { neighboursNest } from "./neighbours.js";
 export {
   cellSizeRad,

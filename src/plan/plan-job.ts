@@ -161,6 +161,10 @@ export interface PlannedRequest {
   readonly what: string;
   /** Output path relative to the output folder. */
   readonly out: string;
+  /** Why nothing will be asked (outside the survey's MOC); undefined when the task is fetched. */
+  readonly skipped?: string;
+  /** The target planned. */
+  readonly target: Target;
 }
 
 /**
@@ -172,6 +176,7 @@ export async function* dryRunPlan(
   layout: string,
   events: AsyncIterable<CatalogEvent>,
   onSkip: (s: SkippedRow) => void,
+  outside?: (t: Target, band: string) => string | undefined,
 ): AsyncGenerator<PlannedRequest> {
   const seenIds = new Set<string>();
   const seenSafe = new Map<string, string>();
@@ -203,11 +208,19 @@ export async function* dryRunPlan(
     seenIds.add(t.id);
     seenSafe.set(s, t.id);
     for (const band of source.bands) {
+      const skip = outside?.(t, band);
       yield {
         row: t.row,
         id: t.id,
         band,
-        what: isProducer(source) ? source.describeTask(t, band) : source.request(t, band).url,
+        what:
+          skip !== undefined
+            ? `no_coverage: ${skip}`
+            : isProducer(source)
+              ? source.describeTask(t, band)
+              : source.request(t, band).url,
+        ...(skip === undefined ? {} : { skipped: skip }),
+        target: t,
         // The stamp's extension (.png/.jpg for 8-bit stamps); an archive product's when known.
         out: outputRelPath(
           layout,

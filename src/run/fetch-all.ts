@@ -1,3 +1,4 @@
+import type { Target } from "../catalog/types.js";
 import { ExitCode } from "../errors.js";
 import { realClock } from "../fetch/clock.js";
 import { DEFAULTS } from "../fetch/defaults.js";
@@ -7,6 +8,7 @@ import type { Ledger } from "../ledger/ledger.js";
 import type { Store } from "../output/store.js";
 import type { AtomicWriter } from "../output/write-atomic.js";
 import type { JobSpec } from "../plan/job-spec.js";
+import { type Coverage, loadCoverage } from "../sources/coverage.js";
 import { isProducer, type Source } from "../sources/source.js";
 import { userAgent } from "../version.js";
 import { formatDuration } from "./format-duration.js";
@@ -99,19 +101,33 @@ export async function fetchAll(
     cacheLimitBytes: run.cacheBytes,
   });
   try {
-    if (isProducer(source)) {
-      try {
+    let coverage: Coverage;
+    try {
+      if (isProducer(source)) {
         await source.prepare(sharedFetcher.get, halt.stop, {
           memoryBytes: run.tileCacheBytes,
           imageIndex: ledger.imageIndex(),
           info: (m) => reporter.info(m),
         });
-      } catch (err) {
-        // A stop while the source reads its metadata or indexes images aborts that: not an error.
-        if (!halt.stop.aborted) throw err;
-        reporter.error("stopped while preparing the source: run the same command again (exit 5)");
-        return ExitCode.RetryLater;
       }
+      coverage = await loadCoverage(spec.source, source.bands, sharedFetcher.get, halt.stop);
+    } catch (err) {
+      // A stop while the source reads its metadata or indexes images aborts that: not an error.
+      if (!halt.stop.aborted) throw err;
+      reporter.error("stopped while preparing the source: run the same command again (exit 5)");
+      return ExitCode.RetryLater;
+    }
+    for (const n of coverage.notes) reporter.error(`warning: ${n}`, { code: "NOTE" });
+    for (const [band, where] of coverage.sources)
+      reporter.info(`band ${band}: coverage map ${where}; targets outside it are not asked`);
+    // A job starting: which mode is cheaper (HiPS: tiles or hips2fits), from the planned targets.
+    const modes =
+      settledBefore === 0 && isProducer(source) ? source.modeComparison?.(run.ratePerSec) : undefined;
+    if (modes !== undefined) {
+      for (const t of ledger.iterateTasks()) {
+        if (t.bandIndex === 0) modes.add({ id: t.id, row: t.targetRow, raDeg: t.raDeg, decDeg: t.decDeg });
+      }
+      for (const line of modes.lines()) reporter.info(line);
     }
     const result = await runTasks(ledger, source, client, pacer, out.store, realClock, {
       shared: sharedFetcher.get,
@@ -128,6 +144,7 @@ export async function fetchAll(
       abortSignal: halt.hardAbort,
       giveUpSignal: halt.giveUp,
       ...(run.stallTimeoutMs === undefined ? {} : { stallTimeoutMs: run.stallTimeoutMs, onStall }),
+      ...(coverage.any ? { coverage: (t: Target, b: string) => coverage.outside(t, b) } : {}),
     });
     reporter.stop();
     const s = result.counts.byState;

@@ -12,6 +12,7 @@ import { runRequestTask } from "./request-task.js";
 import type { TaskEventState } from "./run-event.js";
 import type { RunOptions } from "./run-options.js";
 import { RunState } from "./run-state.js";
+import { settle } from "./settle.js";
 
 /** Events of a run and their task states (defined in run-event.ts). */
 export type { RunEvent, TaskEventState } from "./run-event.js";
@@ -96,6 +97,12 @@ async function runTask(run: RunState, t: TaskRow): Promise<void> {
       ? {}
       : { product: t.format === null ? { url: t.url } : { url: t.url, format: t.format } }),
   };
+  const outside = run.opts.coverage?.(target, band);
+  if (outside !== undefined) {
+    // Outside the survey's coverage map: nothing is asked.
+    await settle(run, t, band, "", { kind: "no_coverage", message: outside }, 0, undefined, true);
+    return;
+  }
   const source = run.source;
   if (isProducer(source)) await runProducerTask(run, source, t, band, target);
   else await runRequestTask(run, source, t, band, target);

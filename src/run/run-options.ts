@@ -1,3 +1,4 @@
+import type { Target } from "../catalog/types.js";
 import type { DirectGet, SharedGet } from "../sources/source.js";
 import type { RunEvent } from "./run-event.js";
 
@@ -34,4 +35,9 @@ export interface RunOptions {
   readonly stallTimeoutMs?: number;
   /** Called once when the watchdog fires, with what the run was waiting for (one line each). */
   readonly onStall?: (idleMs: number, waitingFor: readonly string[]) => void;
+  /**
+   * Coverage check before any request (the survey's MOC): a reason settles the task "no_coverage" at once,
+   * undefined runs it.
+   */
+  readonly coverage?: (target: Target, band: string) => string | undefined;
 }

@@ -142,6 +142,11 @@ export interface ProducerSource {
   extension?(band: string): string;
   /** Whether a file a killed run left in place is a complete product (default: a valid FITS file). */
   adoptable?(body: Buffer, ext: string): boolean;
+  /**
+   * A comparison of the ways to fetch this job (HiPS: tiles against one hips2fits request per stamp) at
+   * `ratePerSec`: add every target, then lines() for the user. Needs prepare().
+   */
+  modeComparison?(ratePerSec: number): ModeTally;
   /** One line for `plan --dry-run`: what this task will read. Needs prepare(). */
   describeTask(target: Target, band: string): string;
   /** Compute the product. */
@@ -152,6 +157,12 @@ export interface ProducerSource {
     signal: AbortSignal,
     direct: DirectGet,
   ): Promise<Outcome>;
+}
+
+/** Accumulates a job's targets for a comparison of fetch modes (ProducerSource.modeComparison). */
+export interface ModeTally {
+  add(target: Target): void;
+  lines(): string[];
 }
 
 /** Any source. */

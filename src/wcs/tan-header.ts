@@ -24,13 +24,41 @@ export interface TanStampOptions {
   readonly pixscaleArcsec: number;
   /** Only the gnomonic projection is supported. */
   readonly projection?: "TAN";
+  /** Where the target sits (default "centred"): see StampGrid. */
+  readonly grid?: StampGrid;
 }
 
 /**
- * The TAN WCS of a north-up, east-left stamp centred on (raDeg, decDeg), as numbers: CRPIX at the image
- * centre ((n + 1) / 2, between pixels for even sizes), CD = diag(-scale, +scale) (degrees per pixel), LONPOLE
- * by the FITS default. This is the convention hips2fits uses for its FITS output. Bad arguments throw a
- * TypeError naming them.
+ * The pixel grid of a stamp around its target (1-based FITS pixels, pixel centres at integers):
+ * - "hips2fits": CRPIX = W/2, H/2, as the CDS hips2fits service and its offline script write it: the target
+ *   is on the centre of pixel W/2 (even W), half a pixel below and left of the image centre;
+ * - "centred": CRPIX = (W+1)/2, (H+1)/2: the target is the image centre (between pixels for even sizes).
+ */
+export type StampGrid = "hips2fits" | "centred";
+
+/** The reference pixel along an axis of n pixels under `grid`. */
+export function stampCrpix(n: number, grid: StampGrid): number {
+  return grid === "hips2fits" ? n / 2 : (n + 1) / 2;
+}
+
+/** Header cards that state a stamp's grid convention (a keyword and a sentence). */
+export function gridCards(grid: StampGrid): Card[] {
+  return [
+    { key: "VCGRID", value: grid, comment: "vocut stamp grid convention (--grid)" },
+    {
+      key: "COMMENT",
+      value:
+        grid === "hips2fits"
+          ? "grid hips2fits: CRPIX = NAXISn/2, target on the centre of pixel NAXISn/2"
+          : "grid centred: CRPIX = (NAXISn+1)/2, target at the image centre",
+    },
+  ];
+}
+
+/**
+ * The TAN WCS of a north-up, east-left stamp around (raDeg, decDeg), as numbers: CRPIX by `grid` (default
+ * "centred", (n + 1) / 2; "hips2fits", n / 2, is the CDS service's grid), CD = diag(-scale, +scale) (degrees
+ * per pixel), LONPOLE by the FITS default. Bad arguments throw a TypeError naming them.
  */
 export function tanStamp(opts: TanStampOptions): TanWcs {
   const { raDeg, decDeg, widthPx, heightPx, pixscaleArcsec } = opts;
@@ -51,8 +79,8 @@ export function tanStamp(opts: TanStampOptions): TanWcs {
   return {
     crval1: raDeg,
     crval2: decDeg,
-    crpix1: (widthPx + 1) / 2,
-    crpix2: (heightPx + 1) / 2,
+    crpix1: stampCrpix(widthPx, opts.grid ?? "centred"),
+    crpix2: stampCrpix(heightPx, opts.grid ?? "centred"),
     // East to the left: RA grows towards lower x.
     cd: [-scaleDeg, 0, 0, scaleDeg],
     // FITS WCS paper II, sec. 2.4: LONPOLE defaults to 180 unless the reference point is the pole itself.
@@ -72,8 +100,8 @@ export function tanWcsCards(opts: TanStampOptions): Card[] {
     { key: "CTYPE2", value: "DEC--TAN", comment: "gnomonic projection" },
     { key: "CRVAL1", value: t.crval1, comment: "[deg] RA at reference pixel" },
     { key: "CRVAL2", value: t.crval2, comment: "[deg] Dec at reference pixel" },
-    { key: "CRPIX1", value: t.crpix1, comment: "reference pixel (image centre)" },
-    { key: "CRPIX2", value: t.crpix2, comment: "reference pixel (image centre)" },
+    { key: "CRPIX1", value: t.crpix1, comment: `reference pixel (grid ${opts.grid ?? "centred"})` },
+    { key: "CRPIX2", value: t.crpix2, comment: `reference pixel (grid ${opts.grid ?? "centred"})` },
     { key: "CDELT1", value: t.cd[0], comment: "[deg/px] east left" },
     { key: "CDELT2", value: t.cd[3], comment: "[deg/px] north up" },
     { key: "CUNIT1", value: "deg" },

@@ -55,7 +55,8 @@ describe("the option table", () => {
     expectTypeOf<OptionsOf<"run">["maxDuration"]>().toEqualTypeOf<string | undefined>();
     expectTypeOf<OptionsOf<"run">["quiet"]>().toEqualTypeOf<boolean | undefined>();
     expectTypeOf<OptionsOf<"export">["out"]>().toEqualTypeOf<string>();
-    expectTypeOf<OptionsOf<"plan">>().not.toHaveProperty("rate");
+    expectTypeOf<OptionsOf<"plan">["rate"]>().toEqualTypeOf<string>(); // the --dry-run mode comparison
+    expectTypeOf<OptionsOf<"plan">>().not.toHaveProperty("concurrency");
     expectTypeOf<OptionsOf<"obscore">>().not.toHaveProperty("tileCacheMb");
     expectTypeOf<RawOptions["dryRun"]>().toEqualTypeOf<boolean | undefined>();
   });

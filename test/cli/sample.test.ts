@@ -34,13 +34,16 @@ describe("the README's sample job (examples/offline-sample.mjs)", () => {
         if (nearest < 10) continue;
         for (const band of ["g", "r", "i"]) {
           const img = readImage(readFileSync(join(out, band, `${src.id}.fits`)));
-          expect(img.header.getNumber("CRPIX1")).toBe(16.5);
-          // Background-subtracted light centroid in the central 8x8 pixels (FITS 1-based coordinates).
+          // The default grid is hips2fits's: CRPIX = 32/2, the source on the centre of pixel 16.
+          expect(img.header.getNumber("CRPIX1")).toBe(16);
+          expect(img.header.getNumber("CRPIX2")).toBe(16);
+          const c = 16;
+          // Background-subtracted light centroid in the central 9x9 pixels (FITS 1-based coordinates).
           let sx = 0;
           let sy = 0;
           let sw = 0;
-          for (let y = 13; y <= 20; y++) {
-            for (let x = 13; x <= 20; x++) {
+          for (let y = c - 4; y <= c + 4; y++) {
+            for (let x = c - 4; x <= c + 4; x++) {
               const v = (img.data[(y - 1) * img.width + (x - 1)] ?? 0) - 10;
               if (v > 0) {
                 sx += v * x;
@@ -49,10 +52,10 @@ describe("the README's sample job (examples/offline-sample.mjs)", () => {
               }
             }
           }
-          // The stamp is centred on the source: its light centres on CRPIX (16.5, 16.5). 0.1 px allows for
-          // the image noise (sigma 1 on faint sources); an off-by-one or a flipped axis would be >= 0.5 px.
-          expect(Math.abs(sx / sw - 16.5)).toBeLessThan(0.1);
-          expect(Math.abs(sy / sw - 16.5)).toBeLessThan(0.1);
+          // The source sits on CRPIX: its light centres there. 0.1 px allows for the image noise (sigma 1
+          // on faint sources); an off-by-one, a flipped axis or the other grid would be >= 0.5 px.
+          expect(Math.abs(sx / sw - c)).toBeLessThan(0.1);
+          expect(Math.abs(sy / sw - c)).toBeLessThan(0.1);
           checked++;
         }
       }
@@ -100,8 +103,11 @@ describe("the README's first command (npm run sample: client-side cutouts from t
             sw += w;
           }
         });
-        expect(Math.abs(sx / sw - 16.5)).toBeLessThan(0.1);
-        expect(Math.abs(sy / sw - 16.5)).toBeLessThan(0.1);
+        // On CRPIX (16, 16): the hips2fits grid, the default, stated in the header.
+        expect(img.header.getNumber("CRPIX1")).toBe(16);
+        expect(img.header.get("VCGRID")).toBe("hips2fits");
+        expect(Math.abs(sx / sw - 16)).toBeLessThan(0.1);
+        expect(Math.abs(sy / sw - 16)).toBeLessThan(0.1);
       }
     } finally {
       tmp.cleanup();

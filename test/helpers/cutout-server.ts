@@ -236,7 +236,15 @@ export class CutoutServer {
     if (q.get("format") !== "fits") return "only format=fits in this test server";
     const band = hips.split("/").pop() ?? "";
     const pixscaleArcsec = (fov * 3600) / Math.max(width, height);
-    const cards = tanWcsCards({ raDeg: ra, decDeg: dec, widthPx: width, heightPx: height, pixscaleArcsec });
+    // hips2fits's grid: CRPIX = W/2, H/2 (the target on the centre of pixel W/2).
+    const cards = tanWcsCards({
+      raDeg: ra,
+      decDeg: dec,
+      widthPx: width,
+      heightPx: height,
+      pixscaleArcsec,
+      grid: "hips2fits",
+    });
     const wcs = parseTanWcs(cards);
     const data = new Float32Array(width * height);
     const blank = this.options.noCoverage?.(ra, dec) === true;

@@ -76,6 +76,8 @@ describe("in-tile orientation, pinned against Hipsgen tiles with known sources",
           { widthPx: 1, heightPx: 1, pixscaleArcsec: 0.8 },
           { order: 12, tileWidth: 64, frame },
           "nearest",
+          // A 1x1 stamp whose one pixel is centred on the source (the hips2fits grid puts CRPIX at 0.5).
+          { convention: "centred" },
         );
         expect(plan.tiles).toEqual([s.tile]);
         expect(plan.offset[0]).toBe(s.predictedRow * 64 + s.predictedCol);
@@ -98,7 +100,8 @@ describe("client-side cutouts against astropy/reproject references from the orig
       it(`${ref.name} from ${hips} (tiles ${ref.sampleGTiles.length})`, () => {
         const props = parseHipsProperties(readFileSync(join(HIPS, hips, "properties"), "utf8"), hips);
         const grid = { order: props.order, tileWidth: props.tileWidth, frame: props.frame };
-        const plan = planStamp(ref.ra, ref.dec, geom32, grid, "bilinear");
+        // The references (make_reference_cutouts.py) put the target at the image centre: CRPIX 16.5.
+        const plan = planStamp(ref.ra, ref.dec, geom32, grid, "bilinear", { convention: "centred" });
         if (hips === "sample-g") expect([...plan.tiles].sort()).toEqual([...ref.sampleGTiles].sort());
         const { data, covered } = sampleStamp(
           plan,

@@ -16,6 +16,7 @@ function raw(extra: Partial<RawOptions>): RawOptions {
     coordsys: "icrs",
     rotation: "0",
     interp: "bilinear",
+    grid: "hips2fits",
     siaVersion: "2",
     pick: "margin",
     bands: "",

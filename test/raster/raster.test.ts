@@ -72,6 +72,7 @@ describe("raster images: recognised by magic bytes, accepted only when they deco
       hips: [{ label: "g", location: "/x" }],
       geometry: { widthPx: 8, heightPx: 8, pixscaleArcsec: 1 },
       interp: "bilinear",
+      grid: "hips2fits",
     });
     expect(hips.adoptable(PNG_TILE, ".png")).toBe(true);
     expect(hips.adoptable(PNG_TILE.subarray(0, 100), ".png")).toBe(false);

@@ -8,7 +8,9 @@ import { provenanceCards } from "../../fits/provenance.js";
 import { validateFits } from "../../fits/validate.js";
 import { ang2pixNest } from "../../healpix/index.js";
 import { checkRaster } from "../../raster/raster.js";
-import type { Geometry, Outcome, ProducerSource, SharedGet } from "../source.js";
+import type { StampGrid } from "../../wcs/tan-header.js";
+import type { Geometry, ModeTally, Outcome, ProducerSource, SharedGet } from "../source.js";
+import { describeModes, ModeComparison, type TileCost } from "./mode-compare.js";
 import {
   chooseTileOrder,
   type HipsProperties,
@@ -31,6 +33,10 @@ export interface HipsConfig {
    * PNG needs an 8-bit (PNG/JPEG tile) survey.
    */
   readonly format?: StampFormat;
+  /** Stamp grid convention (`--grid`): "hips2fits" (CRPIX = W/2, H/2) or "centred" (CRPIX = (W+1)/2). */
+  readonly grid: StampGrid;
+  /** `--moc`: a coverage map per band instead of each survey's own Moc.fits. */
+  readonly moc?: readonly string[];
 }
 
 /** A decoded tile: one array per channel (1, or 3 for colour), FITS order. */
@@ -156,6 +162,24 @@ export class HipsSource implements ProducerSource {
     }
   }
 
+  /** Each band's tile grid and tile size (after prepare), for the mode comparison of `plan --dry-run`. */
+  tileCosts(): TileCost[] {
+    return this.bands.map((label) => {
+      const b = this.band(label);
+      return {
+        order: b.order,
+        tileWidth: b.props.tileWidth,
+        frame: b.props.frame,
+        bitpix: b.props.bitpix ?? -32,
+      };
+    });
+  }
+
+  modeComparison(ratePerSec: number): ModeTally {
+    const m = new ModeComparison(this.tileCosts(), this.config.geometry, ratePerSec);
+    return { add: (t) => m.add(t), lines: () => describeModes(m.figures(), ratePerSec) };
+  }
+
   sortKey(target: Target): number {
     return ang2pixNest(SORT_ORDER, target.raDeg, target.decDeg);
   }
@@ -178,13 +202,7 @@ export class HipsSource implements ProducerSource {
 
   describeTask(target: Target, band: string): string {
     const b = this.band(band);
-    const plan = planStamp(
-      target.raDeg,
-      target.decDeg,
-      this.config.geometry,
-      this.grid(b),
-      this.config.interp,
-    );
+    const plan = this.plan(target, b);
     const ext = TILE_EXT[b.props.tileFormat];
     return plan.tiles.map((n) => `${b.location}/${tilePath(b.order, n, ext)}`).join(" ");
   }
@@ -280,7 +298,9 @@ export class HipsSource implements ProducerSource {
     const key = `${target.raDeg},${target.decDeg},${g.order},${g.tileWidth},${g.frame}`;
     let plan = this.plans.get(key);
     if (plan === undefined) {
-      plan = planStamp(target.raDeg, target.decDeg, this.config.geometry, g, this.config.interp);
+      plan = planStamp(target.raDeg, target.decDeg, this.config.geometry, g, this.config.interp, {
+        convention: this.config.grid ?? "hips2fits",
+      });
       this.plans.set(key, plan);
       // Keep a few dozen: enough for every band of the targets in flight.
       if (this.plans.size > 64) this.plans.delete(this.plans.keys().next().value as string);

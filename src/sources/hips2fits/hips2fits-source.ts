@@ -42,6 +42,8 @@ export interface Hips2fitsConfig extends Hips2fitsImage {
   readonly projection: string;
   readonly coordsys: "icrs" | "galactic";
   readonly rotationAngleDeg: number;
+  /** `--moc FILE|URL|auto`: the coverage map of each band (URL or absolute path), checked before any request. */
+  readonly moc?: readonly string[];
 }
 
 /**

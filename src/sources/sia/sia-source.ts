@@ -36,6 +36,8 @@ export interface SiaConfig {
   readonly partial: boolean;
   readonly collection?: string;
   readonly maxrec?: number;
+  /** `--moc`: the coverage map of each band (URL or absolute path), checked before any request. */
+  readonly moc?: readonly string[];
 }
 
 /** HEALPix order of the processing-order key: neighbours (same survey image) run together. */

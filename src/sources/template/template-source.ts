@@ -25,6 +25,8 @@ export interface TemplateConfig {
   readonly template: string;
   readonly bands: readonly string[];
   readonly geometry: Geometry;
+  /** `--moc`: the coverage map of each band (URL or absolute path), checked before any request. */
+  readonly moc?: readonly string[];
 }
 
 /**
