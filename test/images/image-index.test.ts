@@ -3,6 +3,7 @@ import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { ImageIndexStore } from "../../src/ledger/image-index.js";
 import { Ledger } from "../../src/ledger/ledger.js";
+import { LEDGER_SCHEMA_VERSION } from "../../src/ledger/schema.js";
 import { bilinear, coaddOnto } from "../../src/sources/images/coadd.js";
 import { tempDir } from "../helpers/cli.js";
 
@@ -15,10 +16,16 @@ describe("ledger schema v3: the image index", () => {
       l.transaction(() => l.addTarget({ row: 1, id: "a", safeId: "a", raDeg: 1, decDeg: 2 }, 2));
       l.close();
       const db = new Database(path);
-      db.exec("DROP TABLE image_box; DROP TABLE image; DROP TABLE image_file; PRAGMA user_version = 2");
+      // A v2 ledger: no image index, and no tar columns (v4) either.
+      db.exec(
+        "DROP TABLE image_box; DROP TABLE image; DROP TABLE image_file; " +
+          "ALTER TABLE task DROP COLUMN tar_shard; ALTER TABLE task DROP COLUMN tar_offset; PRAGMA user_version = 2",
+      );
       db.close();
       const again = Ledger.open(path, { create: false });
       expect(again.counts().total).toBe(2);
+      // Migrated through v3 to v4: the tar columns are back.
+      expect(again.tarFiles()).toEqual([]);
       const index = again.imageIndex();
       index.putFile(
         { path: "x.fits", size: 10, mtimeMs: 5 },
@@ -44,7 +51,7 @@ describe("ledger schema v3: the image index", () => {
       expect(index.candidates(180, 0)).toEqual([]);
       again.close();
       const check = new Database(path);
-      expect(check.pragma("user_version", { simple: true })).toBe(3);
+      expect(check.pragma("user_version", { simple: true })).toBe(LEDGER_SCHEMA_VERSION);
       check.close();
     } finally {
       t.cleanup();
