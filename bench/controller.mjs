@@ -25,7 +25,7 @@ import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { seededRandom } from "../dist/fetch/sim/simulate.js";
+import { seededRandom } from "../dist/fetch/sim/servers.js";
 import { encodeImage } from "../dist/fits/image.js";
 import { aria2Argv, curlArgv } from "./lib/nginx-files.mjs";
 

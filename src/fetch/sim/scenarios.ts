@@ -1,6 +1,7 @@
 import { DEFAULTS } from "../defaults.js";
 import type { PacerConfig } from "../pacer-config.js";
-import { type ClientOptions, queueingServer, type ServerModel, tokenBucketServer } from "./simulate.js";
+import { queueingServer, type ServerModel, tokenBucketServer } from "./servers.js";
+import type { ClientOptions } from "./simulate.js";
 
 /** One row of the simulator's table: a server model and how vocut is told to use it. */
 export interface Scenario {
