@@ -34,6 +34,20 @@ function rotate(
   return { lon, lat };
 }
 
+/**
+ * An ICRS position (degrees) in the frame of a HEALPix map or MOC: unchanged for "equatorial", galactic
+ * (l, b) for "galactic". Longitude and latitude in degrees.
+ */
+export function inFrame(
+  frame: "equatorial" | "galactic",
+  raDeg: number,
+  decDeg: number,
+): { lon: number; lat: number } {
+  if (frame !== "galactic") return { lon: raDeg, lat: decDeg };
+  const g = icrsToGalactic(raDeg, decDeg);
+  return { lon: g.lDeg, lat: g.bDeg };
+}
+
 /** Galactic longitude and latitude (degrees, l in [0, 360)) of an ICRS position (degrees). */
 export function icrsToGalactic(raDeg: number, decDeg: number): { lDeg: number; bDeg: number } {
   const r = rotate(ICRS_TO_GAL, false, raDeg, decDeg);

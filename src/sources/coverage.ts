@@ -4,7 +4,7 @@ import { inputError } from "../errors.js";
 import { readBinTable } from "../fits/bintable.js";
 import { FitsError } from "../fits/errors.js";
 import { type Moc, MocError, mocFromTable, mocIntersectsDisc } from "../healpix/index.js";
-import { icrsToGalactic } from "../sky/galactic.js";
+import { inFrame } from "../sky/galactic.js";
 import type { SourceConfig } from "./create-source.js";
 import type { Geometry, SharedGet } from "./source.js";
 
@@ -99,13 +99,7 @@ export class Coverage {
     const moc = this.mocs.get(band);
     if (moc === undefined || !Number.isFinite(target.raDeg) || !Number.isFinite(target.decDeg))
       return undefined;
-    let lon = target.raDeg;
-    let lat = target.decDeg;
-    if (moc.frame === "galactic") {
-      const g = icrsToGalactic(lon, lat);
-      lon = g.lDeg;
-      lat = g.bDeg;
-    }
+    const { lon, lat } = inFrame(moc.frame, target.raDeg, target.decDeg);
     return mocIntersectsDisc(moc, lon, lat, this.radiusDeg) ? undefined : OUTSIDE_MOC;
   }
 }

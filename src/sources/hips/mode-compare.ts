@@ -1,6 +1,6 @@
 import type { Target } from "../../catalog/types.js";
 import { cellSizeRad, queryDiscInclusive } from "../../healpix/index.js";
-import { icrsToGalactic } from "../../sky/galactic.js";
+import { inFrame } from "../../sky/galactic.js";
 import { footprintRadiusDeg } from "../coverage.js";
 import type { Geometry } from "../source.js";
 
@@ -80,13 +80,7 @@ export class ModeComparison {
   /** The tiles (NESTED, tile order) the stamp of a target may touch in band `b` (sorted, distinct). */
   tilesOf(target: Target, b: number): number[] {
     const t = this.bands[b] as TileCost;
-    let lon = target.raDeg;
-    let lat = target.decDeg;
-    if (t.frame === "galactic") {
-      const g = icrsToGalactic(lon, lat);
-      lon = g.lDeg;
-      lat = g.bDeg;
-    }
+    const { lon, lat } = inFrame(t.frame, target.raDeg, target.decDeg);
     const q = refineOrder(t.order, this.radiusDeg);
     const per = 4 ** (q - t.order);
     const out: number[] = [];

@@ -1,6 +1,6 @@
 import type { Card } from "../../fits/header.js";
 import { ang2xyfFracInto, type XyfFrac, xyfToNest } from "../../healpix/index.js";
-import { icrsToGalactic } from "../../sky/galactic.js";
+import { inFrame } from "../../sky/galactic.js";
 import { gridCards, type StampGrid, tanStamp, tanWcsCards } from "../../wcs/tan-header.js";
 import { tanWcs } from "../../wcs/wcs.js";
 import type { Geometry } from "../source.js";
@@ -128,13 +128,7 @@ export function planStamp(
   const locate = (i: number, j: number, out: XyfFrac): number => {
     // src/wcs's TAN (only the coarse-grid nodes below come here, so its cost is a few percent of a stamp).
     const sky = wcs.pixelToWorld(i, j);
-    let lon = sky.raDeg;
-    let lat = sky.decDeg;
-    if (grid.frame === "galactic") {
-      const g = icrsToGalactic(lon, lat);
-      lon = g.lDeg;
-      lat = g.bDeg;
-    }
+    const { lon, lat } = inFrame(grid.frame, sky.raDeg, sky.decDeg);
     ang2xyfFracInto(cellOrder, lon, lat, out);
     return Math.abs(lat);
   };

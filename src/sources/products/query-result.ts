@@ -36,20 +36,9 @@ export async function ensureQueryResult(p: QueryResultParams): Promise<void> {
   let body: Buffer;
   let jobUrl: string | undefined;
   if (p.async === undefined) {
-    body = await runTapQuery(p.client, p.query, {
-      retries: p.retries,
-      signal: p.signal,
-      sleep: (ms) => p.clock.sleep(ms, p.signal),
-    });
+    body = await runSync(p);
   } else {
-    const r = await runAsyncTapQuery(p.client, p.query, p.async.store, {
-      clock: p.clock,
-      signal: p.signal,
-      retries: p.retries,
-      waitSec: p.async.waitSec,
-      budgetMs: p.async.budgetMs,
-      onInfo: p.info,
-    });
+    const r = await runAsyncTapQuery(p.client, p.query, p.async.store, asyncOptions(p, p.async));
     body = r.body;
     jobUrl = r.jobUrl;
   }
@@ -84,13 +73,7 @@ export interface AggregateParams {
  * nothing) and deleted once read, or when they fail.
  */
 export async function runSmallQuery(p: AggregateParams): Promise<Buffer> {
-  if (p.async === undefined) {
-    return runTapQuery(p.client, p.query, {
-      retries: p.retries,
-      signal: p.signal,
-      sleep: (ms) => p.clock.sleep(ms, p.signal),
-    });
-  }
+  if (p.async === undefined) return runSync(p);
   let jobUrl: string | undefined;
   const store: UwsJobStore = {
     get: () => jobUrl,
@@ -102,14 +85,7 @@ export async function runSmallQuery(p: AggregateParams): Promise<Buffer> {
     },
   };
   try {
-    const r = await runAsyncTapQuery(p.client, p.query, store, {
-      clock: p.clock,
-      signal: p.signal,
-      retries: p.retries,
-      waitSec: p.async.waitSec,
-      budgetMs: p.async.budgetMs,
-      onInfo: p.info,
-    });
+    const r = await runAsyncTapQuery(p.client, p.query, store, asyncOptions(p, p.async));
     return r.body;
   } finally {
     if (jobUrl !== undefined) {
@@ -117,4 +93,25 @@ export async function runSmallQuery(p: AggregateParams): Promise<Buffer> {
       if (note !== undefined) p.info(`note: ${note}`);
     }
   }
+}
+
+/** A sync query with the run's retries, on its clock. */
+function runSync(p: AggregateParams): Promise<Buffer> {
+  return runTapQuery(p.client, p.query, {
+    retries: p.retries,
+    signal: p.signal,
+    sleep: (ms) => p.clock.sleep(ms, p.signal),
+  });
+}
+
+/** The polling options of an async job from the run's settings. */
+function asyncOptions(p: AggregateParams, a: { readonly waitSec: number; readonly budgetMs: number }) {
+  return {
+    clock: p.clock,
+    signal: p.signal,
+    retries: p.retries,
+    waitSec: a.waitSec,
+    budgetMs: a.budgetMs,
+    onInfo: p.info,
+  };
 }
