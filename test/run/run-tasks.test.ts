@@ -86,8 +86,10 @@ describe("runTasks", () => {
         syncReturns ? Promise.resolve() : new Promise<void>((release) => syncs.push({ tmps, release })),
     });
     const p = run();
-    // Every answer written to the temp folder and handed to a sync that has not returned.
-    await waitFor(() => syncs.reduce((a, s) => a + s.tmps.length, 0) === 6);
+    // Every answer written whole to the temp folder, and a sync that has not returned holding the first
+    // group (files answered after that group was handed over wait for it: when depends on the machine).
+    const temps = () => readdirSync(join(out, TEMP_DIR_NAME)).filter((n) => n.endsWith(".part")).length;
+    await waitFor(() => temps() === 6 && syncs.length > 0);
     ledger.flush();
     expect(ledger.counts().byState.done).toBe(0);
     expect(listFiles(out).filter((f) => f.endsWith(".fits"))).toEqual([]);
