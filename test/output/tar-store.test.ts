@@ -89,6 +89,45 @@ describe("TarStore", () => {
     });
   });
 
+  it("putFile copies a streamed product into its member (in pieces) between bodies put from memory, and removes the temp file", async () => {
+    const out = join(tmp.dir, "out");
+    const temp = join(out, ".vocut-tmp");
+    mkdirSync(temp, { recursive: true });
+    const s = new TarStore(out, { part: "job", maxBytes: 2 ** 30, now: NOW, tempDir: temp });
+    expect(s.tempDir).toBe(temp);
+    s.recover(new Map());
+    // 8 MiB + 1 byte: two pieces of the copy, and a member that needs padding.
+    const big = Buffer.alloc(8 * 2 ** 20 + 1);
+    for (let i = 0; i < big.length; i += 4093) big[i] = (i / 4093) & 0xff;
+    const dl = join(temp, "7-0123456789abcdef.dl");
+    writeFileSync(dl, big);
+    const small = Buffer.alloc(2880, 9);
+    const [a, b, c] = await Promise.all([
+      s.put(join(out, "x/a.fits"), small),
+      s.putFile(join(out, "x/big.fits"), dl, { bytes: big.length, sha256: sha(big) }),
+      s.put(join(out, "x/c.fits"), small),
+    ]);
+    await s.drain();
+    s.close();
+    expect(existsSync(dl)).toBe(false);
+    expect(b?.sha256).toBe(sha(big));
+    const tarFile = join(out, TAR_DIR, "job-000000.tar");
+    const tar = readFileSync(tarFile);
+    for (const [st, body] of [
+      [a, small],
+      [b, big],
+      [c, small],
+    ] as const) {
+      const off = st?.tar?.offset as number;
+      expect(tar.subarray(off, off + body.length).equals(body)).toBe(true);
+    }
+    const x = join(tmp.dir, "x");
+    mkdirSync(x);
+    gnuTar(x, "-xf", tarFile);
+    expect(readFileSync(join(x, "x/big.fits")).equals(big)).toBe(true);
+    expect(listFiles(x)).toEqual(["x/a.fits", "x/big.fits", "x/c.fits"]);
+  });
+
   it("starts a new tar file at the member limit and at the byte limit, never splitting a member", async () => {
     const out = join(tmp.dir, "out");
     const s = new TarStore(out, { part: "shard-1-of-2", maxBytes: 10 * 512 + 1024, maxMembers: 3, now: NOW });
