@@ -125,12 +125,71 @@ export function obscoreDb(base: string, products: readonly ArchiveProduct[]): Da
   return db;
 }
 
-/** Run ADQL in SQLite: the result VOTable (OVERFLOW past MAXREC), or an error VOTable with `error`. */
+/** The items of the outermost SELECT list: [expression, output name] (`expr AS name`, else the expression). */
+export function selectItems(adql: string): Array<[string, string]> {
+  const m = /^\s*SELECT\s+(DISTINCT\s+)?(TOP\s+\d+\s+)?/i.exec(adql);
+  if (m === null) return [];
+  const items: string[] = [];
+  let depth = 0;
+  let cur = "";
+  for (let i = m[0].length; i < adql.length; i++) {
+    const ch = adql[i] as string;
+    if (depth === 0 && /^\sFROM\s/i.test(adql.slice(i, i + 6))) break;
+    if (ch === "(") depth++;
+    if (ch === ")") depth--;
+    if (ch === "," && depth === 0) {
+      items.push(cur);
+      cur = "";
+    } else cur += ch;
+  }
+  items.push(cur);
+  return items.map((it) => {
+    const as = /^(.*?)\s+AS\s+(\w+)\s*$/is.exec(it.trim());
+    return as === null ? [it.trim(), it.trim()] : [(as[1] as string).trim(), as[2] as string];
+  });
+}
+
+/**
+ * What DaCHS 2.7 fails to serialise, as seen on a real DaCHS service (scripts/dachs-check.sh), with its
+ * words. It types SUM(x) as x's type, but PostgreSQL answers a numeric for the sum of a bigint
+ * (access_estsize) or of COUNT(*), and the VOTable writer refuses it; and it gives COUNT(x) the product
+ * display hint of access_url, so the count is formatted as a link. SQLite's typeof() tells an integer
+ * sum (DaCHS's failure) from a sum of `1.0 * x` (a double).
+ */
+function dachsSerialisationError(
+  db: Database.Database,
+  adql: string,
+  cols: readonly string[],
+  first: readonly unknown[] | undefined,
+): string | undefined {
+  const items = selectItems(adql);
+  if (items.length !== cols.length) return undefined;
+  for (const [i, [expr, name]] of items.entries()) {
+    if (/COUNT\s*\((DISTINCT\s+)?[\w.]*access_url/i.test(expr))
+      return "'int' object has no attribute 'rfind'";
+    if (/^SUM\s*\(/i.test(expr) && first !== undefined && first[i] !== null) {
+      const t = db.prepare(`SELECT typeof("${name}") FROM (${adql}) LIMIT 1`).pluck().get();
+      if (t === "integer")
+        return `Field '${name}', value '${String(first[i])}.0': required argument is not an integer`;
+    }
+  }
+  return undefined;
+}
+
+/** An error document as DaCHS writes it (a stylesheet PI, no XML declaration). */
+function dachsErrorDoc(error: string): string {
+  return `<?xml-stylesheet href='/static/xsl/dalierror-to-html.xsl' type='text/xsl'?><VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3"><RESOURCE type="results"><INFO name="QUERY_STATUS" value="ERROR">${xml(error)}</INFO></RESOURCE></VOTABLE>`;
+}
+
+/**
+ * Run ADQL in SQLite: the result VOTable (OVERFLOW past MAXREC), or an error VOTable with `error` (and
+ * `status` 200 where DaCHS answers a failed serialisation with 200 and text/xml).
+ */
 export function runAdql(
   db: Database.Database,
   adql: string,
   maxrec?: number,
-): { doc: string; error?: string } {
+): { doc: string; error?: string; status?: number } {
   let cols: string[];
   let rows: unknown[][];
   try {
@@ -142,6 +201,8 @@ export function runAdql(
     const info = `<INFO name="QUERY_STATUS" value="ERROR">${xml(error)}</INFO>`;
     return { doc: votable('<FIELD name="x" datatype="int"/>', [], info), error };
   }
+  const dachs = dachsSerialisationError(db, adql, cols, rows[0]);
+  if (dachs !== undefined) return { doc: dachsErrorDoc(dachs), error: dachs, status: 200 };
   const fields = cols
     .map((name, i) => {
       const vals = rows.map((r) => r[i]).filter((v) => v !== null);
@@ -252,7 +313,9 @@ export async function startArchive(opts: {
       queries.push(form);
       const maxrec = form.has("MAXREC") ? Number(form.get("MAXREC")) : undefined;
       const r = form.get("LANG") === "ADQL" ? adql(form.get("QUERY") ?? "", maxrec) : adql("no ADQL");
-      res.writeHead(r.error === undefined ? 200 : 400, { "content-type": "application/x-votable+xml" });
+      res.writeHead(r.status ?? (r.error === undefined ? 200 : 400), {
+        "content-type": r.status === undefined ? "application/x-votable+xml" : "text/xml",
+      });
       res.end(r.doc);
       if (r.error === undefined) count(served, key);
       return;
