@@ -6,8 +6,8 @@
 # fixtures/dachs/make_fits.py, RD q.rd with //obscore#publishSIAP) and runs checks a-e with the built
 # CLI (run `npm run build` first). Prints one PASS/FAIL line per check with its figures; exit 1 on a FAIL.
 #   a  --async downloads every product byte-exact (sha256 against the published files)
-#   b  vocut SIGKILLed while the UWS job EXECUTES: the rerun resumes the same job; DaCHS's web.log shows
-#      exactly one POST /tap/async
+#   b  vocut SIGKILLed while the UWS job EXECUTES: `vocut status` shows the job (exit 5), the rerun
+#      resumes the same job; DaCHS's web.log shows exactly one POST /tap/async
 #   c  a rerun after completion sends DaCHS no request at all (web.log)
 #   d  --describe and --dry-run (sync and --async) equal hand-written ADQL sent with curl
 #   e  the DELETE of the job (DaCHS answers 303 to the job list) is not followed; no job left in DaCHS
@@ -123,14 +123,18 @@ done
 kill -9 "$PID" 2>/dev/null
 wait "$PID" 2>/dev/null
 AT_KILL=$(curl -s "$JOB/phase")
+"${VOCUT[@]}" status "$OUT_B" >"$WORK/b-status.log" 2>&1
+ST_RC=$?
+ST_SEEN=$(grep -c "^async TAP job $JOB: EXECUTING when last seen" "$WORK/b-status.log")
 "${VOCUT[@]}" obscore --tap "$TAP" --async --query "$SLOW" --out "$OUT_B" --rate 20 >"$WORK/b2.log" 2>&1
 RC=$?
 sleep 1
 CREATED=$(logsince "$M" | grep -c "'POST' '/tap/async'")
 RESUMED=$(grep -c "resuming the TAP job $JOB " "$WORK/b2.log")
 if [ $RC = 0 ] && [ "$CREATED" = 1 ] && [ "$RESUMED" = 1 ] && [ "$AT_KILL" = EXECUTING ] &&
+  [ "$ST_RC" = 5 ] && [ "$ST_SEEN" = 1 ] &&
   shas "$OUT_B" | diff -q - "$WORK/want.sha" >/dev/null; then OK=1; else OK=0; fi
-result b "$OK" "killed with $JOB in the ledger, DaCHS phase at kill $AT_KILL; rerun exit $RC resumed it ($RESUMED), POST /tap/async in web.log: $CREATED, $(shas "$OUT_B" | wc -l) products byte-exact"
+result b "$OK" "killed with $JOB in the ledger, DaCHS phase at kill $AT_KILL, vocut status showed it ($ST_SEEN, exit $ST_RC); rerun exit $RC resumed it ($RESUMED), POST /tap/async in web.log: $CREATED, $(shas "$OUT_B" | wc -l) products byte-exact"
 
 # --- e: DELETE not followed, nothing left ---------------------------------------------------------
 ID=${JOB##*/}

@@ -59,6 +59,10 @@ export interface ArchiveServer {
   readonly faults: Map<string, string[]>;
   /** The async (UWS) side: jobs, counters, scripted faults. */
   readonly uws: UwsService;
+  /** Every request: method, path (with query), the Host it was sent to and its Authorization header. */
+  readonly auth: Array<{ method: string; path: string; host: string; authorization?: string }>;
+  /** With `jobsElsewhere`: the second origin (same routes) that the async jobs' URLs point to. */
+  readonly jobBase?: string;
   close(): Promise<void>;
 }
 
@@ -265,12 +269,19 @@ export async function startArchive(opts: {
   /** UWS misbehaviour to script (uws-service.ts). */
   ignoreWait?: boolean;
   ignoreRunOnCreate?: boolean;
+  /**
+   * Answer job creations with a Location on a second origin (another port, same routes), as a DaCHS
+   * whose serverURL names another host than the one asked does.
+   */
+  jobsElsewhere?: boolean;
 }): Promise<ArchiveServer> {
   const hits = new Map<string, number>();
   const served = new Map<string, number>();
   const faults = new Map<string, string[]>();
   const queries: URLSearchParams[] = [];
   let base = "";
+  let jobBase: string | undefined;
+  const auth: ArchiveServer["auth"] = [];
   let db: Database.Database | undefined;
   const adql = (q: string, maxrec?: number) => {
     db ??= obscoreDb(base, opts.products);
@@ -282,7 +293,7 @@ export async function startArchive(opts: {
     ...(opts.ignoreWait === undefined ? {} : { ignoreWait: opts.ignoreWait }),
     ...(opts.ignoreRunOnCreate === undefined ? {} : { ignoreRunOnCreate: opts.ignoreRunOnCreate }),
     run: adql,
-    base: () => base,
+    base: () => jobBase ?? base,
   });
   const count = (m: Map<string, number>, k: string): void => {
     m.set(k, (m.get(k) ?? 0) + 1);
@@ -290,6 +301,13 @@ export async function startArchive(opts: {
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? "/", base);
     const key = url.pathname + url.search;
+    const a = req.headers.authorization;
+    auth.push({
+      method: req.method ?? "",
+      path: key,
+      host: req.headers.host ?? "",
+      ...(a === undefined ? {} : { authorization: a }),
+    });
     count(hits, key);
     const fault = faults.get(key)?.shift();
     if (fault === "503") {
@@ -358,6 +376,17 @@ export async function startArchive(opts: {
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  let second: Server | undefined;
+  if (opts.jobsElsewhere === true) {
+    second = createServer((req, res) => {
+      handle(req, res).catch((e: unknown) => {
+        res.writeHead(500).end(String(e));
+      });
+    });
+    second.listen(0, "127.0.0.1");
+    await once(second, "listening");
+    jobBase = `http://127.0.0.1:${(second.address() as AddressInfo).port}`;
+  }
   return {
     base,
     tap: `${base}/tap`,
@@ -366,12 +395,16 @@ export async function startArchive(opts: {
     queries,
     faults,
     uws,
-    close: () =>
-      new Promise<void>((r) => {
-        uws.release();
-        db?.close();
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
+    auth,
+    ...(jobBase === undefined ? {} : { jobBase }),
+    close: async () => {
+      uws.release();
+      db?.close();
+      for (const s of [server, second]) {
+        if (s === undefined) continue;
+        s.closeAllConnections();
+        await new Promise<void>((r) => s.close(() => r()));
+      }
+    },
   };
 }

@@ -114,7 +114,7 @@ describe("async TAP (UWS 1.1) in simulated time", () => {
     const rows = await rowsOf(r.body);
     expect(rows.map((x) => x[0])).toEqual(["ivo://eso.org/ID?ADP.1", "ivo://eso.org/ID?ADP.2"]);
 
-    expect(await deleteUwsJob(client, r.jobUrl, new AbortController().signal)).toBeUndefined();
+    expect(await deleteUwsJob(client, r.jobUrl, new AbortController().signal, q.tap)).toBeUndefined();
     expect(archive.uws.deletes.n).toBe(1);
     expect(archive.uws.listGets.n).toBe(0); // the 303 to the job list was not followed
     expect(archive.uws.jobs.get("j1")?.deleted).toBe(true);
