@@ -13,11 +13,13 @@
 #   e  the DELETE of the job (DaCHS answers 303 to the job list) is not followed; no job left in DaCHS
 #
 # Not part of CI. Measured on the 2-core dev VM (Debian 12, apt mirror reachable): install of
-# gavodachs2-server and its 60 packages 40 s (+ 8 s for its postinst once PostgreSQL runs), PostgreSQL
-# start 3 s, import + publish 9-13 s, server start 4-6 s, checks 46 s (a deliberately slow query keeps
-# the job EXECUTING for about 12 s so it can be killed). About 2 minutes from a machine without DaCHS,
-# 67 s when DaCHS is installed.
-# Runs as root (apt, /etc/gavo.rc, /var/gavo); it WRITES /etc/gavo.rc: use a throwaway machine.
+# gavodachs2-server with all 39 new packages 40 s (+ 8 s for its postinst when PostgreSQL was not
+# running), 15 s for the 7 DaCHS packages alone; PostgreSQL start 2.5 s, import + publish 6-13 s,
+# server start 3-6 s, checks 23-46 s (a deliberately slow query keeps the job EXECUTING for 5-12 s so it
+# can be killed). Whole script: 52 s after DaCHS was purged (PostgreSQL stopped), 67 s with DaCHS
+# installed and running, so about 1.5 minutes on a machine without DaCHS.
+# Needs curl, sqlite3 and PostgreSQL 15 (Debian 12). Runs as root (apt, /etc/gavo.rc, /var/gavo); it
+# WRITES /etc/gavo.rc: use a throwaway machine.
 # DaCHS and PostgreSQL are left running (stop: `dachs serve stop; pg_ctlcluster 15 main stop`).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,15 +39,21 @@ logsince() { tail -n +"$(($1 + 1))" "$WEBLOG" | grep -F "HTTP/1.1'\"" || true; }
 [ -f "$ROOT/dist/cli/index.js" ] || { echo "FAIL setup: run npm run build first"; exit 1; }
 
 # --- set-up -------------------------------------------------------------------------------------
+# DaCHS's postinst needs a running PostgreSQL; without systemd it is started by hand (before the install
+# when PostgreSQL is there already, else after it, and the postinst is run again).
+pgstart() {
+  local t
+  t=$(now)
+  pg_lsclusters -h 2>/dev/null | grep -q '^15 *main .*online' || pg_ctlcluster 15 main start
+  echo "TIME postgresql-start $(since "$t") s"
+}
+command -v pg_ctlcluster >/dev/null && pg_lsclusters -h 2>/dev/null | grep -q '^15 *main' && pgstart
 T=$(now)
 if ! command -v dachs >/dev/null; then
-  # The postinst needs a running PostgreSQL; without systemd it is started by hand, then configured.
   flock /tmp/apt.lock apt-get install -y gavodachs2-server >"$WORK/apt.log" 2>&1 || true
   echo "TIME install $(since "$T") s"
 fi
-T=$(now)
-pg_lsclusters -h | grep -q '^15 *main .*online' || pg_ctlcluster 15 main start
-echo "TIME postgresql-start $(since "$T") s"
+pgstart
 if dpkg -s gavodachs2-server 2>/dev/null | grep -q 'install ok unpacked\|half-configured'; then
   T=$(now)
   flock /tmp/apt.lock dpkg --configure -a >>"$WORK/apt.log" 2>&1
