@@ -166,6 +166,22 @@ describe("what it will cost: --describe and --dry-run", () => {
     );
     expect(old.text).toContain("QUERY_STATUS");
     expect(old.text).toContain("rfind");
+    // vocut reads that answer (200, a stylesheet PI, no XML declaration) as a refused query: exit 3.
+    const out = join(tmp.dir, "refused");
+    const refused = await runCli([
+      "obscore",
+      "--tap",
+      archive.tap,
+      "--query",
+      "SELECT obs_collection, SUM(access_estsize) AS s FROM ivoa.obscore GROUP BY obs_collection",
+      "--out",
+      out,
+    ]);
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toMatch(
+      /the TAP service refused the query: QUERY_STATUS=ERROR: Field 's', value '\d+\.0': required argument is not an integer/,
+    );
+    expect(existsSync(out)).toBe(false);
     // vocut's own (HARPS sums to 6800 kB: 1200 + 300 + 300 + 5000): served, equal to the hand count above.
     const r = await runCli([
       "obscore",
