@@ -49,6 +49,9 @@ export interface HttpClientOptions {
   readonly clock?: Clock;
 }
 
+/** A request that goes on from a redirect at `from` (whose hop `sent` credentials or not): see credentials.ts. */
+export type Via = { readonly from: string; readonly sent: boolean };
+
 /** GET over one shared keep-alive undici Agent, or from the local disk for file:// URLs. */
 export interface HttpClient {
   /**
@@ -58,7 +61,7 @@ export interface HttpClient {
    * Range request when the sink holds bytes (fetch/stream-body.ts); then --timeout bounds the wait for
    * the headers and each pause in the body, not the whole transfer.
    */
-  get(url: string, options?: { signal?: AbortSignal; sink?: BodySink }): Promise<HttpResponse>;
+  get(url: string, options?: { signal?: AbortSignal; sink?: BodySink; via?: Via }): Promise<HttpResponse>;
   /**
    * POST an `application/x-www-form-urlencoded` form (TAP sync queries), following redirects: 301/302/303
    * go on as GET (as browsers do), 307/308 repeat the POST. Same results and errors as get(); http(s) only.
@@ -66,13 +69,13 @@ export interface HttpClient {
   postForm(
     url: string,
     form: Readonly<Record<string, string>>,
-    options?: { signal?: AbortSignal; redirect?: "follow" | "manual" },
+    options?: { signal?: AbortSignal; redirect?: "follow" | "manual"; via?: Via },
   ): Promise<HttpResponse>;
   /**
    * DELETE `url` (a UWS job). A redirect is never followed (pyvo #535: following the 303 after a DELETE
    * downloads the whole job list): the 3xx comes back as the response, its target in `headers.location`.
    */
-  delete(url: string, options?: { signal?: AbortSignal }): Promise<HttpResponse>;
+  delete(url: string, options?: { signal?: AbortSignal; via?: Via }): Promise<HttpResponse>;
   /** Close all sockets; later calls to get() fail. */
   close(): Promise<void>;
 }
@@ -332,7 +335,7 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
   let closed = false;
   async function exchange(
     rawUrl: string,
-    opts: { signal?: AbortSignal; sink?: BodySink; redirect?: "follow" | "manual" },
+    opts: { signal?: AbortSignal; sink?: BodySink; redirect?: "follow" | "manual"; via?: Via },
     form: string | undefined,
     method: "GET" | "DELETE" = "GET",
   ): Promise<HttpResponse> {
@@ -365,8 +368,8 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     // A streamed body is bounded by undici's bodyTimeout (the longest pause), not by the whole-exchange
     // timer: a 10 GB product takes longer than --timeout to arrive.
     const onBody = (): void => clearTimeout(timer);
-    let from: URL | undefined;
-    let sent = false;
+    let from: URL | undefined = opts.via === undefined ? undefined : new URL(opts.via.from);
+    let sent = opts.via?.sent === true;
     try {
       for (let hops = 0; ; hops++) {
         const r = await once(

@@ -19,6 +19,8 @@ export interface JobStatus<J = unknown> {
   readonly failures: ReadonlyArray<Record<string, unknown>>;
   /** Warnings from planning (a TAP result truncated at MAXREC). */
   readonly notes: readonly string[];
+  /** The async TAP job a `vocut obscore --async` run waits for (meta "tapJob"), null when none. */
+  readonly asyncQuery: Record<string, unknown> | null;
   /** For a ledger made by `vocut merge`: how many shards went in, of how many, and which are missing. */
   readonly merged: {
     readonly shards: number;
@@ -58,6 +60,7 @@ interface StatusSource<J> {
   readonly progress: Record<string, unknown> | null;
   readonly lock: { pid: number; host: string; heartbeatAt: number } | null;
   readonly notes: readonly string[];
+  readonly asyncQuery?: Record<string, unknown> | null;
   readonly merged: { count: number; shards: unknown[]; missing: number[] } | undefined;
   readonly failures: TaskFailure[];
   readonly journal: string;
@@ -108,6 +111,7 @@ export function readJobStatus<J>(ledgerFile: string, options: JobStatusOptions<J
       progress: ledger.getMeta<Record<string, unknown>>("progress") ?? null,
       lock: ledger.lockHolder() ?? null,
       notes: ledger.getMeta<{ notes?: string[] }>("plan")?.notes ?? [],
+      asyncQuery: ledger.getMeta<Record<string, unknown>>("tapJob") ?? null,
       merged: ledger.getMeta<{ count: number; shards: unknown[]; missing: number[] }>("merged"),
       failures: ledger.failures(maxFailures),
       journal: ledger.journal,
@@ -143,6 +147,7 @@ function buildStatus<J>(
     progress: s.progress,
     etaSeconds: s.lock !== null && rate > 0 ? left / rate : null,
     notes: s.notes,
+    asyncQuery: s.asyncQuery ?? null,
     merged:
       s.merged === undefined
         ? null

@@ -59,6 +59,10 @@ export interface ArchiveServer {
   readonly faults: Map<string, string[]>;
   /** The async (UWS) side: jobs, counters, scripted faults. */
   readonly uws: UwsService;
+  /** Every request: method, path (with query), the Host it was sent to and its Authorization header. */
+  readonly auth: Array<{ method: string; path: string; host: string; authorization?: string }>;
+  /** With `jobsElsewhere`: the second origin (same routes) that the async jobs' URLs point to. */
+  readonly jobBase?: string;
   close(): Promise<void>;
 }
 
@@ -125,12 +129,71 @@ export function obscoreDb(base: string, products: readonly ArchiveProduct[]): Da
   return db;
 }
 
-/** Run ADQL in SQLite: the result VOTable (OVERFLOW past MAXREC), or an error VOTable with `error`. */
+/** The items of the outermost SELECT list: [expression, output name] (`expr AS name`, else the expression). */
+export function selectItems(adql: string): Array<[string, string]> {
+  const m = /^\s*SELECT\s+(DISTINCT\s+)?(TOP\s+\d+\s+)?/i.exec(adql);
+  if (m === null) return [];
+  const items: string[] = [];
+  let depth = 0;
+  let cur = "";
+  for (let i = m[0].length; i < adql.length; i++) {
+    const ch = adql[i] as string;
+    if (depth === 0 && /^\sFROM\s/i.test(adql.slice(i, i + 6))) break;
+    if (ch === "(") depth++;
+    if (ch === ")") depth--;
+    if (ch === "," && depth === 0) {
+      items.push(cur);
+      cur = "";
+    } else cur += ch;
+  }
+  items.push(cur);
+  return items.map((it) => {
+    const as = /^(.*?)\s+AS\s+(\w+)\s*$/is.exec(it.trim());
+    return as === null ? [it.trim(), it.trim()] : [(as[1] as string).trim(), as[2] as string];
+  });
+}
+
+/**
+ * What DaCHS 2.7 fails to serialise, as seen on a real DaCHS service (scripts/dachs-check.sh), with its
+ * words. It types SUM(x) as x's type, but PostgreSQL answers a numeric for the sum of a bigint
+ * (access_estsize) or of COUNT(*), and the VOTable writer refuses it; and it gives COUNT(x) the product
+ * display hint of access_url, so the count is formatted as a link. SQLite's typeof() tells an integer
+ * sum (DaCHS's failure) from a sum of `1.0 * x` (a double).
+ */
+function dachsSerialisationError(
+  db: Database.Database,
+  adql: string,
+  cols: readonly string[],
+  first: readonly unknown[] | undefined,
+): string | undefined {
+  const items = selectItems(adql);
+  if (items.length !== cols.length) return undefined;
+  for (const [i, [expr, name]] of items.entries()) {
+    if (/COUNT\s*\((DISTINCT\s+)?[\w.]*access_url/i.test(expr))
+      return "'int' object has no attribute 'rfind'";
+    if (/^SUM\s*\(/i.test(expr) && first !== undefined && first[i] !== null) {
+      const t = db.prepare(`SELECT typeof("${name}") FROM (${adql}) LIMIT 1`).pluck().get();
+      if (t === "integer")
+        return `Field '${name}', value '${String(first[i])}.0': required argument is not an integer`;
+    }
+  }
+  return undefined;
+}
+
+/** An error document as DaCHS writes it (a stylesheet PI, no XML declaration). */
+function dachsErrorDoc(error: string): string {
+  return `<?xml-stylesheet href='/static/xsl/dalierror-to-html.xsl' type='text/xsl'?><VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3"><RESOURCE type="results"><INFO name="QUERY_STATUS" value="ERROR">${xml(error)}</INFO></RESOURCE></VOTABLE>`;
+}
+
+/**
+ * Run ADQL in SQLite: the result VOTable (OVERFLOW past MAXREC), or an error VOTable with `error` (and
+ * `status` 200 where DaCHS answers a failed serialisation with 200 and text/xml).
+ */
 export function runAdql(
   db: Database.Database,
   adql: string,
   maxrec?: number,
-): { doc: string; error?: string } {
+): { doc: string; error?: string; status?: number } {
   let cols: string[];
   let rows: unknown[][];
   try {
@@ -142,6 +205,8 @@ export function runAdql(
     const info = `<INFO name="QUERY_STATUS" value="ERROR">${xml(error)}</INFO>`;
     return { doc: votable('<FIELD name="x" datatype="int"/>', [], info), error };
   }
+  const dachs = dachsSerialisationError(db, adql, cols, rows[0]);
+  if (dachs !== undefined) return { doc: dachsErrorDoc(dachs), error: dachs, status: 200 };
   const fields = cols
     .map((name, i) => {
       const vals = rows.map((r) => r[i]).filter((v) => v !== null);
@@ -204,12 +269,19 @@ export async function startArchive(opts: {
   /** UWS misbehaviour to script (uws-service.ts). */
   ignoreWait?: boolean;
   ignoreRunOnCreate?: boolean;
+  /**
+   * Answer job creations with a Location on a second origin (another port, same routes), as a DaCHS
+   * whose serverURL names another host than the one asked does.
+   */
+  jobsElsewhere?: boolean;
 }): Promise<ArchiveServer> {
   const hits = new Map<string, number>();
   const served = new Map<string, number>();
   const faults = new Map<string, string[]>();
   const queries: URLSearchParams[] = [];
   let base = "";
+  let jobBase: string | undefined;
+  const auth: ArchiveServer["auth"] = [];
   let db: Database.Database | undefined;
   const adql = (q: string, maxrec?: number) => {
     db ??= obscoreDb(base, opts.products);
@@ -221,7 +293,7 @@ export async function startArchive(opts: {
     ...(opts.ignoreWait === undefined ? {} : { ignoreWait: opts.ignoreWait }),
     ...(opts.ignoreRunOnCreate === undefined ? {} : { ignoreRunOnCreate: opts.ignoreRunOnCreate }),
     run: adql,
-    base: () => base,
+    base: () => jobBase ?? base,
   });
   const count = (m: Map<string, number>, k: string): void => {
     m.set(k, (m.get(k) ?? 0) + 1);
@@ -229,6 +301,13 @@ export async function startArchive(opts: {
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? "/", base);
     const key = url.pathname + url.search;
+    const a = req.headers.authorization;
+    auth.push({
+      method: req.method ?? "",
+      path: key,
+      host: req.headers.host ?? "",
+      ...(a === undefined ? {} : { authorization: a }),
+    });
     count(hits, key);
     const fault = faults.get(key)?.shift();
     if (fault === "503") {
@@ -252,7 +331,9 @@ export async function startArchive(opts: {
       queries.push(form);
       const maxrec = form.has("MAXREC") ? Number(form.get("MAXREC")) : undefined;
       const r = form.get("LANG") === "ADQL" ? adql(form.get("QUERY") ?? "", maxrec) : adql("no ADQL");
-      res.writeHead(r.error === undefined ? 200 : 400, { "content-type": "application/x-votable+xml" });
+      res.writeHead(r.status ?? (r.error === undefined ? 200 : 400), {
+        "content-type": r.status === undefined ? "application/x-votable+xml" : "text/xml",
+      });
       res.end(r.doc);
       if (r.error === undefined) count(served, key);
       return;
@@ -295,6 +376,17 @@ export async function startArchive(opts: {
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  let second: Server | undefined;
+  if (opts.jobsElsewhere === true) {
+    second = createServer((req, res) => {
+      handle(req, res).catch((e: unknown) => {
+        res.writeHead(500).end(String(e));
+      });
+    });
+    second.listen(0, "127.0.0.1");
+    await once(second, "listening");
+    jobBase = `http://127.0.0.1:${(second.address() as AddressInfo).port}`;
+  }
   return {
     base,
     tap: `${base}/tap`,
@@ -303,12 +395,16 @@ export async function startArchive(opts: {
     queries,
     faults,
     uws,
-    close: () =>
-      new Promise<void>((r) => {
-        uws.release();
-        db?.close();
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
+    auth,
+    ...(jobBase === undefined ? {} : { jobBase }),
+    close: async () => {
+      uws.release();
+      db?.close();
+      for (const s of [server, second]) {
+        if (s === undefined) continue;
+        s.closeAllConnections();
+        await new Promise<void>((r) => s.close(() => r()));
+      }
+    },
   };
 }

@@ -47,6 +47,10 @@ export interface UwsService {
 
 const LIST = "/__system__/tap/run/async";
 
+/**
+ * A job document as DaCHS 2.7 writes it (seen on a real service): a stylesheet PI and no XML declaration,
+ * `uws:` prefixed, nil owner and start time, the parameters in lower case, served as text/xml.
+ */
 function jobXml(base: string, j: UwsJob): string {
   const results =
     j.phase === "COMPLETED"
@@ -56,9 +60,23 @@ function jobXml(base: string, j: UwsJob): string {
     j.error === undefined
       ? ""
       : `<uws:errorSummary type="fatal" hasDetail="true"><uws:message>${j.error.replace(/&/g, "&amp;").replace(/</g, "&lt;")}</uws:message></uws:errorSummary>`;
-  return `<?xml version="1.0" encoding="UTF-8"?>
-<uws:job xmlns:uws="http://www.ivoa.net/xml/UWS/v1.0" xmlns:xlink="http://www.w3.org/1999/xlink" version="1.1">
-<uws:jobId>${j.id}</uws:jobId><uws:phase>${j.phase}</uws:phase>${results}${error}</uws:job>`;
+  const params = [...j.form.entries()]
+    .filter(([k]) => k.toUpperCase() !== "PHASE")
+    .map(
+      ([k, v]) =>
+        `<uws:parameter id="${k.toLowerCase()}">${v.replace(/&/g, "&amp;").replace(/</g, "&lt;")}</uws:parameter>`,
+    )
+    .join("");
+  return `<?xml-stylesheet href='/static/xsl/tap-job-to-html.xsl' type='text/xsl'?><uws:job version="1.1" xmlns:uws="http://www.ivoa.net/xml/UWS/v1.0" xmlns:xlink="http://www.w3.org/1999/xlink" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><uws:jobId>${j.id}</uws:jobId><uws:ownerId xsi:nil="true"></uws:ownerId><uws:phase>${j.phase}</uws:phase><uws:quote>2026-12-03T17:42:50Z</uws:quote><uws:startTime xsi:nil="true"></uws:startTime><uws:endTime xsi:nil="true"></uws:endTime><uws:executionDuration>3600</uws:executionDuration><uws:destruction>2026-12-05T17:42:50Z</uws:destruction><uws:parameters>${params}</uws:parameters>${results}${error}</uws:job>`;
+}
+
+/** DaCHS's body of a 303: an HTML page (text/html on creation, text/xml on DELETE, as it labels them). */
+function seeOther(res: ServerResponse, to: string, type: string): void {
+  res
+    .writeHead(303, { location: to, "content-type": type })
+    .end(
+      `<html xmlns="http://www.w3.org/1999/xhtml"><head><title>See Other</title></head><body><h1>See Other (303)</h1><p>Please turn to a <a href="${to}">different URL</a> to go on.</p></body></html>`,
+    );
 }
 
 async function formOf(req: IncomingMessage): Promise<URLSearchParams> {
@@ -72,7 +90,10 @@ export function uwsService(o: {
   jobMs?: number;
   /** Answer every poll at once, WAIT or not (what pyvo #440 met). */
   ignoreWait?: boolean;
-  /** Leave a job PENDING after a creation with PHASE=RUN (the client must POST phase=RUN). */
+  /**
+   * Leave a job PENDING after a creation with PHASE=RUN (the client must POST phase=RUN): what DaCHS 2.7
+   * does (scripts/dachs-check.sh saw `PENDING` in the first job document).
+   */
   ignoreRunOnCreate?: boolean;
   run: (adql: string, maxrec?: number) => { doc: string; error?: string };
   base: () => string;
@@ -126,12 +147,16 @@ export function uwsService(o: {
       };
       jobs.set(j.id, j);
       if (form.get("PHASE")?.toUpperCase() === "RUN" && o.ignoreRunOnCreate !== true) start(j);
-      res.writeHead(303, { location: `${base}${LIST}/${j.id}` }).end();
+      seeOther(res, `${base}${LIST}/${j.id}`, "text/html");
       return true;
     }
     if (url.pathname === LIST && req.method === "GET") {
       listGets.n++;
-      res.writeHead(200, { "content-type": "text/xml" }).end("<uws:jobs/>");
+      res
+        .writeHead(200, { "content-type": "text/xml" })
+        .end(
+          `<?xml-stylesheet href='/static/xsl/tap-joblist-to-html.xsl' type='text/xsl'?><uws:jobs version="1.1" xmlns:uws="http://www.ivoa.net/xml/UWS/v1.0"/>`,
+        );
       return true;
     }
     const m = /^\/__system__\/tap\/run\/async\/([^/]+)(\/.*)?$/.exec(url.pathname);
@@ -145,13 +170,13 @@ export function uwsService(o: {
     if (req.method === "DELETE" && rest === "") {
       deletes.n++;
       j.deleted = true;
-      res.writeHead(303, { location: `${base}${LIST}` }).end();
+      seeOther(res, `${base}${LIST}`, "text/xml");
       return true;
     }
     if (req.method === "POST" && rest === "/phase") {
       const form = await formOf(req);
       if (form.get("PHASE")?.toUpperCase() === "RUN") start(j);
-      res.writeHead(303, { location: `${base}${LIST}/${j.id}` }).end();
+      res.writeHead(303, { location: `${base}${LIST}/${j.id}`, "content-type": "text/plain" }).end();
       return true;
     }
     if (req.method !== "GET") return false;
@@ -206,7 +231,13 @@ export function uwsService(o: {
       return true;
     }
     if (rest === "/results/result" && j.phase === "COMPLETED" && j.result !== undefined) {
-      res.writeHead(200, { "content-type": "application/x-votable+xml" }).end(j.result);
+      res
+        .writeHead(200, {
+          "content-type": "application/x-votable+xml",
+          "accept-ranges": "bytes",
+          "content-length": String(Buffer.byteLength(j.result)),
+        })
+        .end(j.result);
       return true;
     }
     if (rest === "/error" && j.error !== undefined) {

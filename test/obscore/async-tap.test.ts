@@ -6,7 +6,12 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { VirtualClock } from "../../src/fetch/clock.js";
 import { createHttpClient, type HttpClient } from "../../src/fetch/http-client.js";
 import type { TapQuery } from "../../src/sources/products/products-source.js";
-import { deleteUwsJob, runAsyncTapQuery, type UwsJobStore } from "../../src/sources/products/uws.js";
+import {
+  deleteUwsJob,
+  pendingJob,
+  runAsyncTapQuery,
+  type UwsJobStore,
+} from "../../src/sources/products/uws.js";
 import { parseVotable } from "../../src/votable/votable.js";
 import { listFiles, runCli, startCli, tempDir } from "../helpers/cli.js";
 import { type ArchiveProduct, type ArchiveServer, startArchive } from "../helpers/tap-server.js";
@@ -80,6 +85,10 @@ async function rowsOf(body: Buffer): Promise<unknown[][]> {
   return rows;
 }
 
+function asyncArgs(tap: string, out: string, ...extra: string[]): string[] {
+  return ["obscore", "--tap", tap, "--query", QUERY, "--async", "--out", out, "--rate", "200", ...extra];
+}
+
 describe("async TAP (UWS 1.1) in simulated time", () => {
   it("creates one job through DaCHS's 303, polls with a bounded WAIT, survives a dropped poll, reads the result, deletes without following the redirect", async () => {
     const clock = new VirtualClock(1_000_000);
@@ -114,7 +123,7 @@ describe("async TAP (UWS 1.1) in simulated time", () => {
     const rows = await rowsOf(r.body);
     expect(rows.map((x) => x[0])).toEqual(["ivo://eso.org/ID?ADP.1", "ivo://eso.org/ID?ADP.2"]);
 
-    expect(await deleteUwsJob(client, r.jobUrl, new AbortController().signal)).toBeUndefined();
+    expect(await deleteUwsJob(client, r.jobUrl, new AbortController().signal, q.tap)).toBeUndefined();
     expect(archive.uws.deletes.n).toBe(1);
     expect(archive.uws.listGets.n).toBe(0); // the 303 to the job list was not followed
     expect(archive.uws.jobs.get("j1")?.deleted).toBe(true);
@@ -249,20 +258,11 @@ describe("async TAP (UWS 1.1) in simulated time", () => {
 
 describe("vocut obscore --async", () => {
   it("a run killed while the job executes: the next run polls the same job (one job in all), downloads byte-exact, deletes the job; a third run asks nothing", async () => {
-    archive = await startArchive({ products: PRODUCTS, files: FILES });
+    // As DaCHS 2.7 does: PHASE=RUN in the creating POST is ignored (the job stays PENDING until
+    // POST phase=RUN), job documents come with a stylesheet PI, 303s with HTML bodies.
+    archive = await startArchive({ products: PRODUCTS, files: FILES, ignoreRunOnCreate: true });
     const out = join(tmp.dir, "out");
-    const args = [
-      "obscore",
-      "--tap",
-      archive.tap,
-      "--query",
-      QUERY,
-      "--async",
-      "--out",
-      out,
-      "--rate",
-      "200",
-    ];
+    const args = asyncArgs(archive.tap, out);
     const held = archive.uws.heldPoll();
     const first = startCli(args);
     await held; // vocut is waiting for the job (WAIT) ...
@@ -273,6 +273,7 @@ describe("vocut obscore --async", () => {
     expect(JSON.parse(meta.value).url).toBe(jobUrl); // ... and has put the job in the ledger
     first.child.kill("SIGKILL");
     expect((await first.done).signal).toBe("SIGKILL");
+    expect(archive.uws.jobs.get("j1")?.phase).toBe("EXECUTING"); // started by vocut's POST phase=RUN
 
     archive.uws.complete();
     const polls = archive.uws.jobs.get("j1")?.polls ?? 0;
@@ -325,5 +326,104 @@ describe("vocut obscore --async", () => {
     const r = await runCli(["obscore", "--tap", archive.tap, "--query", QUERY, "--async", "--out", out]);
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/ended in ERROR: Could not parse your query: unexpected token/);
+  }, 60_000);
+});
+
+const TOKEN = "tok-9f2c41d7e0";
+
+describe("vocut status and an async TAP job not finished", () => {
+  it("shows the pending job (URL, phase last seen) and exits 5; once the result is stored it is gone", async () => {
+    archive = await startArchive({ products: PRODUCTS, files: FILES, ignoreRunOnCreate: true });
+    const out = join(tmp.dir, "out");
+    const held = archive.uws.heldPoll();
+    const first = startCli(asyncArgs(archive.tap, out));
+    await held; // vocut waits for the EXECUTING job
+    const jobUrl = `${archive.base}/__system__/tap/run/async/j1`;
+    const st = await runCli(["status", out]);
+    expect(st.code).toBe(5);
+    expect(st.stdout).toMatch(
+      new RegExp(
+        `^async TAP job ${jobUrl}: EXECUTING when last seen \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z \\(\\d+s ago\\); its result is not stored yet`,
+        "m",
+      ),
+    );
+    first.child.kill("SIGKILL");
+    await first.done;
+    const js = await runCli(["status", out, "--json"]);
+    expect(js.code).toBe(5);
+    expect(JSON.parse(js.stdout).asyncQuery).toMatchObject({ url: jobUrl, phase: "EXECUTING" });
+
+    archive.uws.complete();
+    const r = await runCli(asyncArgs(archive.tap, out));
+    expect(r.code).toBe(0);
+    const after = await runCli(["status", out]);
+    expect(after.code).toBe(0);
+    expect(after.stdout).not.toMatch(/async TAP job/);
+    expect(JSON.parse((await runCli(["status", out, "--json"])).stdout).asyncQuery).toBeNull();
+  }, 60_000);
+
+  it("the job's URL is shown without user:password; a record that is not a job is no job", () => {
+    expect(
+      pendingJob({ url: "https://me:s3cret@tap.example/async/7", query: "q", phase: "QUEUED", at: 5 }),
+    ).toEqual({ url: "https://tap.example/async/7", phase: "QUEUED", seenAt: 5 });
+    expect(pendingJob({ url: "https://tap.example/async/7", query: "q" })).toEqual({
+      url: "https://tap.example/async/7",
+    });
+    expect(pendingJob(null)).toBeUndefined();
+    expect(pendingJob({ query: "q" })).toBeUndefined();
+  });
+});
+
+describe("--async with --token-env", () => {
+  it("sends the bearer token to the TAP host on create, start, poll, result and delete, and to its products", async () => {
+    archive = await startArchive({ products: PRODUCTS, files: FILES, jobMs: 0, ignoreRunOnCreate: true });
+    const r = await runCli(asyncArgs(archive.tap, join(tmp.dir, "out"), "--token-env", "T"), { T: TOKEN });
+    expect(r.code).toBe(0);
+    const seen = archive.auth.map(
+      (a) => `${a.method} ${a.path.replace(/\?.*/, "")} ${a.authorization ?? "-"}`,
+    );
+    const job = "/__system__/tap/run/async/j1";
+    for (const what of [
+      "POST /tap/async",
+      `GET ${job}`,
+      `POST ${job}/phase`,
+      `GET ${job}/results/result`,
+      `DELETE ${job}`,
+      "GET /files/1.fits",
+      "GET /files/2.fits",
+    ])
+      expect(seen).toContain(`${what} Bearer ${TOKEN}`);
+    expect(seen.filter((s) => !s.endsWith(`Bearer ${TOKEN}`))).toEqual([]);
+    expect(archive.uws.listGets.n).toBe(0);
+  }, 60_000);
+
+  it("never sends it to a job on another origin (the 303's Location), unless --auth-host names that host", async () => {
+    archive = await startArchive({
+      products: PRODUCTS,
+      files: FILES,
+      jobMs: 0,
+      ignoreRunOnCreate: true,
+      jobsElsewhere: true,
+    });
+    const other = new URL(archive.jobBase ?? "").host;
+    const r = await runCli(asyncArgs(archive.tap, join(tmp.dir, "out"), "--token-env", "T"), { T: TOKEN });
+    expect(r.code).toBe(0);
+    const create = archive.auth.find((a) => a.method === "POST" && a.path === "/tap/async");
+    expect(create?.authorization).toBe(`Bearer ${TOKEN}`);
+    const toJob = archive.auth.filter((a) => a.host === other);
+    // The job document, the start, the polls, the result and the DELETE all went to the other origin.
+    expect(toJob.map((a) => a.method).sort()).toEqual(expect.arrayContaining(["DELETE", "GET", "POST"]));
+    expect(toJob.some((a) => a.path.endsWith("/results/result"))).toBe(true);
+    expect(toJob.filter((a) => a.authorization !== undefined)).toEqual([]);
+
+    archive.auth.length = 0;
+    const named = await runCli(
+      asyncArgs(archive.tap, join(tmp.dir, "out2"), "--token-env", "T", "--auth-host", other),
+      { T: TOKEN },
+    );
+    expect(named.code).toBe(0);
+    const nowToJob = archive.auth.filter((a) => a.host === other);
+    expect(nowToJob.length).toBeGreaterThanOrEqual(4);
+    expect(nowToJob.every((a) => a.authorization === `Bearer ${TOKEN}`)).toBe(true);
   }, 60_000);
 });

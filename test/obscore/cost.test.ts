@@ -105,7 +105,10 @@ describe("what it will cost: --describe and --dry-run", () => {
     ]);
     expect(r.code).toBe(0);
     expect(archive.queries[0]?.get("QUERY")).toBe(
-      `SELECT q.obs_collection, q.dataproduct_type, COUNT(*) AS n_rows, COUNT(DISTINCT q.access_url) AS n_products, SUM(q.access_estsize) AS est_kb FROM (${q}) AS q GROUP BY q.obs_collection, q.dataproduct_type`,
+      "SELECT p.obs_collection, p.dataproduct_type, SUM(1.0 * p.n) AS n_rows, COUNT(*) AS n_products, " +
+        "SUM(p.est_kb) AS est_kb FROM (SELECT q.obs_collection, q.dataproduct_type, q.access_url, " +
+        `COUNT(*) AS n, SUM(1.0 * q.access_estsize) AS est_kb FROM (${q}) AS q ` +
+        "GROUP BY q.obs_collection, q.dataproduct_type, q.access_url) AS p GROUP BY p.obs_collection, p.dataproduct_type",
     );
     expect(r.stdout).toMatch(/^HARPS\s+image\s+1\s+1\s+5\.00 MB$/m);
     expect(r.stdout).toMatch(/^HARPS\s+spectrum\s+4\s+3\s+1\.80 MB$/m);
@@ -135,6 +138,64 @@ describe("what it will cost: --describe and --dry-run", () => {
     const real = await runCli(["obscore", "--tap", archive.tap, "--query", q, "--out", out, "--rate", "200"]);
     expect(real.code).toBe(4);
     expect(real.stderr).toMatch(/^total: 5 row\(s\), 4 distinct product\(s\), estimated 6.80 MB/m);
+  }, 60_000);
+
+  it("the aggregates real DaCHS 2.7 could not serialise (SUM of a bigint, COUNT of access_url) fail on the imitation as they did there; vocut's pass and count the same", async () => {
+    archive = await startArchive({ products: PRODUCTS, files: new Map(), jobMs: 0 });
+    const ask = async (adql: string) => {
+      const res = await fetch(`${archive?.tap}/sync`, {
+        method: "POST",
+        body: new URLSearchParams({ REQUEST: "doQuery", LANG: "ADQL", QUERY: adql }),
+      });
+      return { status: res.status, type: res.headers.get("content-type"), text: await res.text() };
+    };
+    // What scripts/dachs-check.sh saw DaCHS 2.7 answer: 200, text/xml, QUERY_STATUS=ERROR.
+    const sum = await ask(
+      "SELECT obs_collection, SUM(access_estsize) AS est_kb FROM ivoa.obscore GROUP BY obs_collection",
+    );
+    expect(sum).toMatchObject({ status: 200, type: "text/xml" });
+    expect(sum.text).toMatch(/^<\?xml-stylesheet /);
+    expect(sum.text).toContain(
+      `<INFO name="QUERY_STATUS" value="ERROR">Field 'est_kb', value '6800.0': required argument is not an integer</INFO>`,
+    );
+    const distinct = await ask("SELECT COUNT(DISTINCT access_url) AS n FROM ivoa.obscore");
+    expect(distinct.text).toContain("'int' object has no attribute 'rfind'");
+    // The dry-run aggregate vocut sent before the check against DaCHS (COUNT(DISTINCT access_url)).
+    const old = await ask(
+      "SELECT q.obs_collection, COUNT(*) AS n_rows, COUNT(DISTINCT q.access_url) AS n_products FROM (SELECT * FROM ivoa.obscore) AS q GROUP BY q.obs_collection",
+    );
+    expect(old.text).toContain("QUERY_STATUS");
+    expect(old.text).toContain("rfind");
+    // vocut reads that answer (200, a stylesheet PI, no XML declaration) as a refused query: exit 3.
+    const out = join(tmp.dir, "refused");
+    const refused = await runCli([
+      "obscore",
+      "--tap",
+      archive.tap,
+      "--query",
+      "SELECT obs_collection, SUM(access_estsize) AS s FROM ivoa.obscore GROUP BY obs_collection",
+      "--out",
+      out,
+    ]);
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toMatch(
+      /the TAP service refused the query: QUERY_STATUS=ERROR: Field 's', value '\d+\.0': required argument is not an integer/,
+    );
+    expect(existsSync(out)).toBe(false);
+    // vocut's own (HARPS sums to 6800 kB: 1200 + 300 + 300 + 5000): served, equal to the hand count above.
+    const r = await runCli([
+      "obscore",
+      "--tap",
+      archive.tap,
+      "--query",
+      "SELECT * FROM ivoa.obscore",
+      "--dry-run",
+      "--json",
+    ]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ rows: 7, products: 6, estKb: 2_506_800 });
+    const d = await runCli(["obscore", "--tap", archive.tap, "--describe", "--json"]);
+    expect(JSON.parse(d.stdout)).toMatchObject({ rows: 7, estKb: 2_506_800 });
   }, 60_000);
 
   it("--dry-run of a LIST counts it locally; bad rows are not counted", async () => {

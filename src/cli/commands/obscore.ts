@@ -155,6 +155,11 @@ function ledgerJobStore(ledger: Ledger, queryKey: string): UwsJobStore {
     },
     set: (url) => ledger.setMeta("tapJob", { url, query: queryKey }),
     clear: () => ledger.setMeta("tapJob", null),
+    // For `vocut status`: the phase last seen and when.
+    seen: (phase) => {
+      const j = ledger.getMeta<{ url: string; query: string }>("tapJob");
+      if (j !== undefined && j !== null) ledger.setMeta("tapJob", { ...j, phase, at: realClock.now() });
+    },
   };
 }
 

@@ -5,6 +5,7 @@ import { type LedgerJournalChoice, parseLedgerJournal } from "../../ledger/journ
 import { TASK_STATES } from "../../ledger/ledger.js";
 import type { JobSpec } from "../../plan/job-spec.js";
 import { createSource } from "../../sources/create-source.js";
+import { pendingJob } from "../../sources/products/uws.js";
 import { jobLedgerPath } from "../config.js";
 import { addTableOptions, type OptionsOf } from "../options.js";
 import { formatDuration } from "../reporter.js";
@@ -43,7 +44,10 @@ export function readStatus(
 }
 
 /** Print a status report for people; returns the exit code a script can branch on. */
-export function printStatus(r: StatusReport, json: boolean): ExitCode {
+export function printStatus(report: StatusReport, json: boolean): ExitCode {
+  // An async TAP job not finished yet (vocut obscore --async): its URL without user:password.
+  const tapJob = pendingJob(report.asyncQuery);
+  const r: StatusReport = { ...report, asyncQuery: tapJob === undefined ? null : { ...tapJob } };
   if (json) {
     process.stdout.write(`${JSON.stringify(r)}\n`);
   } else {
@@ -95,6 +99,15 @@ export function printStatus(r: StatusReport, json: boolean): ExitCode {
         lines.push(hostLine(h, st));
       }
     }
+    if (tapJob !== undefined) {
+      const seen =
+        tapJob.phase === undefined
+          ? "not polled yet"
+          : `${tapJob.phase} when last seen${tapJob.seenAt === undefined ? "" : ` ${new Date(tapJob.seenAt).toISOString()} (${formatDuration(Math.max(0, (Date.now() - tapJob.seenAt) / 1000))} ago)`}`;
+      lines.push(
+        `async TAP job ${tapJob.url}: ${seen}; its result is not stored yet: the same vocut obscore command goes on with it`,
+      );
+    }
     for (const n of r.notes) lines.push(`warning: ${n}`);
     if (r.failures.length > 0) {
       lines.push("failures (first ones):");
@@ -109,7 +122,7 @@ export function printStatus(r: StatusReport, json: boolean): ExitCode {
   const s = r.byState;
   const left = (s.pending ?? 0) + (s.running ?? 0) + (s.failed_retryable ?? 0);
   // A run holding a ledger with no task yet is still planning: work is left, nothing is settled.
-  if (left > 0 || (r.lock !== null && r.total === 0)) return ExitCode.RetryLater;
+  if (left > 0 || (r.lock !== null && r.total === 0) || tapJob !== undefined) return ExitCode.RetryLater;
   return (s.failed_permanent ?? 0) > 0 ? ExitCode.PermanentFailures : ExitCode.Ok;
 }
 

@@ -27,20 +27,34 @@ export interface CostSummary {
   readonly groups: readonly CostGroup[];
 }
 
+/*
+ * Both aggregates are written so that DaCHS 2.7 can serialise them (checked against a real DaCHS service,
+ * scripts/dachs-check.sh). DaCHS types SUM(x) as x's type while PostgreSQL answers a numeric for the sum of
+ * a bigint, which its VOTable writer refuses ("Field 'est_kb', value '587.0': required argument is not an
+ * integer"): every SUM here sums `1.0 * x`, a double. And DaCHS gives COUNT(x) the display hint of x, so
+ * COUNT(DISTINCT access_url) is formatted as a product link ("'int' object has no attribute 'rfind'"):
+ * distinct products are counted as the rows of a derived table grouped by access_url instead. Plain ADQL
+ * 2.0 either way.
+ */
+
 /** ADQL of `--describe`: every collection and product type of the service's ObsCore table. */
 export const DESCRIBE_ADQL =
-  "SELECT obs_collection, dataproduct_type, COUNT(*) AS n_rows, SUM(access_estsize) AS est_kb " +
+  "SELECT obs_collection, dataproduct_type, COUNT(*) AS n_rows, SUM(1.0 * access_estsize) AS est_kb " +
   "FROM ivoa.obscore GROUP BY obs_collection, dataproduct_type";
 
 /**
- * ADQL of `--dry-run`: the user's query as a subquery (ADQL 2.0 derived table), grouped. The query must
- * select obs_collection, dataproduct_type, access_url and access_estsize (SELECT * does).
+ * ADQL of `--dry-run`: the user's query as a derived table (ADQL 2.0), grouped by product (access_url) and
+ * then by collection and product type. The query must select obs_collection, dataproduct_type, access_url
+ * and access_estsize (SELECT * does).
  */
 export function dryRunAdql(adql: string): string {
   const inner = adql.trim().replace(/;\s*$/, "");
   return (
-    "SELECT q.obs_collection, q.dataproduct_type, COUNT(*) AS n_rows, COUNT(DISTINCT q.access_url) AS n_products, " +
-    `SUM(q.access_estsize) AS est_kb FROM (${inner}) AS q GROUP BY q.obs_collection, q.dataproduct_type`
+    "SELECT p.obs_collection, p.dataproduct_type, SUM(1.0 * p.n) AS n_rows, COUNT(*) AS n_products, " +
+    "SUM(p.est_kb) AS est_kb FROM (SELECT q.obs_collection, q.dataproduct_type, q.access_url, " +
+    `COUNT(*) AS n, SUM(1.0 * q.access_estsize) AS est_kb FROM (${inner}) AS q ` +
+    "GROUP BY q.obs_collection, q.dataproduct_type, q.access_url) AS p " +
+    "GROUP BY p.obs_collection, p.dataproduct_type"
   );
 }
 

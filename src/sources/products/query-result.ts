@@ -52,7 +52,7 @@ export async function ensureQueryResult(p: QueryResultParams): Promise<void> {
 }
 
 async function finishJob(p: QueryResultParams, jobUrl: string): Promise<void> {
-  const note = await deleteUwsJob(p.client, jobUrl, p.signal);
+  const note = await deleteUwsJob(p.client, jobUrl, p.signal, p.query.tap);
   if (note !== undefined) p.info(`note: ${note}`);
   p.async?.store.clear();
 }
@@ -89,7 +89,7 @@ export async function runSmallQuery(p: AggregateParams): Promise<Buffer> {
     return r.body;
   } finally {
     if (jobUrl !== undefined) {
-      const note = await deleteUwsJob(p.client, jobUrl, p.signal);
+      const note = await deleteUwsJob(p.client, jobUrl, p.signal, p.query.tap);
       if (note !== undefined) p.info(`note: ${note}`);
     }
   }

@@ -1,7 +1,7 @@
 import { ExitCode, inputError, VocutError } from "../../errors.js";
 import type { Clock } from "../../fetch/clock.js";
 import { authProblem } from "../../fetch/credentials.js";
-import type { HttpClient, HttpResponse } from "../../fetch/http-client.js";
+import type { HttpClient, HttpResponse, Via } from "../../fetch/http-client.js";
 import { classifyError, classifyStatus, parseRetryAfter } from "../../fetch/retry-policy.js";
 import { errorText } from "../interpret.js";
 import type { TapQuery } from "./products-source.js";
@@ -23,6 +23,35 @@ export interface UwsJobStore {
   get(): string | undefined;
   set(jobUrl: string): void;
   clear(): void;
+  /** The phase the job was last seen in (for `vocut status`). */
+  seen?(phase: string): void;
+}
+
+/** A pending job as `vocut status` shows it: the URL without user:password, the phase last seen. */
+export interface PendingJob {
+  readonly url: string;
+  readonly phase?: string;
+  /** When that phase was seen, epoch ms. */
+  readonly seenAt?: number;
+}
+
+/** Read the ledger's record of a job (meta "tapJob": `{ url, query, phase?, at? }`); undefined when none. */
+export function pendingJob(meta: Record<string, unknown> | null | undefined): PendingJob | undefined {
+  if (meta === null || meta === undefined || typeof meta.url !== "string") return undefined;
+  let url = meta.url;
+  try {
+    const u = new URL(meta.url);
+    u.username = "";
+    u.password = "";
+    url = u.href;
+  } catch {
+    // not a URL: shown as stored
+  }
+  return {
+    url,
+    ...(typeof meta.phase === "string" ? { phase: meta.phase } : {}),
+    ...(typeof meta.at === "number" ? { seenAt: meta.at } : {}),
+  };
 }
 
 /** Timing and retry settings of an async query; all waits go through `clock`. */
@@ -111,9 +140,18 @@ function withParams(url: string, params: Record<string, string>): string {
   return u.href;
 }
 
+/**
+ * How requests to a job reach it: as the target of the redirect from `{tap}/async` that created it (its
+ * URL is that 303's Location, stored or not), so credentials go to a job on the service's origin and not
+ * to another host unless --auth-host names it (a first hop would send them anywhere).
+ */
+export function jobVia(tap: string): Via {
+  return { from: `${tap}/async`, sent: true };
+}
+
 /** Read a job document; a 404 means the service no longer knows the job (undefined). */
-async function readJob(x: Exchanges, client: HttpClient, url: string, o: AsyncTapOptions) {
-  const res = await x.send(`polling the TAP job ${url}`, () => client.get(url, { signal: o.signal }));
+async function readJob(x: Exchanges, client: HttpClient, url: string, o: AsyncTapOptions, via: Via) {
+  const res = await x.send(`polling the TAP job ${url}`, () => client.get(url, { signal: o.signal, via }));
   if (res.status === 404 || res.status === 410) return undefined;
   if (res.status !== 200) {
     const status = authProblem(res.status, res.credentialsSent === true) ?? `HTTP ${res.status}`;
@@ -149,11 +187,12 @@ async function jobError(
   jobUrl: string,
   doc: UwsJobDoc,
   o: AsyncTapOptions,
+  via: Via,
 ) {
   if (doc.errorMessage !== "") return doc.errorMessage;
   try {
     const res = await x.send("reading the job's error", () =>
-      client.get(`${jobUrl}/error`, { signal: o.signal }),
+      client.get(`${jobUrl}/error`, { signal: o.signal, via }),
     );
     return res.status === 200 ? errorText(res.body) : "";
   } catch {
@@ -174,13 +213,15 @@ export async function runAsyncTapQuery(
   o: AsyncTapOptions,
 ): Promise<AsyncTapResult> {
   const x = new Exchanges(o);
+  const via = jobVia(q.tap);
   const start = o.clock.now();
   let polls = 0;
   let jobUrl = store.get();
   let doc: UwsJobDoc | undefined;
   if (jobUrl !== undefined) {
     polls++;
-    doc = await readJob(x, client, jobUrl, o);
+    doc = await readJob(x, client, jobUrl, o, via);
+    if (doc !== undefined) store.seen?.(doc.phase);
     if (doc === undefined) o.onInfo?.(`the TAP job ${jobUrl} is gone from the service: creating a new one`);
     else o.onInfo?.(`resuming the TAP job ${jobUrl} (${doc.phase})`);
   }
@@ -189,15 +230,16 @@ export async function runAsyncTapQuery(
     store.set(jobUrl); // before anything else: a killed run resumes this job
     o.onInfo?.(`created the TAP job ${jobUrl}`);
     polls++;
-    doc = await readJob(x, client, jobUrl, o);
+    doc = await readJob(x, client, jobUrl, o, via);
     if (doc === undefined) throw inputError("TAP_JOB", `the TAP job ${jobUrl} vanished right after creation`);
+    store.seen?.(doc.phase);
   }
   let quick = 0;
   for (;;) {
     if (doc.phase === "COMPLETED") break;
     if (doc.phase === "ERROR") {
-      const why = await jobError(x, client, jobUrl, doc, o);
-      await deleteUwsJob(client, jobUrl, o.signal);
+      const why = await jobError(x, client, jobUrl, doc, o, via);
+      await deleteUwsJob(client, jobUrl, o.signal, q.tap);
       store.clear();
       throw inputError(
         "TAP_QUERY",
@@ -205,7 +247,7 @@ export async function runAsyncTapQuery(
       );
     }
     if (FINAL_PHASES.has(doc.phase)) {
-      await deleteUwsJob(client, jobUrl, o.signal);
+      await deleteUwsJob(client, jobUrl, o.signal, q.tap);
       store.clear();
       throw new VocutError(
         "TAP_ABORTED",
@@ -225,7 +267,7 @@ export async function runAsyncTapQuery(
       // Created without PHASE=RUN taking effect (or a run killed in between): start it (UWS 2.2.3.1).
       const phaseUrl = `${jobUrl}/phase`;
       await x.send(`starting the TAP job ${jobUrl}`, () =>
-        client.postForm(phaseUrl, { PHASE: "RUN" }, { signal: o.signal, redirect: "manual" }),
+        client.postForm(phaseUrl, { PHASE: "RUN" }, { signal: o.signal, redirect: "manual", via }),
       );
     }
     const t0 = o.clock.now();
@@ -235,7 +277,7 @@ export async function runAsyncTapQuery(
       ? withParams(jobUrl, { WAIT: String(wait), PHASE: before })
       : jobUrl;
     polls++;
-    const next = await readJob(x, client, pollUrl, o);
+    const next = await readJob(x, client, pollUrl, o, via);
     if (next === undefined) {
       store.clear();
       throw new VocutError(
@@ -245,6 +287,7 @@ export async function runAsyncTapQuery(
       );
     }
     doc = next;
+    store.seen?.(doc.phase);
     // A server that ignores WAIT answers at once with the same phase: back off instead of hammering it.
     if (doc.phase === before && o.clock.now() - t0 < (wait * 1000) / 2) {
       await o.clock.sleep(x.backoff(quick++), o.signal);
@@ -252,7 +295,7 @@ export async function runAsyncTapQuery(
   }
   const resultUrl = `${jobUrl}/results/result`;
   const res = await x.send(`reading the TAP result ${resultUrl}`, () =>
-    client.get(resultUrl, { signal: o.signal }),
+    client.get(resultUrl, { signal: o.signal, via }),
   );
   const answer = await checkTapAnswer(res, resultUrl);
   if ("retry" in answer) {
@@ -266,17 +309,19 @@ export async function runAsyncTapQuery(
 }
 
 /**
- * Delete a job (UWS 1.1 section 2.2.3.3), never following the redirect the service answers with (to the
- * job list, which can be huge: pyvo #535). Best effort: returns a note when the service refused or could
- * not be reached (an undeleted job only costs the service until its destruction time).
+ * Delete a job of the service at `tap` (UWS 1.1 section 2.2.3.3), never following the redirect the
+ * service answers with (to the job list, which can be huge: pyvo #535). Best effort: returns a note when
+ * the service refused or could not be reached (an undeleted job only costs the service until its
+ * destruction time).
  */
 export async function deleteUwsJob(
   client: HttpClient,
   jobUrl: string,
   signal: AbortSignal,
+  tap: string,
 ): Promise<string | undefined> {
   try {
-    const res = await client.delete(jobUrl, { signal });
+    const res = await client.delete(jobUrl, { signal, via: jobVia(tap) });
     if (res.status < 400 || res.status === 404) return undefined;
     return `could not delete the TAP job ${jobUrl}: HTTP ${res.status}`;
   } catch (e) {
