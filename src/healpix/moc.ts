@@ -190,6 +190,9 @@ export function mocSkyFraction(moc: Moc): number {
 export function mocIntersectsDisc(moc: Moc, lonDeg: number, latDeg: number, radiusDeg: number): boolean {
   assertRaDec(lonDeg, latDeg);
   if (moc.starts.length === 0) return false;
+  // A disc whose centre is in the MOC meets it: one cell lookup instead of a disc query, which is what
+  // almost every stamp of a job inside its survey costs (the query was 11% of a local HiPS job's CPU).
+  if (mocContains(moc, lonDeg, latDeg)) return true;
   const radiusRad = (radiusDeg * Math.PI) / 180;
   // Mean cell size sqrt(pi/3) / 2^order <= radius / 2 gives 10-30 cells per disc.
   const wanted = Math.ceil(Math.log2(Math.sqrt(Math.PI / 3) / Math.max(radiusRad / 2, 1e-12)));

@@ -124,6 +124,28 @@ describe("AtomicWriter group flush under a slow group sync (issue 15)", () => {
     w.close();
   });
 
+  it("drain() called in the same turn as writeGrouped() sees that body: its group is flushed without the group timer", async () => {
+    // The task loop drains as soon as its last task has handed its body over, before the temp file is
+    // written. A drain that counted only bodies already past their first await returned at once, and the
+    // last group then waited GROUP_MS for its timer: 200 ms at the end of every run.
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    const dir = newDir();
+    const sync = controlledSync();
+    const w = new AtomicWriter(dir, { makeDurable: sync.makeDurable });
+    w.prepare();
+    const p = w.writeGrouped(join(dir, "late", "y"), Buffer.from("y"));
+    const drained = w.drain();
+    expect(w.writingTemp).toBe(1);
+    // No timer is advanced: only drain() can start this group's sync.
+    await until(() => sync.calls.length === 1, "drain flushes the body it was called beside");
+    sync.release();
+    await drained;
+    await p;
+    expect(readFileSync(join(dir, "late", "y"), "utf8")).toBe("y");
+    expect(w.writingTemp).toBe(0);
+    w.close();
+  });
+
   it("a random schedule of slow syncs and staging never strands a file (seeded)", async () => {
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
     const dir = newDir();

@@ -89,6 +89,43 @@ describe("TarStore", () => {
     });
   });
 
+  it("members written in batches (more than TAR_BATCH_BYTES put at once, over two tar files and two groups) are each whole at their offset", async () => {
+    const out = join(tmp.dir, "out");
+    // 400 members of 8,640 bytes (8,704 with padding, 9,216 with the header): about 3.5 batches, with
+    // the byte limit falling in the middle of the third.
+    const n = 400;
+    const s = new TarStore(out, { part: "job", maxBytes: 9216 * 250 + 1024, now: NOW });
+    s.recover(new Map());
+    const bodies = Array.from({ length: n }, (_, i) => Buffer.alloc(8640, (i * 7) % 251));
+    const first = await Promise.all(
+      bodies.slice(0, 150).map((b, i) => s.put(join(out, "g", `o${i}.fits`), b)),
+    );
+    const rest = await Promise.all(
+      bodies.slice(150).map((b, i) => s.put(join(out, "g", `o${150 + i}.fits`), b)),
+    );
+    await s.drain();
+    s.close();
+    const stored = [...first, ...rest];
+    expect(readdirSync(join(out, TAR_DIR)).sort()).toEqual(["job-000000.tar", "job-000001.tar"]);
+    const tars = new Map(
+      ["job-000000.tar", "job-000001.tar"].map((f) => [f, readFileSync(join(out, TAR_DIR, f))]),
+    );
+    stored.forEach((st, i) => {
+      const tar = tars.get(st.tar?.shard as string) as Buffer;
+      const off = st.tar?.offset as number;
+      expect(tar.subarray(off, off + 8640).equals(bodies[i] as Buffer)).toBe(true);
+    });
+    for (const [f, tar] of tars) {
+      const listed = gnuTar(tmp.dir, "-tf", join(out, TAR_DIR, f)).trim().split("\n");
+      const mine = stored.filter((st) => st.tar?.shard === f);
+      expect(listed.length).toBe(mine.length);
+      // Each file ends with its two zero blocks right after its last member.
+      const last = mine[mine.length - 1] as Stored;
+      expect(tar.length).toBe((last.tar?.offset as number) + 8704 + 1024);
+    }
+    expect(stored.filter((st) => st.tar?.shard === "job-000000.tar").length).toBe(250);
+  });
+
   it("putFile copies a streamed product into its member (in pieces) between bodies put from memory, and removes the temp file", async () => {
     const out = join(tmp.dir, "out");
     const temp = join(out, ".vocut-tmp");
