@@ -107,12 +107,26 @@ describe("vocut run --hips on PNG/JPEG surveys: stamps equal the FITS stamps und
   });
   afterAll(() => tmp.cleanup());
 
-  async function run(out: string, hips: string, extra: string[] = []): Promise<string> {
-    const dir = join(tmp.dir, out);
-    const r = await runCli(["run", CATALOG, "--out", dir, "--hips", hips, ...ARGS, ...extra]);
-    expect(r.stderr).toBe("");
-    expect(r.code).toBe(0);
-    return dir;
+  /**
+   * OUT of the sample job on `hips` (with `extra` flags), run once per file: several tests compare against
+   * the same stamps (the FITS g band, the grey PNG one). Tests only read these folders or add files
+   * beside the stamps.
+   */
+  const jobs = new Map<string, Promise<string>>();
+  function run(out: string, hips: string, extra: string[] = []): Promise<string> {
+    const key = [hips, ...extra].join(" ");
+    let job = jobs.get(key);
+    if (job === undefined) {
+      job = (async () => {
+        const dir = join(tmp.dir, out);
+        const r = await runCli(["run", CATALOG, "--out", dir, "--hips", hips, ...ARGS, ...extra]);
+        expect(r.stderr).toBe("");
+        expect(r.code).toBe(0);
+        return dir;
+      })();
+      jobs.set(key, job);
+    }
+    return job;
   }
 
   /** A PNG stamp's channels in FITS order (row 0 = south), NaN where transparent. */
