@@ -99,7 +99,7 @@ describe.concurrent("a stuck run ends", () => {
       const s = t.server;
       const out = join(t.dir, "out");
       const run = t.start(runArgs(t.writeCatalog(6), out, s.url));
-      await waitFor(() => s.requests.length === 4);
+      await s.whenRequests(4);
       const r = await stopWith(run, "SIGTERM");
       expect(r.code).toBe(5);
       expect(r.ms).toBeLessThan(ENDS_WITHIN_MS);
@@ -116,7 +116,7 @@ describe.concurrent("a stuck run ends", () => {
       const s = t.server;
       const out = join(t.dir, "out");
       const run = t.start(runArgs(t.writeCatalog(6), out, s.url));
-      await waitFor(() => s.requests.length === 4);
+      await s.whenRequests(4);
       run.child.kill("SIGTERM");
       await waitFor(() => run.out.stderr.includes("SIGTERM: finishing"));
       const r = await stopWith(run, "SIGINT");
