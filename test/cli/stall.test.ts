@@ -80,6 +80,15 @@ async function statusOf(out: string): Promise<{ byState: Record<string, number>;
   };
 }
 
+/** A run of 6 targets against a server that never answers, once its 4 requests are in flight. */
+async function stuckRun(onFinished: OnFinished): Promise<{ out: string; run: Started }> {
+  const t = await rig(onFinished, () => ({ kind: "stall" }));
+  const out = join(t.dir, "out");
+  const run = t.start(runArgs(t.writeCatalog(6), out, t.server.url));
+  await t.server.whenRequests(4);
+  return { out, run };
+}
+
 /** Send `sig` and time how long the process takes to end. */
 async function stopWith(run: Started, ...sigs: NodeJS.Signals[]): Promise<CliResult & { ms: number }> {
   const t0 = Date.now();
@@ -95,11 +104,7 @@ describe.concurrent("a stuck run ends", () => {
     it("SIGTERM while requests never answer: in-flight requests get a grace period, then are aborted; exit 5, lock released, tasks back to pending", async ({
       onTestFinished,
     }) => {
-      const t = await rig(onTestFinished, () => ({ kind: "stall" }));
-      const s = t.server;
-      const out = join(t.dir, "out");
-      const run = t.start(runArgs(t.writeCatalog(6), out, s.url));
-      await s.whenRequests(4);
+      const { out, run } = await stuckRun(onTestFinished);
       const r = await stopWith(run, "SIGTERM");
       expect(r.code).toBe(5);
       expect(r.ms).toBeLessThan(ENDS_WITHIN_MS);
@@ -112,11 +117,7 @@ describe.concurrent("a stuck run ends", () => {
     it("a second signal (after the SIGTERM echo window) aborts requests in flight at once", async ({
       onTestFinished,
     }) => {
-      const t = await rig(onTestFinished, () => ({ kind: "stall" }));
-      const s = t.server;
-      const out = join(t.dir, "out");
-      const run = t.start(runArgs(t.writeCatalog(6), out, s.url));
-      await s.whenRequests(4);
+      const { out, run } = await stuckRun(onTestFinished);
       run.child.kill("SIGTERM");
       await waitFor(() => run.out.stderr.includes("SIGTERM: finishing"));
       const r = await stopWith(run, "SIGINT");
