@@ -1,10 +1,10 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { readCatalog } from "../../src/catalog/read-catalog.js";
 import type { CatalogEvent, Target } from "../../src/catalog/types.js";
-import { runCli, tempDir } from "../helpers/cli.js";
-import { type ArchiveServer, startArchive } from "../helpers/tap-server.js";
+import { archiveRig } from "../helpers/archive-rig.js";
+import { runCli } from "../helpers/cli.js";
 
 // Written by astropy (fixtures/ecsv/make_ecsv.py): Table.write(format="ascii.ecsv").
 const FIX = join(import.meta.dirname, "../../fixtures/ecsv");
@@ -16,16 +16,8 @@ async function all(events: AsyncIterable<CatalogEvent>): Promise<CatalogEvent[]>
   return out;
 }
 
-let tmp: ReturnType<typeof tempDir>;
-let archive: ArchiveServer | undefined;
-beforeEach(() => {
-  tmp = tempDir();
-});
-afterEach(async () => {
-  await archive?.close();
-  archive = undefined;
-  tmp.cleanup();
-});
+/** Each test's temp folder and archive server (closed after it). */
+const rig = archiveRig();
 
 describe("ECSV catalogs (astropy's Table.write)", () => {
   it("reads 50 targets with the ids, RA and Dec astropy wrote (quoted ids with spaces, a masked value, quotes in a string)", async () => {
@@ -67,7 +59,7 @@ describe("ECSV catalogs (astropy's Table.write)", () => {
 
   it("refuses an ECSV whose YAML header is broken or whose header row does not match it (exit 3)", async () => {
     const text = readFileSync(join(FIX, "targets.ecsv"), "utf8");
-    const broken = join(tmp.dir, "broken.ecsv");
+    const broken = join(rig.dir, "broken.ecsv");
     writeFileSync(
       broken,
       text.replace("# - {name: ra, unit: deg, datatype: float64}", "# - {name: ra, unit: deg"),
@@ -75,7 +67,7 @@ describe("ECSV catalogs (astropy's Table.write)", () => {
     const r = await runCli(["plan", broken, "--dry-run", "--hips2fits", "CDS/P/SDSS9/g"]);
     expect(r.code).toBe(3);
     expect(r.stderr).toMatch(/ECSV header is not valid YAML/);
-    const renamed = join(tmp.dir, "renamed.ecsv");
+    const renamed = join(rig.dir, "renamed.ecsv");
     writeFileSync(renamed, text.replace("\nid ra dec mag note\n", "\nid ra de mag note\n"));
     const r2 = await runCli(["plan", renamed, "--dry-run", "--hips2fits", "CDS/P/SDSS9/g"]);
     expect(r2.code).toBe(3);
@@ -85,11 +77,11 @@ describe("ECSV catalogs (astropy's Table.write)", () => {
 
 describe("ECSV product lists", () => {
   it("downloads an astropy-written product list, names files by obs_id, and --dry-run counts it", async () => {
-    archive = await startArchive({
+    const archive = await rig.start({
       products: [],
       files: new Map(["1", "2", "3", "4"].map((i) => [`/files/${i}.fits`, FITS])),
     });
-    const list = join(tmp.dir, "products.ecsv");
+    const list = join(rig.dir, "products.ecsv");
     writeFileSync(
       list,
       readFileSync(join(FIX, "products.ecsv"), "utf8").replaceAll("http://127.0.0.1:9", archive.base),
@@ -107,7 +99,7 @@ describe("ECSV product lists", () => {
         { collection: "UVES", type: "spectrum", rows: 1, products: 1, estKb: 3100 },
       ],
     });
-    const out = join(tmp.dir, "out");
+    const out = join(rig.dir, "out");
     const r = await runCli(["obscore", list, "--out", out, "--rate", "200", "--quiet"]);
     expect(r.code).toBe(0);
     for (const d of ["01", "02", "03", "04"]) {
@@ -116,7 +108,7 @@ describe("ECSV product lists", () => {
   }, 30_000);
 
   it("a FITS binary table is a product list too (astropy-written): downloaded and named by obs_id", async () => {
-    archive = await startArchive({
+    const archive = await rig.start({
       products: [],
       files: new Map(["1", "2", "3", "4"].map((i) => [`/files/${i}.fits`, FITS])),
     });
@@ -129,11 +121,11 @@ describe("ECSV product lists", () => {
       bytes.write(`127.0.0.1:${port}/`, at, "latin1");
     }
     expect(n).toBe(4);
-    const list = join(tmp.dir, "products.fits");
+    const list = join(rig.dir, "products.fits");
     writeFileSync(list, bytes);
     const dry = await runCli(["obscore", list, "--dry-run", "--json"]);
     expect(JSON.parse(dry.stdout)).toMatchObject({ rows: 4, products: 4, estKb: 45_100 });
-    const out = join(tmp.dir, "out");
+    const out = join(rig.dir, "out");
     const r = await runCli(["obscore", list, "--out", out, "--rate", "200", "--quiet"]);
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);

@@ -2,20 +2,11 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { afterEach, beforeEach, expect, it } from "vitest";
+import { expect, it } from "vitest";
 import { readImage } from "../../src/fits/image.js";
 import { validateFits } from "../../src/fits/validate.js";
 import { tanPixelToWorld } from "../../src/wcs/tan-header.js";
-import {
-  type CliResult,
-  delay,
-  listFiles,
-  runCli,
-  startCli,
-  tempDir,
-  waitFor,
-  withFlags,
-} from "../helpers/cli.js";
+import { type CliResult, delay, listFiles, runCli, startCli, tempDir, withFlags } from "../helpers/cli.js";
 import { CutoutServer, type Fault, skyValue } from "../helpers/cutout-server.js";
 import { seeded } from "../helpers/prng.js";
 import { wholeTempAnswers } from "../helpers/temp-answers.js";
@@ -62,23 +53,21 @@ const ra = (i: number): number => Number((150 + i * 0.0013).toFixed(6));
 const dec = (i: number): number => Number((2 + i * 0.0009).toFixed(6));
 const hipsOf = (band: string): string => `CDS/P/SDSS9/${band}`;
 
-let tmp: ReturnType<typeof tempDir>;
-let server: CutoutServer | undefined;
-beforeEach(() => {
-  tmp = tempDir("vocut-soak-");
-});
-afterEach(async () => {
-  await server?.stop();
-  server = undefined;
-  tmp.cleanup();
-});
-
 /**
  * After the kills, "one run": a single run goes to the end (exit 0) with no restart, as a user who
  * leaves it would, and its duration is bounded by the Retry-After pauses the server asked for in it;
  * "restarts": runs stopped by --max-duration 8 and started again until done (resume after exit 5).
  */
-async function soak(mode: "one run" | "restarts"): Promise<void> {
+async function soak(
+  mode: "one run" | "restarts",
+  onFinished: (fn: () => void | Promise<void>) => void,
+): Promise<void> {
+  const tmp = tempDir("vocut-soak-");
+  let server: CutoutServer | undefined;
+  onFinished(async () => {
+    await server?.stop();
+    tmp.cleanup();
+  });
   console.log(
     `chaos soak (${mode}) seed ${SEED} (replay: VOCUT_SOAK_SEED=${SEED} npx vitest run test/chaos)`,
   );
@@ -213,12 +202,7 @@ async function soak(mode: "one run" | "restarts"): Promise<void> {
       // planned kills fit in the work even now that whole answers survive a kill (fewer repeats).
       const afterRequests = 3 + Math.floor(rand() * ((2 * TARGETS * BANDS.length) / (KILLS + 2)));
       const extraMs = Math.floor(rand() * (early ? 400 : 150));
-      if (!early)
-        await waitFor(
-          () => s.requests.length >= before + afterRequests || child.exitCode !== null,
-          120_000,
-          2,
-        );
+      if (!early) await Promise.race([s.whenRequests(before + afterRequests), done]);
       await delay(extraMs);
       if (child.exitCode === null) unansweredAtKills += s.inFlight;
       child.kill("SIGKILL");
@@ -356,10 +340,16 @@ function unionMs(intervals: Array<[number, number]>): number {
   return total;
 }
 
-it("chaos soak: random faults and SIGKILLs, then one run to the end; every task done once, right content, no temp files, repeats bounded by the work in flight, duration bounded by the Retry-After pauses", async () => {
-  await soak("one run");
+// The two soaks run together (each with its own folder and server): they mostly wait on the server's
+// latency, Retry-After pauses and timeouts.
+it.concurrent("chaos soak: random faults and SIGKILLs, then one run to the end; every task done once, right content, no temp files, repeats bounded by the work in flight, duration bounded by the Retry-After pauses", async ({
+  onTestFinished,
+}) => {
+  await soak("one run", onTestFinished);
 }, 300_000);
 
-it("chaos soak with restarts: after the kills, runs stopped by --max-duration 8 resume until done", async () => {
-  await soak("restarts");
+it.concurrent("chaos soak with restarts: after the kills, runs stopped by --max-duration 8 resume until done", async ({
+  onTestFinished,
+}) => {
+  await soak("restarts", onTestFinished);
 }, 300_000);

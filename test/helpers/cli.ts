@@ -78,6 +78,15 @@ export function hips2fitsRunArgs(cat: string, out: string, url: string, ...extra
   return ["run", cat, "--out", out, "--hips2fits", "CDS/P/SDSS9/g", "--hips2fits-url", url, ...extra];
 }
 
+/** The sample job (npm run sample): its catalog of 40 sources, and the HiPS folders under fixtures/hips. */
+export const SAMPLE_CATALOG = resolve(import.meta.dirname, "../../fixtures/sample/catalog.csv");
+export const SAMPLE_HIPS = resolve(import.meta.dirname, "../../fixtures/hips");
+
+/** `vocut run CAT --out OUT --hips HIPS` with the sample job's stamps (32 px at 0.8"/px), then `extra`. */
+export function sampleHipsArgs(cat: string, out: string, hips: string, ...extra: string[]): string[] {
+  return ["run", cat, "--out", out, "--hips", hips, "--size", "32", "--pixscale", "0.8", ...extra];
+}
+
 /**
  * `args` with the given flags set: `"--rate", "1000"` replaces the value of a --rate already in args, else
  * appends it; a flag without a value (the next item starts with "--", or none) is appended once. Options

@@ -74,6 +74,8 @@ export class CutoutServer {
   private readonly sockets = new Set<Socket>();
   private readonly options: CutoutServerOptions;
   private n = 0;
+  /** whenRequests() promises not yet resolved. */
+  private readonly waiting: Array<{ count: number; resolve: () => void }> = [];
   url = "";
 
   constructor(options: CutoutServerOptions = {}) {
@@ -95,6 +97,12 @@ export class CutoutServer {
   async stop(): Promise<void> {
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.server?.close(() => resolve()));
+  }
+
+  /** Resolves once the server has seen `count` requests in all (at once if it has): no polling. */
+  whenRequests(count: number): Promise<void> {
+    if (this.requests.length >= count) return Promise.resolve();
+    return new Promise<void>((resolve) => this.waiting.push({ count, resolve }));
   }
 
   /** How many requests asked for each product key. */
@@ -125,6 +133,13 @@ export class CutoutServer {
       ...(ua ? { userAgent: ua } : {}),
       ...(ae ? { acceptEncoding: ae } : {}),
     });
+    for (let i = this.waiting.length - 1; i >= 0; i--) {
+      const w = this.waiting[i];
+      if (w !== undefined && w.count <= this.requests.length) {
+        this.waiting.splice(i, 1);
+        w.resolve();
+      }
+    }
     const answer = (): void => this.answer(q, fault, req, res);
     const latency = this.options.latencyMs ?? 0;
     if (latency > 0) setTimeout(answer, latency);

@@ -1,16 +1,14 @@
 import { existsSync, readFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { readImage } from "../../src/fits/image.js";
 import { ang2pixNest } from "../../src/healpix/index.js";
 import { parseHipsProperties, tilePath } from "../../src/sources/hips/properties.js";
 import { planStamp, sampleStamp } from "../../src/sources/hips/resample.js";
-import { listFiles, runCli, tempDir } from "../helpers/cli.js";
+import { listFiles, runCli, SAMPLE_CATALOG, SAMPLE_HIPS, sampleHipsArgs, tempDir } from "../helpers/cli.js";
+import { type FileRequest, serveFiles } from "../helpers/file-server.js";
 
-const FIX = resolve(import.meta.dirname, "../../fixtures");
-const HIPS = join(FIX, "hips");
+const HIPS = SAMPLE_HIPS;
 const orientation = JSON.parse(readFileSync(join(HIPS, "orientation.json"), "utf8")) as {
   sources: Array<{
     id: string;
@@ -148,116 +146,64 @@ describe("client-side cutouts against astropy/reproject references from the orig
 
 describe("vocut run --hips (local folders and HTTP)", () => {
   let tmp: ReturnType<typeof tempDir>;
-  let server: Server | undefined;
-  const seen: string[] = [];
+  let server: Awaited<ReturnType<typeof serveFiles>> | undefined;
+  const requests: FileRequest[] = [];
+  /** The paths asked of the HiPS server in this test. */
+  const seen = (): string[] => requests.map((r) => r.path);
   beforeEach(() => {
     tmp = tempDir();
-    seen.length = 0;
+    requests.length = 0;
   });
   afterEach(async () => {
-    server?.closeAllConnections();
-    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+    await server?.close();
     server = undefined;
     tmp.cleanup();
   });
 
-  /** A static file server over fixtures/hips, logging every path. */
+  /** A static file server over fixtures/hips, logging every path; its base URL. */
   async function serveHips(): Promise<string> {
-    server = createServer((req, res) => {
-      const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
-      seen.push(path);
-      try {
-        const body = readFileSync(join(HIPS, path));
-        res.writeHead(200, { "content-length": body.length });
-        res.end(body);
-      } catch {
-        res.writeHead(404);
-        res.end("not found");
-      }
-    });
-    await new Promise<void>((r) => server?.listen(0, "127.0.0.1", r));
-    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = await serveFiles(HIPS, requests);
+    return server.base;
   }
 
   it("cuts the sample catalog from HTTP tiles, each tile fetched once, same bytes as from disk, none on resume", async () => {
-    const cat = join(FIX, "sample/catalog.csv");
+    const cat = SAMPLE_CATALOG;
     const local = join(tmp.dir, "local");
-    const r1 = await runCli([
-      "run",
-      cat,
-      "--out",
-      local,
-      "--hips",
-      `g=${join(HIPS, "sample-g")}`,
-      "--size",
-      "32",
-      "--pixscale",
-      "0.8",
-      "--quiet",
-    ]);
+    const r1 = await runCli(sampleHipsArgs(cat, local, `g=${join(HIPS, "sample-g")}`, "--quiet"));
     expect(r1.code).toBe(0);
     const base = await serveHips();
     const remote = join(tmp.dir, "remote");
-    const args = [
-      "run",
-      cat,
-      "--out",
-      remote,
-      "--hips",
-      `g=${base}/sample-g`,
-      "--size",
-      "32",
-      "--pixscale",
-      "0.8",
-      "--rate",
-      "1000",
-      "--quiet",
-    ];
+    const args = sampleHipsArgs(cat, remote, `g=${base}/sample-g`, "--rate", "1000", "--quiet");
     const r2 = await runCli(args);
     expect(r2.stderr).toBe("");
     expect(r2.code).toBe(0);
-    const tileRequests = seen.filter((p) => p.includes("/Norder"));
+    const tileRequests = seen().filter((p) => p.includes("/Norder"));
     expect(new Set(tileRequests).size).toBe(tileRequests.length); // every tile at most once
-    expect(seen.filter((p) => p.endsWith("/properties"))).toHaveLength(1);
+    expect(seen().filter((p) => p.endsWith("/properties"))).toHaveLength(1);
     for (const id of ["SRC000", "SRC017", "SRC039"]) {
       expect(
         readFileSync(join(remote, "g", `${id}.fits`)).equals(readFileSync(join(local, "g", `${id}.fits`))),
       ).toBe(true);
     }
-    const before = seen.length;
+    const before = seen().length;
     // A new job on the same ledger folder re-plans nothing and fetches nothing; even a fresh plan that
     // needs the tiles again (retry --permanent of nothing) reads them from the verified cache.
     expect((await runCli(args)).code).toBe(0);
-    expect(seen.length).toBe(before);
+    expect(seen().length).toBe(before);
     expect(listFiles(join(remote, "g"))).toHaveLength(40);
   });
 
   it("shards sharing an output folder share its tile cache: a tile one shard fetched is not asked again", async () => {
     const base = await serveHips();
-    const cat = join(FIX, "sample/catalog.csv");
+    const cat = SAMPLE_CATALOG;
     const out = join(tmp.dir, "out");
-    const args = (shard: string) => [
-      "run",
-      cat,
-      "--out",
-      out,
-      "--hips",
-      `r=${base}/sample-r`,
-      "--size",
-      "32",
-      "--pixscale",
-      "0.8",
-      "--rate",
-      "1000",
-      "--quiet",
-      "--shard",
-      shard,
-    ];
+    const args = (shard: string) =>
+      sampleHipsArgs(cat, out, `r=${base}/sample-r`, "--rate", "1000", "--quiet", "--shard", shard);
     // One after the other, so the second finds the first one's tiles (concurrent shards may both fetch).
     expect((await runCli(args("0/2"))).code).toBe(0);
-    const firstTiles = new Set(seen.filter((p) => p.includes("/Norder")));
+    const firstTiles = new Set(seen().filter((p) => p.includes("/Norder")));
     expect((await runCli(args("1/2"))).code).toBe(0);
-    const tiles = seen.filter((p) => p.includes("/Norder"));
+    const tiles = seen().filter((p) => p.includes("/Norder"));
     expect(firstTiles.size).toBeGreaterThan(0);
     // The sample's 40 targets sit on a handful of tiles: the second shard needs the same ones.
     expect(new Set(tiles).size).toBe(tiles.length);
@@ -269,21 +215,9 @@ describe("vocut run --hips (local folders and HTTP)", () => {
 
   it("a job stopped midway and resumed never asks for a tile twice (tiles recorded in the ledger)", async () => {
     const base = await serveHips();
-    const cat = join(FIX, "sample/catalog.csv");
+    const cat = SAMPLE_CATALOG;
     const out = join(tmp.dir, "out");
-    const args = [
-      "run",
-      cat,
-      "--out",
-      out,
-      "--hips",
-      `r=${base}/sample-r`,
-      "--size",
-      "32",
-      "--pixscale",
-      "0.8",
-      "--quiet",
-    ];
+    const args = sampleHipsArgs(cat, out, `r=${base}/sample-r`, "--quiet");
     const first = await runCli([...args, "--rate", "10", "--max-duration", "1"]);
     expect(first.code).toBe(5);
     // On a loaded machine the first second may end before any stamp is written: no "r" folder yet.
@@ -292,7 +226,7 @@ describe("vocut run --hips (local folders and HTTP)", () => {
     const second = await runCli([...args, "--rate", "1000"]);
     expect(second.code).toBe(0);
     expect(listFiles(join(out, "r"))).toHaveLength(40);
-    const tileRequests = seen.filter((p) => p.includes("/Norder"));
+    const tileRequests = seen().filter((p) => p.includes("/Norder"));
     expect(tileRequests.length).toBeGreaterThan(0);
     expect(new Set(tileRequests).size).toBe(tileRequests.length);
   });

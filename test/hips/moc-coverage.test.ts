@@ -1,19 +1,23 @@
 import { readFileSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ExitCode } from "../../src/errors.js";
-import { listFiles, runCli, tempDir } from "../helpers/cli.js";
+import {
+  SAMPLE_HIPS as HIPS,
+  listFiles,
+  runCli,
+  SAMPLE_CATALOG,
+  sampleHipsArgs,
+  tempDir,
+} from "../helpers/cli.js";
 import { CutoutServer } from "../helpers/cutout-server.js";
+import { type FileRequest, serveFiles } from "../helpers/file-server.js";
 
-const FIX = resolve(import.meta.dirname, "../../fixtures");
-const HIPS = join(FIX, "hips");
 const FAR = 200;
 
 /** The sample catalog's 40 sources plus FAR targets spread over the sky far from the sample field. */
 function catalogWithFarTargets(dir: string): string {
-  const lines = readFileSync(join(FIX, "sample/catalog.csv"), "utf8")
+  const lines = readFileSync(SAMPLE_CATALOG, "utf8")
     .split("\n")
     .filter((l) => /^SRC/.test(l))
     .map((l) => l.split(",").slice(0, 3).join(","));
@@ -28,37 +32,6 @@ function catalogWithFarTargets(dir: string): string {
   return path;
 }
 
-interface Seen {
-  path: string;
-  query: URLSearchParams;
-  status: number;
-}
-
-/** A static server over fixtures/hips that records every request and its status. */
-async function serve(
-  seen: Seen[],
-  route?: (path: string, q: URLSearchParams) => Buffer | undefined,
-): Promise<{ server: Server; base: string }> {
-  const server = createServer((req, res) => {
-    const u = new URL(req.url ?? "/", "http://x");
-    const path = decodeURIComponent(u.pathname);
-    let body = route?.(path, u.searchParams);
-    if (body === undefined) {
-      try {
-        body = readFileSync(join(HIPS, path));
-      } catch {
-        body = undefined;
-      }
-    }
-    const status = body === undefined ? 404 : 200;
-    seen.push({ path, query: u.searchParams, status });
-    res.writeHead(status, { "content-length": body?.length ?? 9 });
-    res.end(body ?? "not found");
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return { server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
-}
-
 function taskStates(stdout: string): Map<string, { state: string; message?: string }> {
   const out = new Map<string, { state: string; message?: string }>();
   for (const line of stdout.trim().split("\n")) {
@@ -71,39 +44,23 @@ function taskStates(stdout: string): Map<string, { state: string; message?: stri
 
 describe("coverage maps: targets outside the survey's MOC are never asked", () => {
   let tmp: ReturnType<typeof tempDir>;
-  const servers: Server[] = [];
+  const servers: Array<{ close: () => Promise<void> }> = [];
   beforeEach(() => {
     tmp = tempDir();
   });
   afterEach(async () => {
-    for (const s of servers.splice(0)) {
-      s.closeAllConnections();
-      await new Promise<void>((r) => s.close(() => r()));
-    }
+    for (const s of servers.splice(0)) await s.close();
     tmp.cleanup();
   });
 
   it("--hips over HTTP: Moc.fits fetched once, no tile request 404s, the 200 far targets are no_coverage", async () => {
-    const seen: Seen[] = [];
-    const { server, base } = await serve(seen);
+    const seen: FileRequest[] = [];
+    const server = await serveFiles(HIPS, seen);
     servers.push(server);
+    const { base } = server;
     const cat = catalogWithFarTargets(tmp.dir);
     const out = join(tmp.dir, "out");
-    const args = [
-      "run",
-      cat,
-      "--out",
-      out,
-      "--hips",
-      `g=${base}/sample-g`,
-      "--size",
-      "32",
-      "--pixscale",
-      "0.8",
-      "--rate",
-      "1000",
-      "--json",
-    ];
+    const args = sampleHipsArgs(cat, out, `g=${base}/sample-g`, "--rate", "1000", "--json");
     const r = await runCli(args);
     expect(r.code).toBe(ExitCode.Ok);
     const states = taskStates(r.stdout);
@@ -123,13 +80,14 @@ describe("coverage maps: targets outside the survey's MOC are never asked", () =
   });
 
   it("a survey whose Moc.fits is an HTML page runs as without a MOC, with a warning", async () => {
-    const seen: Seen[] = [];
-    const { server, base } = await serve(seen, (path) =>
+    const seen: FileRequest[] = [];
+    const server = await serveFiles(HIPS, seen, (path) =>
       path === "/sample-g/Moc.fits"
         ? Buffer.from("<html><body>Welcome to our archive</body></html>")
         : undefined,
     );
     servers.push(server);
+    const { base } = server;
     const cat = join(tmp.dir, "two.csv");
     writeFileSync(cat, "id,ra,dec\nnear,150.1,2.2\nfar,10,10\n");
     const r = await runCli([
@@ -182,9 +140,9 @@ describe("coverage maps: targets outside the survey's MOC are never asked", () =
   });
 
   it("--hips2fits --moc auto: the MocServer is asked once for the survey's MOC, hips2fits never for the far targets", async () => {
-    const seen: Seen[] = [];
+    const seen: FileRequest[] = [];
     const moc = readFileSync(join(HIPS, "sample-g/Moc.fits"));
-    const { server, base } = await serve(seen, (path, q) =>
+    const server = await serveFiles(HIPS, seen, (path, q) =>
       path === "/MocServer/query" &&
       q.get("ID") === "CDS/P/vocut/g" &&
       q.get("get") === "moc" &&
@@ -193,6 +151,7 @@ describe("coverage maps: targets outside the survey's MOC are never asked", () =
         : undefined,
     );
     servers.push(server);
+    const { base } = server;
     const h2f = await new CutoutServer().start();
     try {
       const cat = catalogWithFarTargets(tmp.dir);

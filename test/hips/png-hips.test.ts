@@ -1,20 +1,18 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseHeader } from "../../src/fits/header.js";
 import { readImage } from "../../src/fits/image.js";
 import { decodeRaster, pngText, rasterKind } from "../../src/raster/raster.js";
 import { parseHipsProperties, tilePath } from "../../src/sources/hips/properties.js";
 import { decodeTile, PNG_FITS_KEYWORD } from "../../src/sources/hips/raster-stamp.js";
-import { runCli, tempDir } from "../helpers/cli.js";
+import { runCli, SAMPLE_CATALOG, SAMPLE_HIPS, sampleHipsArgs, tempDir } from "../helpers/cli.js";
+import { type FileRequest, serveFiles } from "../helpers/file-server.js";
 
 // 8-bit HiPS built by Hipsgen from the same images as the FITS sample HiPS (fixtures/hips/make_png_hips.sh).
-const FIX = resolve(import.meta.dirname, "../../fixtures");
-const HIPS = join(FIX, "hips");
-const CATALOG = join(FIX, "sample/catalog.csv");
+const HIPS = SAMPLE_HIPS;
+const CATALOG = SAMPLE_CATALOG;
 const ARGS = ["--size", "32", "--pixscale", "0.8", "--quiet"];
 
 const cutOf = (dir: string): [number, number] => {
@@ -107,12 +105,26 @@ describe("vocut run --hips on PNG/JPEG surveys: stamps equal the FITS stamps und
   });
   afterAll(() => tmp.cleanup());
 
-  async function run(out: string, hips: string, extra: string[] = []): Promise<string> {
-    const dir = join(tmp.dir, out);
-    const r = await runCli(["run", CATALOG, "--out", dir, "--hips", hips, ...ARGS, ...extra]);
-    expect(r.stderr).toBe("");
-    expect(r.code).toBe(0);
-    return dir;
+  /**
+   * OUT of the sample job on `hips` (with `extra` flags), run once per file: several tests compare against
+   * the same stamps (the FITS g band, the grey PNG one). Tests only read these folders or add files
+   * beside the stamps.
+   */
+  const jobs = new Map<string, Promise<string>>();
+  function run(out: string, hips: string, extra: string[] = []): Promise<string> {
+    const key = [hips, ...extra].join(" ");
+    let job = jobs.get(key);
+    if (job === undefined) {
+      job = (async () => {
+        const dir = join(tmp.dir, out);
+        const r = await runCli(sampleHipsArgs(CATALOG, dir, hips, "--quiet", ...extra));
+        expect(r.stderr).toBe("");
+        expect(r.code).toBe(0);
+        return dir;
+      })();
+      jobs.set(key, job);
+    }
+    return job;
   }
 
   /** A PNG stamp's channels in FITS order (row 0 = south), NaN where transparent. */
@@ -287,43 +299,23 @@ describe("vocut run --hips on PNG/JPEG surveys: stamps equal the FITS stamps und
 
   it("over HTTP: each PNG tile fetched once, the same stamps as from disk; an HTML page served as a tile is refused", async () => {
     const htmlTile = `/sample-g-png/${tilePath(12, 111649822, "png")}`;
-    const seen: string[] = [];
-    const srv = createServer((req, res) => {
-      const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
-      seen.push(path);
-      if (path === htmlTile) {
-        res.writeHead(200, { "content-type": "text/html" });
-        res.end("<!DOCTYPE html><html><title>Maintenance</title></html>");
-        return;
-      }
-      try {
-        const body = readFileSync(join(HIPS, path));
-        res.writeHead(200, { "content-length": body.length });
-        res.end(body);
-      } catch {
-        res.writeHead(404);
-        res.end("not found");
-      }
-    });
-    await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+    const requests: FileRequest[] = [];
+    const srv = await serveFiles(HIPS, requests, (path) =>
+      path === htmlTile
+        ? {
+            body: Buffer.from("<!DOCTYPE html><html><title>Maintenance</title></html>"),
+            contentType: "text/html",
+          }
+        : undefined,
+    );
     try {
-      const base = `http://127.0.0.1:${(srv.address() as AddressInfo).port}`;
+      const { base } = srv;
       const local = await run("http-local", `g=${join(HIPS, "sample-g-png")}`);
       const dir = join(tmp.dir, "http");
-      const r = await runCli([
-        "run",
-        CATALOG,
-        "--out",
-        dir,
-        "--hips",
-        `g=${base}/sample-g-png`,
-        ...ARGS,
-        "--rate",
-        "1000",
-        "--retries",
-        "0",
-      ]);
-      const tileRequests = seen.filter((p) => p.includes("/Norder") && p !== htmlTile);
+      const r = await runCli(
+        sampleHipsArgs(CATALOG, dir, `g=${base}/sample-g-png`, "--quiet", "--rate", "1000", "--retries", "0"),
+      );
+      const tileRequests = requests.map((q) => q.path).filter((p) => p.includes("/Norder") && p !== htmlTile);
       expect(new Set(tileRequests).size).toBe(tileRequests.length);
       const made = readdirSync(join(dir, "g"));
       // Stamps on the refused tile fail; every other stamp is byte for byte the one cut from disk.
@@ -339,8 +331,7 @@ describe("vocut run --hips on PNG/JPEG surveys: stamps equal the FITS stamps und
         /failed_permanent .*REFUSED .*Npix111649822\.png: an HTML\/XML page, not a PNG image/,
       );
     } finally {
-      srv.closeAllConnections();
-      await new Promise<void>((r) => srv.close(() => r()));
+      await srv.close();
     }
   });
 
@@ -366,17 +357,9 @@ describe("vocut run --hips on PNG/JPEG surveys: stamps equal the FITS stamps und
   });
 
   it("--format png on a FITS-tile survey is refused (exit 2) and writes nothing", async () => {
-    const r = await runCli([
-      "run",
-      CATALOG,
-      "--out",
-      join(tmp.dir, "bad"),
-      "--hips",
-      join(HIPS, "sample-g"),
-      "--format",
-      "png",
-      ...ARGS,
-    ]);
+    const r = await runCli(
+      sampleHipsArgs(CATALOG, join(tmp.dir, "bad"), join(HIPS, "sample-g"), "--format", "png", "--quiet"),
+    );
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--format png.*FITS tiles/);
     expect(existsSync(join(tmp.dir, "bad", "g"))).toBe(false);

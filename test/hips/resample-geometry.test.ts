@@ -24,6 +24,9 @@ function sky(lonDeg: number, latDeg: number): number {
  * checked against healpy), stored with the in-tile layout pinned against Hipsgen (row w-1-x, col y).
  */
 function synthTile(grid: TileGrid, npix: number): Float64Array {
+  const key = `${grid.frame} ${grid.order} ${grid.tileWidth} ${npix}`;
+  const built = synthTiles.get(key);
+  if (built !== undefined) return built;
   const w = grid.tileWidth;
   const s = Math.log2(w);
   const t = nestToXyf(grid.order, npix);
@@ -35,8 +38,14 @@ function synthTile(grid: TileGrid, npix: number): Float64Array {
       data[(w - 1 - tx) * w + ty] = sky(c.raDeg, c.decDeg);
     }
   }
+  synthTiles.set(key, data);
   return data;
 }
+/**
+ * Tiles built so far (a 512 x 512 tile costs a quarter of a second; the tests read the same tiles for both
+ * interpolations and both position methods). Nothing writes into a tile.
+ */
+const synthTiles = new Map<string, Float64Array>();
 
 function stampError(
   raDeg: number,

@@ -74,16 +74,30 @@ describe.skipIf(!fuseUsable || !hasBindfs)("ledger on a FUSE mount (bindfs -o di
     }
   }
 
-  it("auto (wal-exclusive): a 300-target job runs to the end; status and status --json work while it runs", async () => {
+  // The three tests run together, each in its own folder on the mount: they mostly wait (for a held
+  // server, a 10 s lock timeout, a rate limit).
+  it.concurrent("auto (wal-exclusive): a 300-target job runs to the end; status and status --json work while it runs", async ({
+    onTestFinished,
+  }) => {
     const n = 300;
     const cat = writeCatalog(n, "cat300.csv");
     const out = join(mnt, "out");
-    const before = server.requests.length;
-    // 300 targets at 10/s: about 30 s, so the run still holds the ledger when export waits 10 s for it.
+    // Its own server: the first 20 answers come at once, then it holds every request until the checks
+    // below are done, so the run still holds the ledger when export waits 10 s for it, and its heartbeat
+    // (every 5 s) has published progress. Then the rest is answered and the run goes on to the end.
+    let open = (): void => {};
+    const opened = new Promise<void>((r) => (open = r));
+    const held = await new CutoutServer({
+      fault: (k) => (k > 20 ? { kind: "gate", open: opened } : undefined),
+    }).start();
+    onTestFinished(async () => {
+      open();
+      await held.stop();
+    });
+    const args = hips2fitsRunArgs(cat, out, held.url, "--concurrency", "4", "--rate", "1000");
     mkdirSync(out);
-    const run = startCli(runArgs(cat, out, "--rate", "10"));
+    const run = startCli(args);
     let sawProgress = false;
-    let human = "";
     let json: Record<string, unknown> = {};
     try {
       // Look again at each change in OUT until a status shows work done and work left, read from the
@@ -114,25 +128,25 @@ describe.skipIf(!fuseUsable || !hasBindfs)("ledger on a FUSE mount (bindfs -o di
       expect(Object.values(s).reduce((a, b) => a + b, 0)).toBe(n);
       expect((json.progress as { hosts?: unknown }).hosts).toBeTypeOf("object");
 
+      // The run cannot have ended: the server still holds its requests.
       const st = await runCli(["status", out]);
-      human = st.stdout;
-      if (run.child.exitCode === null) {
-        expect(st.code).toBe(5);
-        expect(human).toMatch(
-          /from .*vocut\.db\.status\.json, written .* ago\): the run holds the ledger exclusively on this fuse file system/,
-        );
-        expect(human).toMatch(new RegExp(`running: pid ${run.child.pid} on `));
-        expect(human).toMatch(/^g\s+\d+/m);
+      const human = st.stdout;
+      expect(run.child.exitCode).toBeNull();
+      expect(st.code).toBe(5);
+      expect(human).toMatch(
+        /from .*vocut\.db\.status\.json, written .* ago\): the run holds the ledger exclusively on this fuse file system/,
+      );
+      expect(human).toMatch(new RegExp(`running: pid ${run.child.pid} on `));
+      expect(human).toMatch(/^g\s+\d+/m);
 
-        // Other readers and a second run say who holds the ledger instead of crashing or hanging.
-        const ex = await runCli(["export", out, "--format", "npy", "--out", join(tmp.dir, "x.npy")]);
-        if (run.child.exitCode === null) {
-          expect(ex.code).toBe(6);
-          expect(ex.stderr).toContain(`pid ${run.child.pid}`);
-          expect(ex.stderr).toContain("vocut.db.status.json");
-        }
-      }
+      // Other readers and a second run say who holds the ledger instead of crashing or hanging.
+      const ex = await runCli(["export", out, "--format", "npy", "--out", join(tmp.dir, "x.npy")]);
+      expect(run.child.exitCode).toBeNull();
+      expect(ex.code).toBe(6);
+      expect(ex.stderr).toContain(`pid ${run.child.pid}`);
+      expect(ex.stderr).toContain("vocut.db.status.json");
     } finally {
+      open();
       if (run.child.exitCode === null && !sawProgress) run.child.kill("SIGINT");
     }
     const end = await run.done;
@@ -140,7 +154,7 @@ describe.skipIf(!fuseUsable || !hasBindfs)("ledger on a FUSE mount (bindfs -o di
       "300 done, 0 no coverage, 0 failed permanently, 0 pending (not tried yet), 0 to retry",
     );
     expect(end.code).toBe(0);
-    expect(server.requests.length - before).toBe(n);
+    expect(held.requests).toHaveLength(n);
     checkFiles(out, n);
     expect(existsSync(join(out, "vocut.db-shm"))).toBe(false);
 
@@ -151,12 +165,12 @@ describe.skipIf(!fuseUsable || !hasBindfs)("ledger on a FUSE mount (bindfs -o di
     const ex = await runCli(["export", out, "--format", "npy", "--out", join(tmp.dir, "y.npy")]);
     expect(ex.code).toBe(0);
     // A resume asks for nothing.
-    const again = await runCli(runArgs(cat, out, "--rate", "10"));
+    const again = await runCli(args);
     expect(again.code).toBe(0);
-    expect(server.requests.length - before).toBe(n);
+    expect(held.requests).toHaveLength(n);
   }, 120_000);
 
-  it("a second run on a held ledger exits 6 naming the holder (not 3, not a crash)", async () => {
+  it.concurrent("a second run on a held ledger exits 6 naming the holder (not 3, not a crash)", async () => {
     // 150 targets at 5/s: still running when the second run gives up waiting for the file (10 s).
     const cat = writeCatalog(150, "cat150.csv");
     const out = join(mnt, "out-twice");
@@ -177,7 +191,7 @@ describe.skipIf(!fuseUsable || !hasBindfs)("ledger on a FUSE mount (bindfs -o di
     expect(JSON.parse(st.stdout)).toMatchObject({ from: "ledger", lock: null });
   }, 120_000);
 
-  it("--ledger-journal delete: a rollback journal, and status reads the ledger itself while the job runs", async () => {
+  it.concurrent("--ledger-journal delete: a rollback journal, and status reads the ledger itself while the job runs", async () => {
     const n = 100;
     const cat = writeCatalog(n, "cat100.csv");
     const out = join(mnt, "out-delete");

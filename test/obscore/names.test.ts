@@ -1,24 +1,16 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { idHashSuffix, readableName } from "../../src/plan/safe-name.js";
-import { listFiles, runCli, tempDir } from "../helpers/cli.js";
-import { type ArchiveServer, startArchive } from "../helpers/tap-server.js";
+import { archiveRig } from "../helpers/archive-rig.js";
+import { listFiles, runCli } from "../helpers/cli.js";
 
 const FIX = join(import.meta.dirname, "../../fixtures/fits/astropy");
 const TABLE = readFileSync(join(FIX, "table.fits"));
 const IMAGE16 = readFileSync(join(FIX, "bitpix16.fits"));
 
-let tmp: ReturnType<typeof tempDir>;
-let archive: ArchiveServer | undefined;
-beforeEach(() => {
-  tmp = tempDir();
-});
-afterEach(async () => {
-  await archive?.close();
-  archive = undefined;
-  tmp.cleanup();
-});
+/** Each test's temp folder and archive server (closed after it). */
+const rig = archiveRig();
 
 describe("readableName: the name a person looks for", () => {
   it("takes the last segment of DaCHS and ESO ids and of URLs, drops the known extension, keeps it safe", () => {
@@ -48,7 +40,7 @@ describe("vocut obscore names files by obs_id, with a hash suffix only on a coll
       ["/files/r2.fits", IMAGE16],
       ["/files/s.fits", TABLE],
     ]);
-    archive = await startArchive({
+    const archive = await rig.start({
       files,
       products: [
         {
@@ -73,7 +65,7 @@ describe("vocut obscore names files by obs_id, with a hash suffix only on a coll
         { did: did("data/F2_SYN_S.fits"), access: "/files/s.fits", format: "image/fits" },
       ],
     });
-    const out = join(tmp.dir, "out");
+    const out = join(rig.dir, "out");
     const args = ["obscore", "--tap", archive.tap, "--query", "SELECT * FROM ivoa.obscore", "--out", out];
     const r = await runCli([...args, "--rate", "200", "--quiet"]);
     expect(r.stderr).toBe("");
@@ -96,20 +88,20 @@ describe("vocut obscore names files by obs_id, with a hash suffix only on a coll
   }, 60_000);
 
   it("a CSV list with --id-col: a product whose name equals another's id-as-name gets the hash, not the same file", async () => {
-    archive = await startArchive({
+    const archive = await rig.start({
       products: [],
       files: new Map([
         ["/files/a.fits", TABLE],
         ["/files/b.fits", IMAGE16],
       ]),
     });
-    const list = join(tmp.dir, "l.csv");
+    const list = join(rig.dir, "l.csv");
     const { writeFileSync } = await import("node:fs");
     writeFileSync(
       list,
       `id,url\nspec,${archive.base}/files/a.fits\nnight1/spec,${archive.base}/files/b.fits\n`,
     );
-    const out = join(tmp.dir, "out");
+    const out = join(rig.dir, "out");
     const r = await runCli(["obscore", list, "--id-col", "id", "--out", out, "--rate", "200", "--quiet"]);
     expect(r.code).toBe(0);
     expect(readFileSync(join(out, "spec.fits")).equals(TABLE)).toBe(true);
