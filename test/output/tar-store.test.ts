@@ -116,7 +116,9 @@ describe("TarStore", () => {
       expect(tar.subarray(off, off + 8640).equals(bodies[i] as Buffer)).toBe(true);
     });
     for (const [f, tar] of tars) {
-      const listed = gnuTar(tmp.dir, "-tf", join(out, TAR_DIR, f)).trim().split("\n");
+      const listed = gnuTar(tmp.dir, "-tf", join(out, TAR_DIR, f))
+        .trim()
+        .split("\n");
       const mine = stored.filter((st) => st.tar?.shard === f);
       expect(listed.length).toBe(mine.length);
       // Each file ends with its two zero blocks right after its last member.
