@@ -1,6 +1,7 @@
 import type { TaskRow } from "../ledger/ledger.js";
 import { adoptLeftovers } from "./adoption.js";
 import type { RunState } from "./run-state.js";
+import { SlotWaiter } from "./slot-waiter.js";
 
 /**
  * The dispatcher: adopts what a killed run left in the temp folder, then pages tasks out of the ledger
@@ -12,13 +13,10 @@ import type { RunState } from "./run-state.js";
  */
 export async function dispatch(run: RunState, runTask: (t: TaskRow) => Promise<void>): Promise<boolean> {
   const { ledger, opts, stop, inFlight } = run;
-  // Wakes the dispatcher when the run is stopped: waiting on the tasks alone, it would not notice a
-  // stop while every task in flight hangs (a request that never answers, a group sync that never
+  // Wakes the dispatcher when a task ends or the run is stopped: waiting on the tasks alone, it would not
+  // notice a stop while every task in flight hangs (a request that never answers, a group sync that never
   // returns) and never reach the bounded drain below.
-  const stopped = new Promise<void>((r) => {
-    if (stop.aborted) r();
-    else stop.addEventListener("abort", () => r(), { once: true });
-  });
+  const slots = new SlotWaiter(stop);
   const giveUp = opts.giveUpSignal;
   const gaveUp = new Promise<"gave_up">((r) => {
     if (giveUp === undefined) return;
@@ -33,12 +31,15 @@ export async function dispatch(run: RunState, runTask: (t: TaskRow) => Promise<v
         run.buffer = ledger.claim(opts.claimBatch);
         if (run.buffer.length === 0) break;
       }
-      while (inFlight.size >= opts.maxInFlight && !stop.aborted) await Promise.race([...inFlight, stopped]);
+      while (inFlight.size >= opts.maxInFlight && !stop.aborted) await slots.wait();
       if (stop.aborted) break;
       const t = run.buffer.shift() as TaskRow;
       const p: Promise<void> = runTask(t)
         .catch((err: unknown) => run.failTask(t, err))
-        .finally(() => inFlight.delete(p));
+        .finally(() => {
+          inFlight.delete(p);
+          slots.notify();
+        });
       inFlight.add(p);
     }
   } finally {
