@@ -141,7 +141,12 @@ wait "$PID" 2>/dev/null
 AT_KILL=$(curl -s "$JOB/phase")
 "${VOCUT[@]}" status "$OUT_B" >"$WORK/b-status.log" 2>&1
 ST_RC=$?
-ST_SEEN=$(grep -c "^async TAP job $JOB: EXECUTING when last seen" "$WORK/b-status.log")
+# The phase shown is the one vocut last saw (PENDING, QUEUED or EXECUTING), or "not polled yet": the
+# script kills once DaCHS says EXECUTING, which vocut's blocking poll may not have brought back yet (seen
+# under CI's load).
+ST_SEEN=$(grep -cE "^async TAP job $JOB: ((PENDING|QUEUED|EXECUTING) when last seen|not polled yet)" "$WORK/b-status.log")
+ST_PHASE=$(grep -oE "^async TAP job $JOB: ([A-Z]+ when last seen|not polled yet)" "$WORK/b-status.log" | sed 's/^[^ ]* [^ ]* [^ ]* [^ ]* //')
+[ "$ST_SEEN" = 1 ] || ST_PHASE="status printed: $(head -c 400 "$WORK/b-status.log" | tr '\n' ' ')"
 "${VOCUT[@]}" obscore --tap "$TAP" --async --query "$SLOW" --out "$OUT_B" --rate 20 >"$WORK/b2.log" 2>&1
 RC=$?
 sleep 1
@@ -150,7 +155,7 @@ RESUMED=$(grep -c "resuming the TAP job $JOB " "$WORK/b2.log")
 if [ $RC = 0 ] && [ "$CREATED" = 1 ] && [ "$RESUMED" = 1 ] && [ "$AT_KILL" = EXECUTING ] &&
   [ "$ST_RC" = 5 ] && [ "$ST_SEEN" = 1 ] &&
   shas "$OUT_B" | diff -q - "$WORK/want.sha" >/dev/null; then OK=1; else OK=0; fi
-result b "$OK" "killed with $JOB in the ledger, DaCHS phase at kill $AT_KILL, vocut status showed it ($ST_SEEN, exit $ST_RC); rerun exit $RC resumed it ($RESUMED), POST /tap/async in web.log: $CREATED, $(shas "$OUT_B" | wc -l) products byte-exact"
+result b "$OK" "killed with $JOB in the ledger, DaCHS phase at kill $AT_KILL, vocut status showed it ($ST_SEEN: $ST_PHASE; exit $ST_RC); rerun exit $RC resumed it ($RESUMED), POST /tap/async in web.log: $CREATED, $(shas "$OUT_B" | wc -l) products byte-exact"
 
 # --- e: DELETE not followed, nothing left ---------------------------------------------------------
 ID=${JOB##*/}
