@@ -11,7 +11,9 @@
 // A missing nginx, curl, aria2c or GNU time is reported and that part skipped.
 // Build first (npm run build). Usage:
 //   node bench/cost.mjs [--files 5000] [--targets 10000] [--concurrency 16] [--runs 3] [--only nginx|hips]
-//                       [--peers curl,aria2c,floor,vocut-files,vocut-tar]
+//                       [--peers curl,aria2c,floor,vocut-files,vocut-tar] [--out-root DIR]
+// --out-root puts every peer's output folder under DIR (e.g. a mount of a shared or FUSE file system);
+// nginx, its files and the catalogs stay in the local temp folder.
 // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" passes flags to the vocut children.
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -38,6 +40,7 @@ const { values } = parseArgs({
     runs: { type: "string", default: "3" },
     only: { type: "string" },
     peers: { type: "string", default: "curl,aria2c,floor,vocut-files,vocut-tar" },
+    "out-root": { type: "string" },
   },
 });
 const N = Number(values.files);
@@ -52,11 +55,21 @@ const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter((a) => a
 const work = mkdtempSync(join(tmpdir(), "vocut-cost-"));
 chmodSync(work, 0o755); // nginx workers may run as nobody
 const www = join(work, "www");
+const outRoot =
+  values["out-root"] === undefined
+    ? join(work, "out")
+    : mkdtempSync(join(resolve(values["out-root"]), "vocut-cost-out-"));
 
 /** Whether this vocut's `run` has --store (the tar store of issue 12, part 1). */
 function vocutHasTarStore() {
   const help = spawnSync(process.execPath, [CLI, "run", "--help"]).stdout.toString();
   return /--store\b/.test(help) && /\btar\b/.test(help);
+}
+
+/** The file system type of `dir`, as stat -f names it (ext2/ext3, fuseblk, nfs, ...). */
+function fsType(dir) {
+  const r = spawnSync("stat", ["-f", "-c", "%T", dir]);
+  return r.status === 0 ? r.stdout.toString().trim() : "unknown";
 }
 
 /** Every regular file under `dir`, recursively. */
@@ -186,7 +199,7 @@ async function rounds(peers, expect) {
   const runs = new Map(peers.map((p) => [p.name, []]));
   for (let r = 0; r < RUNS; r++) {
     for (const peer of peers) {
-      const out = join(work, "out", `${peer.name}-${++runCount}`);
+      const out = join(outRoot, `${peer.name}-${++runCount}`);
       mkdirSync(out, { recursive: true });
       spawnSync("sync"); // one run's writeback must not land on the next one's time
       const t = await timed(peer.argv(out));
@@ -289,7 +302,7 @@ async function hipsPart(tarStore) {
 
 try {
   console.log(
-    `vocut cost bench on node ${process.version}, ${execFileSync("nproc").toString().trim()} cores; work dir ${work}`,
+    `vocut cost bench on node ${process.version}, ${execFileSync("nproc").toString().trim()} cores; work dir ${work}; outputs in ${outRoot} (${fsType(outRoot)})`,
   );
   const tarStore = vocutHasTarStore();
   if (!tarStore) console.log("(vocut --store tar skipped: this vocut's `run` has no --store tar)");
@@ -299,5 +312,6 @@ try {
     if (!values.only || values.only === "hips") await hipsPart(tarStore);
   }
 } finally {
+  rmSync(outRoot, { recursive: true, force: true });
   rmSync(work, { recursive: true, force: true });
 }
