@@ -160,6 +160,12 @@ function migrate(db: Database.Database, path: string): void {
     db.pragma("synchronous = NORMAL");
     // 64 MiB page cache: planning millions of rows is index-bound.
     db.pragma("cache_size = -65536");
+    // Checkpoint every 16,384 WAL pages (64 MiB) instead of SQLite's 1,000. Claims in plan order touch
+    // rows spread over the whole task table, so a job rewrites each page many times; every checkpoint
+    // copies them all back. A 30,000-stamp HiPS job did 71,000 pwrite and 14,000 pread calls on the
+    // ledger with 1,000, 59,000 and 2,000 with this; with the ledger on a FUSE mount it ran in 21.8 s
+    // instead of 29.4 s (median of 3, interleaved). The WAL is removed when the ledger closes.
+    db.pragma("wal_autocheckpoint = 16384");
     const version = db.pragma("user_version", { simple: true }) as number;
     if (version === 0) {
       // One transaction: a process killed half-way leaves an empty file, not a half-made schema that
