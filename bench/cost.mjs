@@ -13,12 +13,13 @@
 //   node bench/cost.mjs [--files 5000] [--targets 10000] [--concurrency 16] [--runs 3] [--only nginx|hips]
 //                       [--peers curl,aria2c,floor,vocut-files,vocut-tar] [--out-root DIR]
 // --out-root puts every peer's output folder under DIR (e.g. a mount of a shared or FUSE file system);
-// nginx, its files and the catalogs stay in the local temp folder.
+// nginx, its files and the catalogs stay in the local temp folder. --ledger-root DIR puts vocut's ledgers
+// there instead of in each output folder (`--ledger`, as the README advises for cluster storage).
 // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" passes flags to the vocut children.
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { writeFieldCatalog } from "./lib/hips-field.mjs";
 import {
@@ -41,6 +42,7 @@ const { values } = parseArgs({
     only: { type: "string" },
     peers: { type: "string", default: "curl,aria2c,floor,vocut-files,vocut-tar" },
     "out-root": { type: "string" },
+    "ledger-root": { type: "string" },
   },
 });
 const N = Number(values.files);
@@ -55,6 +57,10 @@ const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter((a) => a
 const work = mkdtempSync(join(tmpdir(), "vocut-cost-"));
 chmodSync(work, 0o755); // nginx workers may run as nobody
 const www = join(work, "www");
+const ledgerRoot =
+  values["ledger-root"] === undefined
+    ? undefined
+    : mkdtempSync(join(resolve(values["ledger-root"]), "vocut-cost-ledgers-"));
 const outRoot =
   values["out-root"] === undefined
     ? join(work, "out")
@@ -88,9 +94,15 @@ function countFiles(dir) {
   return n;
 }
 
+/** `--ledger PATH` for vocut's run on `out` when --ledger-root is given, else nothing (OUT/vocut.db). */
+function ledgerArgs(out) {
+  return ledgerRoot === undefined ? [] : ["--ledger", join(ledgerRoot, `${basename(out)}.db`)];
+}
+
 /** Tasks done according to vocut's own ledger. */
 function vocutDone(out) {
-  const r = spawnSync(process.execPath, [CLI, "status", out, "--json"]);
+  const ledger = ledgerArgs(out);
+  const r = spawnSync(process.execPath, [CLI, "status", ...(ledger.length > 0 ? ledger : [out]), "--json"]);
   try {
     return JSON.parse(r.stdout.toString()).byState.done;
   } catch {
@@ -107,6 +119,7 @@ function vocutArgv(catalog, out, store, source) {
     catalog,
     "--out",
     out,
+    ...ledgerArgs(out),
     ...source,
     ...(store === "files" ? [] : ["--store", store]),
     "--quiet",
@@ -302,7 +315,8 @@ async function hipsPart(tarStore) {
 
 try {
   console.log(
-    `vocut cost bench on node ${process.version}, ${execFileSync("nproc").toString().trim()} cores; work dir ${work}; outputs in ${outRoot} (${fsType(outRoot)})`,
+    `vocut cost bench on node ${process.version}, ${execFileSync("nproc").toString().trim()} cores; work dir ${work}; outputs in ${outRoot} (${fsType(outRoot)})` +
+      (ledgerRoot === undefined ? "" : `; ledgers in ${ledgerRoot} (${fsType(ledgerRoot)})`),
   );
   const tarStore = vocutHasTarStore();
   if (!tarStore) console.log("(vocut --store tar skipped: this vocut's `run` has no --store tar)");
@@ -313,5 +327,6 @@ try {
   }
 } finally {
   rmSync(outRoot, { recursive: true, force: true });
+  if (ledgerRoot !== undefined) rmSync(ledgerRoot, { recursive: true, force: true });
   rmSync(work, { recursive: true, force: true });
 }
