@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -226,4 +227,47 @@ require("module").syncBuiltinESMExports();
       expect(sha(body)).toBe(t.sha256);
     }
   }, 120_000);
+});
+
+describe("scripts/check-tar-ledger.mjs", () => {
+  const SCRIPT = resolve(import.meta.dirname, "../../scripts/check-tar-ledger.mjs");
+  const check = (out: string) => spawnSync(process.execPath, [SCRIPT, out], { encoding: "utf8" });
+
+  it("passes a finished tar job; fails a changed byte, a cut member and a member the ledger does not know", async () => {
+    const out = join(tmp.dir, "tar");
+    expect((await run(SAMPLE_CATALOG, out, "--store", "tar")).code).toBe(0);
+    const file = join(out, "tar", "job-000000.tar");
+    const good = readFileSync(file);
+    let r = check(out);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain(
+      "1 tar file(s), 120 member(s), 120 done task(s), 120 sha256 equal; 0 problem(s)",
+    );
+
+    // One byte of the last member's data changed.
+    const last = parseTar(file).members.at(-1) as { name: string; offset: number };
+    const changed = Buffer.from(good);
+    changed[last.offset + 2880] = (changed[last.offset + 2880] as number) ^ 0xff;
+    writeFileSync(file, changed);
+    r = check(out);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`member ${last.name.replace(".", "\\.")} hashes to`));
+
+    // Cut inside the last member, as a kill -9 in the middle of a write leaves it before the next start.
+    writeFileSync(file, good.subarray(0, last.offset + 100));
+    r = check(out);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/is cut/);
+
+    // A whole member the ledger never recorded (written, then killed before the commit).
+    const db = new Database(join(out, "vocut.db"));
+    db.prepare(
+      "UPDATE task SET state = 'pending', tar_shard = NULL, tar_offset = NULL WHERE tar_offset = ?",
+    ).run(last.offset);
+    db.close();
+    writeFileSync(file, good);
+    r = check(out);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`member ${last.name} is in no done task of the ledger`);
+  });
 });
