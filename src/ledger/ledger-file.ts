@@ -33,6 +33,31 @@ function isBusy(err: unknown): boolean {
 }
 
 /**
+ * The error for a ledger that failed to open or migrate for a reason other than a busy lock: a file this
+ * user may not write is said to be that, not corrupt (moving a good ledger aside would lose the job).
+ * SQLite needs to write even to read a WAL ledger (its -shm and -wal, and a migration), so a read-only
+ * ledger, folder or mount fails both readers and writers.
+ */
+export function ledgerOpenError(path: string, err: unknown): VocutError {
+  if (err instanceof VocutError) return err;
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (typeof code === "string" && code.startsWith("SQLITE_READONLY")) {
+    return new VocutError(
+      "LEDGER_READONLY",
+      `ledger ${path} cannot be written by this user (${code}: ${(err as Error).message}): vocut needs write access to the ledger and its folder even to read it (SQLite's journal); run as its owner, or copy the folder somewhere writable`,
+      ExitCode.Input,
+      { cause: err },
+    );
+  }
+  return new VocutError(
+    "LEDGER_CORRUPT",
+    `ledger ${path} is unreadable or corrupt (${(err as Error).message}); move it aside to start over`,
+    ExitCode.Input,
+    { cause: err },
+  );
+}
+
+/**
  * Open (or, with `create`, create) a ledger file, set its journal mode and create or migrate its schema.
  * A `writer` sets the file's journal mode; a reader never changes it. Throws VocutError: exit 3 if it is
  * missing, corrupt or not a vocut ledger, exit 6 if another process holds the file (`wal-exclusive`).
@@ -69,13 +94,7 @@ export function openLedgerFile(
   } catch (err) {
     db.close();
     if (isBusy(err)) throw busyError(path, journal, fs, err);
-    if (err instanceof VocutError) throw err;
-    throw new VocutError(
-      "LEDGER_CORRUPT",
-      `ledger ${path} is unreadable or corrupt (${(err as Error).message}); move it aside to start over`,
-      ExitCode.Input,
-      { cause: err },
-    );
+    throw ledgerOpenError(path, err);
   }
   return { db, journal, fileSystem: fs };
 }
@@ -205,12 +224,7 @@ function migrate(db: Database.Database, path: string): void {
     if (check !== "ok") throw new Error(`integrity check failed: ${String(check)}`);
   } catch (err) {
     // Busy is not corruption: openLedgerFile reports who holds the file.
-    if (err instanceof VocutError || isBusy(err)) throw err;
-    throw new VocutError(
-      "LEDGER_CORRUPT",
-      `ledger ${path} is unreadable or corrupt (${(err as Error).message}); move it aside to start over`,
-      ExitCode.Input,
-      { cause: err },
-    );
+    if (isBusy(err)) throw err;
+    throw ledgerOpenError(path, err);
   }
 }
