@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { accessSync, constants, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { ExitCode, VocutError } from "../errors.js";
@@ -32,22 +32,47 @@ function isBusy(err: unknown): boolean {
   return typeof code === "string" && code.startsWith("SQLITE_BUSY");
 }
 
+/** Why `path` cannot be written (EACCES, EROFS, ...), or undefined when it can or does not exist. */
+function whyNotWritable(path: string): string | undefined {
+  try {
+    accessSync(path, constants.W_OK);
+    return undefined;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === "ENOENT" ? undefined : (code ?? "not writable");
+  }
+}
+
 /**
- * The error for a ledger that failed to open or migrate for a reason other than a busy lock: a file this
- * user may not write is said to be that, not corrupt (moving a good ledger aside would lose the job).
- * SQLite needs to write even to read a WAL ledger (its -shm and -wal, and a migration), so a read-only
- * ledger, folder or mount fails both readers and writers.
+ * The error for a ledger that failed to open or migrate for a reason other than a busy lock. A ledger
+ * that cannot be written (file modes, another user's job, a read-only mount) is said to be that, not
+ * corrupt: moving a good ledger aside would lose the job. SQLite needs to write even to read a WAL
+ * ledger (its -shm and -wal, and a migration), so this fails readers and writers alike. SQLite calls it
+ * READONLY, or CANTOPEN when it cannot make its journal; the folder's or file's W_OK check tells which.
  */
 export function ledgerOpenError(path: string, err: unknown): VocutError {
   if (err instanceof VocutError) return err;
   const code = (err as { code?: unknown } | undefined)?.code;
-  if (typeof code === "string" && code.startsWith("SQLITE_READONLY")) {
-    return new VocutError(
-      "LEDGER_READONLY",
-      `ledger ${path} cannot be written by this user (${code}: ${(err as Error).message}): vocut needs write access to the ledger and its folder even to read it (SQLite's journal); run as its owner, or copy the folder somewhere writable`,
-      ExitCode.Input,
-      { cause: err },
-    );
+  if (
+    typeof code === "string" &&
+    (code.startsWith("SQLITE_READONLY") || code.startsWith("SQLITE_CANTOPEN"))
+  ) {
+    const file = whyNotWritable(path);
+    const folder = whyNotWritable(dirname(path));
+    const why =
+      file !== undefined
+        ? `${file} on the file`
+        : folder !== undefined
+          ? `${folder} on its folder`
+          : undefined;
+    if (why !== undefined || code.startsWith("SQLITE_READONLY")) {
+      return new VocutError(
+        "LEDGER_READONLY",
+        `ledger ${path} cannot be written (${why ?? "read-only"}; SQLite: ${code}, ${(err as Error).message}): vocut needs write access to the ledger and its folder even to read it (SQLite's journal); run as its owner, or copy the folder somewhere writable`,
+        ExitCode.Input,
+        { cause: err },
+      );
+    }
   }
   return new VocutError(
     "LEDGER_CORRUPT",

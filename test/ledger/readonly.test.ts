@@ -1,11 +1,11 @@
 import { spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ExitCode, VocutError } from "../../src/errors.js";
 import { ledgerOpenError } from "../../src/ledger/ledger-file.js";
-import { CLI, tempDir } from "../helpers/cli.js";
+import { runCli, tempDir } from "../helpers/cli.js";
 
 const V4 = join(import.meta.dirname, "../../fixtures/ledger/v4-tar-killed.db");
 
@@ -13,10 +13,7 @@ let tmp: ReturnType<typeof tempDir>;
 beforeEach(() => {
   tmp = tempDir("vocut-readonly-");
 });
-afterEach(() => {
-  chmodSync(tmp.dir, 0o755);
-  tmp.cleanup();
-});
+afterEach(() => tmp.cleanup());
 
 /** SQLite's own error for a write to a database it may not write. */
 function readonlyError(): unknown {
@@ -40,7 +37,7 @@ describe("a ledger this user may not write", () => {
     expect(e.code).toBe("LEDGER_READONLY");
     expect(e.exitCode).toBe(ExitCode.Input);
     expect(e.message).toMatch(
-      /^ledger \/jobs\/a\/vocut\.db cannot be written by this user \(SQLITE_READONLY/,
+      /^ledger \/jobs\/a\/vocut\.db cannot be written \(read-only; SQLite: SQLITE_READONLY/,
     );
     expect(e.message).not.toMatch(/corrupt|move it aside/);
     // Anything else SQLite cannot read is still corrupt.
@@ -55,23 +52,42 @@ describe("a ledger this user may not write", () => {
     expect(ledgerOpenError(bad, notADb).code).toBe("LEDGER_CORRUPT");
   });
 
-  it("vocut status on a v4 ledger in a folder this user cannot write: exit 3 naming the cause, file unchanged", () => {
-    // Root ignores permissions, so as root the CLI runs as nobody; anyone else is refused by the modes.
-    const dir = join(tmp.dir, "job");
-    mkdirSync(dir);
-    copyFileSync(V4, join(dir, "vocut.db"));
-    chmodSync(join(dir, "vocut.db"), 0o444);
-    chmodSync(dir, 0o555);
-    chmodSync(tmp.dir, 0o755);
-    const before = spawnSync("sha256sum", [join(dir, "vocut.db")], { encoding: "utf8" }).stdout;
-    const argv = [process.execPath, CLI, "status", dir];
-    const asRoot = process.getuid?.() === 0;
-    const r = asRoot
-      ? spawnSync("runuser", ["-u", "nobody", "--", ...argv], { encoding: "utf8" })
-      : spawnSync(argv[0] as string, argv.slice(1), { encoding: "utf8" });
-    expect(r.status, r.stderr).toBe(ExitCode.Input);
-    expect(r.stderr).toContain(`ledger ${join(dir, "vocut.db")} cannot be written by this user`);
-    expect(r.stderr).not.toMatch(/corrupt|move it aside/);
-    expect(spawnSync("sha256sum", [join(dir, "vocut.db")], { encoding: "utf8" }).stdout).toBe(before);
+  it("vocut status on a v4 ledger it cannot write (a read-only mount as root, file modes otherwise): exit 3 naming the cause, file unchanged", async () => {
+    // Root ignores file modes but not a read-only mount (EROFS), the case of an archived job.
+    const src = join(tmp.dir, "src");
+    mkdirSync(src);
+    copyFileSync(V4, join(src, "vocut.db"));
+    const before = readFileSync(join(src, "vocut.db"));
+    let dir = src;
+    let unmount: string | undefined;
+    if (process.getuid?.() === 0) {
+      dir = join(tmp.dir, "ro");
+      mkdirSync(dir);
+      for (const args of [
+        ["--bind", src, dir],
+        ["-o", "remount,ro,bind", dir],
+      ]) {
+        const m = spawnSync("mount", args, { encoding: "utf8" });
+        expect(m.status, `mount ${args.join(" ")}: ${m.stderr}`).toBe(0);
+        unmount = dir;
+      }
+    } else {
+      chmodSync(join(src, "vocut.db"), 0o444);
+      chmodSync(src, 0o555);
+    }
+    try {
+      const r = await runCli(["status", dir]);
+      expect(r.code, r.stderr).toBe(ExitCode.Input);
+      expect(r.stderr).toMatch(
+        new RegExp(
+          `ledger ${join(dir, "vocut.db")} cannot be written \\((EROFS|EACCES) on (the file|its folder); SQLite: SQLITE_`,
+        ),
+      );
+      expect(r.stderr).not.toMatch(/corrupt|move it aside/);
+    } finally {
+      if (unmount !== undefined) spawnSync("umount", [unmount]);
+      chmodSync(src, 0o755);
+    }
+    expect(readFileSync(join(src, "vocut.db")).equals(before)).toBe(true);
   });
 });
