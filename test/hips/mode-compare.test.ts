@@ -130,6 +130,40 @@ describe("mode comparison: distinct tiles against hips2fits requests, from HEALP
     }
   }, 120_000);
 
+  it("several bands: each counts its own tiles, shared grids walked once, as if each were compared alone", () => {
+    const rnd = seeded(21);
+    const targets: T[] = Array.from({ length: 200 }, (_, i) => ({
+      id: `t${i}`,
+      row: i + 1,
+      raDeg: 150 + rnd() * 0.5,
+      decDeg: 2 + rnd() * 0.5,
+    }));
+    const geometry = { widthPx: 64, heightPx: 64, pixscaleArcsec: 1 };
+    const bands: TileCost[] = [
+      { order: 9, tileWidth: 512, frame: "equatorial", bitpix: 16 },
+      { order: 9, tileWidth: 512, frame: "equatorial", bitpix: -32 }, // same grid, other bytes per tile
+      { order: 10, tileWidth: 512, frame: "equatorial", bitpix: 16 },
+      { order: 9, tileWidth: 512, frame: "galactic", bitpix: 16 },
+      { order: 9, tileWidth: 256, frame: "equatorial", bitpix: 16 }, // same order, other width: a band of its own
+    ];
+    const alone = bands.map((b) => {
+      const m = new ModeComparison([b], geometry, 10);
+      for (const p of targets) m.add(p);
+      return m.figures();
+    });
+    const all = new ModeComparison(bands, geometry, 10);
+    for (const p of targets) all.add(p);
+    const f = all.figures();
+    expect(f.stamps).toBe(200 * bands.length);
+    expect(f.tiles).toBe(alone.reduce((a, x) => a + x.tiles, 0));
+    expect(f.tileBytes).toBe(alone.reduce((a, x) => a + x.tileBytes, 0));
+    // The grids differ: the three orders/frames give different counts, so a mix-up would show.
+    expect(new Set(alone.map((x) => x.tiles)).size).toBeGreaterThan(1);
+    expect(alone[1]?.tiles).toBe(alone[0]?.tiles);
+    expect(alone[1]?.tileBytes).toBe((alone[1]?.tiles ?? 0) * tileBytes(bands[1] as TileCost));
+    expect(tileBytes(bands[1] as TileCost)).not.toBe(tileBytes(bands[0] as TileCost));
+  });
+
   it("run prints the same comparison in its first lines when a job starts (not on resume)", async () => {
     const tmp = tempDir();
     try {
