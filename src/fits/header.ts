@@ -37,6 +37,13 @@ export function isCommentaryKey(key: string): boolean {
 export function formatFloat(x: number): string {
   if (!Number.isFinite(x)) throw new TypeError(`FITS header reals must be finite, got ${x}`);
   if (Object.is(x, -0)) return "-0.0";
+  // The shortest digits of a double >= 1e-4 have an exponent >= -4 (1e-4 itself is the least such double),
+  // and of one < 1e16 an exponent < 16: String(x) alone, without the parse below (most header reals).
+  const a = Math.abs(x);
+  if (a >= 1e-4 && a < 1e16) {
+    const s = String(x);
+    return s.includes(".") ? s : `${s}.0`;
+  }
   // toExponential() without an argument gives the shortest digits that round-trip (ECMA-262 Number::toString).
   const m = /^(-?)(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(x.toExponential());
   if (m === null) throw new TypeError(`cannot format ${x}`);
@@ -81,23 +88,28 @@ function formatValue(card: Card): { text: string; left: boolean } {
  * naming the key.
  */
 export function formatCard(card: Card): string {
+  return cardText(card).padEnd(CARD_BYTES, " ");
+}
+
+/** formatCard() without the trailing spaces (at most 80 characters). */
+function cardText(card: Card): string {
   const key = card.key;
   if (!KEY_RE.test(key)) {
     throw new TypeError(`card key ${JSON.stringify(key)} must be at most 8 characters of A-Z, 0-9, "-", "_"`);
   }
   const comment = card.comment ?? "";
   if (!PRINTABLE_RE.test(comment)) throw new TypeError(`card ${key}: comment must be printable ASCII`);
-  if (key === "END") return "END".padEnd(CARD_BYTES, " ");
+  if (key === "END") return "END";
   if (COMMENTARY.has(key)) {
     const text = typeof card.value === "string" ? card.value : comment;
     if (!PRINTABLE_RE.test(text)) throw new TypeError(`card ${key}: text must be printable ASCII`);
     if (text.length > 72) throw new TypeError(`card ${key}: text is longer than 72 characters`);
-    return `${key.padEnd(8, " ")}${text}`.padEnd(CARD_BYTES, " ");
+    return `${key.padEnd(8, " ")}${text}`;
   }
   const { text, left } = formatValue(card);
   let line = `${key.padEnd(8, " ")}= ${left ? text.padEnd(20, " ") : text.padStart(20, " ")}`;
   if (comment !== "" && line.length <= CARD_BYTES - 3) line = `${line} / ${comment}`;
-  return line.slice(0, CARD_BYTES).padEnd(CARD_BYTES, " ");
+  return line.length > CARD_BYTES ? line.slice(0, CARD_BYTES) : line;
 }
 
 /**
@@ -105,12 +117,14 @@ export function formatCard(card: Card): string {
  * An END card in `cards` is ignored (END is always written last); formatting errors throw TypeError.
  */
 export function encodeHeader(cards: readonly Card[]): Buffer {
-  const lines: string[] = [];
-  for (const c of cards) if (c.key !== "END") lines.push(formatCard(c));
-  lines.push(formatCard({ key: "END" }));
-  const text = lines.join("");
-  const size = Math.ceil(text.length / BLOCK_BYTES) * BLOCK_BYTES;
-  return Buffer.from(text.padEnd(size, " "), "latin1");
+  const texts: string[] = [];
+  for (const c of cards) if (c.key !== "END") texts.push(cardText(c));
+  texts.push(cardText({ key: "END" }));
+  // Each card written into a buffer of spaces: no padded strings to build and join.
+  const size = Math.ceil((texts.length * CARD_BYTES) / BLOCK_BYTES) * BLOCK_BYTES;
+  const out = Buffer.allocUnsafe(size).fill(0x20);
+  for (let i = 0; i < texts.length; i++) out.write(texts[i] as string, i * CARD_BYTES, "latin1");
+  return out;
 }
 
 /** A parsed header: the cards in order plus typed look-ups (the first card with a key wins). */

@@ -42,6 +42,19 @@ describe("formatCard", () => {
     expect(formatFloat(2.5e-5)).toBe("2.5E-05");
     expect(formatFloat(0.00025)).toBe("0.00025");
     expect(formatFloat(5e-324)).toBe("5.0E-324");
+    // Either side of the two switches between plain and E notation (the fast path's bounds).
+    const below = (x: number) => {
+      const b = new DataView(new ArrayBuffer(8));
+      b.setFloat64(0, x);
+      b.setBigUint64(0, b.getBigUint64(0) - 1n); // the next double towards zero (x > 0)
+      return b.getFloat64(0);
+    };
+    expect(formatFloat(1e-4)).toBe("0.0001");
+    expect(formatFloat(below(1e-4))).toBe("9.999999999999999E-05");
+    expect(formatFloat(-1e-4)).toBe("-0.0001");
+    expect(formatFloat(1e16)).toBe("1.0E+16");
+    expect(formatFloat(below(1e16))).toBe("9999999999999998.0");
+    expect(formatFloat(-1e16)).toBe("-1.0E+16");
     expect(formatCard({ key: "CDELT1", value: -0.396 / 3600 })).toBe(
       `CDELT1  = ${"-0.00011".padStart(20)}`.padEnd(80),
     );
