@@ -60,7 +60,7 @@ async function syncFolders(dirs: ReadonlySet<string>): Promise<void> {
 }
 
 /**
- * Largest body writeGrouped() writes and closes on the event loop when `inlineWrites` is on: a few page
+ * Largest body writeGrouped() writes and closes on the event loop when `localDisk` is on: a few page
  * cache copies (~10 us each) rather than two more trips through libuv's thread pool (measured on a busy
  * 2-core ext4: ~100 us of the event loop's time per trip, waking and waiting for pool threads).
  */
@@ -108,7 +108,7 @@ export class AtomicWriter {
   private readonly groups = new GroupQueue<Staged>((group) => this.commitGroup(group));
   /** Temp files being written by writeGrouped(), not yet in a group. */
   private readonly writing = new Set<Promise<unknown>>();
-  private readonly inlineWrites: boolean;
+  private readonly localDisk: boolean;
 
   /**
    * `options.tempName`: the temp folder's name inside outDir (default TEMP_DIR_NAME; one per shard).
@@ -117,10 +117,13 @@ export class AtomicWriter {
    * reader needs) in one trip through libuv's thread pool fewer per file. `dsync: true` where O_DSYNC
    * does not exist throws a TypeError. `options.groupSync`: how writeGrouped() syncs a group (tests).
    * `options.makeDurable` replaces the whole durability step of a group (tests give it a duration they
-   * control; it rejects to fail the group). `options.inlineWrites` (default false): writeGrouped() writes
-   * and closes bodies up to INLINE_WRITE_MAX on the event loop once the file is open (opening stays in
-   * the thread pool); only for a local file system, where write() to the page cache and close() do no
-   * I/O (on NFS close() writes the data back, on Lustre it is a metadata round trip).
+   * control; it rejects to fail the group). `options.localDisk` (default false): the output is on a local
+   * file system, where write() to the page cache, close() and rename() do no I/O (10-30 us each), so
+   * writeGrouped() writes and closes bodies up to INLINE_WRITE_MAX on the event loop once the file is
+   * open (opening stays in the thread pool) and a group's files are renamed on the event loop. Elsewhere
+   * each of those is a round trip to a server (on NFS close() writes the data back; on Lustre, GPFS or
+   * sshfs a rename is a metadata request, ~1 ms), which would stall every task: they go through the
+   * thread pool, a group's renames all at once.
    */
   constructor(
     outDir: string,
@@ -129,7 +132,7 @@ export class AtomicWriter {
       readonly tempName?: string;
       readonly groupSync?: GroupSync;
       readonly makeDurable?: (tmps: readonly string[]) => Promise<void>;
-      readonly inlineWrites?: boolean;
+      readonly localDisk?: boolean;
     } = {},
   ) {
     if (options.dsync === true && O_DSYNC === undefined)
@@ -139,7 +142,7 @@ export class AtomicWriter {
     this.makeDurable = options.makeDurable ?? ((tmps) => this.syncFiles(tmps));
     this.tempDir = join(outDir, options.tempName ?? TEMP_DIR_NAME);
     this.dsync = options.dsync ?? O_DSYNC !== undefined;
-    this.inlineWrites = options.inlineWrites ?? false;
+    this.localDisk = options.localDisk ?? false;
     const { O_WRONLY, O_CREAT, O_TRUNC } = fsConstants;
     this.openFlags = O_WRONLY | O_CREAT | O_TRUNC | (this.dsync ? (O_DSYNC ?? 0) : 0);
   }
@@ -267,7 +270,7 @@ export class AtomicWriter {
     const begun = await this.begin(finalPath, body, tag);
     // Through the thread pool: creating a file took 0.2-0.4 ms here on a busy ext4 (milliseconds on
     // cluster file systems), time the event loop would otherwise stand still.
-    if (this.inlineWrites && body.length <= INLINE_WRITE_MAX) await this.writeTempInline(begun.tmp, body);
+    if (this.localDisk && body.length <= INLINE_WRITE_MAX) await this.writeTempInline(begun.tmp, body);
     else await this.writeTemp(begun.tmp, body, this.plainFlags, false);
     return begun;
   }
@@ -400,14 +403,29 @@ export class AtomicWriter {
       return;
     }
     const placed: Staged[] = [];
-    for (const g of group) {
-      try {
-        renameSync(g.tmp, g.finalPath);
-        placed.push(g);
-      } catch (err) {
-        rmSync(g.tmp, { force: true });
-        g.reject(err);
+    const failed = (g: Staged, err: unknown): void => {
+      rmSync(g.tmp, { force: true });
+      g.reject(err);
+    };
+    if (this.localDisk) {
+      for (const g of group) {
+        try {
+          renameSync(g.tmp, g.finalPath);
+          placed.push(g);
+        } catch (err) {
+          failed(g, err);
+        }
       }
+    } else {
+      // Each rename a round trip to the server: as many at once as the thread pool runs.
+      await Promise.all(
+        group.map((g) =>
+          renameP(g.tmp, g.finalPath).then(
+            () => void placed.push(g),
+            (err: unknown) => failed(g, err),
+          ),
+        ),
+      );
     }
     try {
       await syncFolders(new Set(placed.map((g) => g.dir)));

@@ -103,7 +103,7 @@ async function planAndFetch(p: JobParams, reporter: RunReporter, halt: RunStop):
     // Shards share the output folder but not their temp files: each cleans only its own on start.
     writer = new AtomicWriter(outDir, {
       ...(spec.shard === undefined ? {} : { tempName: `${TEMP_DIR_NAME}-${shardLabel(spec.shard)}` }),
-      inlineWrites: localDisk(outDir),
+      localDisk: localDisk(outDir),
     });
     writer.prepare();
     store = openStore(ledger, spec, outDir, writer, p.run, reporter, p.store, Date.now);

@@ -107,11 +107,11 @@ describe("AtomicWriter", () => {
       while (!ok()) await new Promise((r) => setTimeout(r, 1));
     };
 
-    for (const inlineWrites of [false, true])
-      it(`keeps files out of their final paths until the group is synced, then renames them all (inlineWrites ${inlineWrites})`, async () => {
-        const w = new AtomicWriter(tmp.dir, { inlineWrites });
+    for (const localDisk of [false, true])
+      it(`keeps files out of their final paths until the group is synced, then renames them all (localDisk ${localDisk})`, async () => {
+        const w = new AtomicWriter(tmp.dir, { localDisk });
         w.prepare();
-        // Around INLINE_WRITE_MAX too: bigger bodies go through the thread pool even with inlineWrites.
+        // Around INLINE_WRITE_MAX too: bigger bodies go through the thread pool even with localDisk.
         const bodies = [
           ...Array.from({ length: 30 }, (_, i) => Buffer.alloc(3000 + i * 511, i + 1)),
           Buffer.alloc(INLINE_WRITE_MAX, 7),
@@ -191,18 +191,26 @@ describe("AtomicWriter", () => {
       });
     }
 
-    it("rejects only the file whose rename fails, removes its temp file, and keeps the rest", async () => {
-      const w = new AtomicWriter(tmp.dir);
-      w.prepare();
-      mkdirSync(join(tmp.dir, "blocked.fits", "inside"), { recursive: true });
-      const bad = w.writeGrouped(join(tmp.dir, "blocked.fits"), Buffer.alloc(10));
-      const good = w.writeGrouped(join(tmp.dir, "fine.fits"), Buffer.alloc(10, 1));
-      const badResult = expect(bad).rejects.toThrow();
-      await w.drain();
-      await badResult;
-      await expect(good).resolves.toMatchObject({ bytes: 10 });
-      expect(readdirSync(w.tempDir)).toEqual([]);
-      w.close();
-    });
+    for (const localDisk of [false, true])
+      it(`rejects only the file whose rename fails, removes its temp file, and keeps the rest (localDisk ${localDisk})`, async () => {
+        const w = new AtomicWriter(tmp.dir, { localDisk });
+        w.prepare();
+        mkdirSync(join(tmp.dir, "blocked.fits", "inside"), { recursive: true });
+        const before = Array.from({ length: 5 }, (_, i) =>
+          w.writeGrouped(join(tmp.dir, `a${i}.fits`), Buffer.alloc(10, i)),
+        );
+        const bad = w.writeGrouped(join(tmp.dir, "blocked.fits"), Buffer.alloc(10));
+        const after = Array.from({ length: 5 }, (_, i) =>
+          w.writeGrouped(join(tmp.dir, `b${i}.fits`), Buffer.alloc(10, i + 1)),
+        );
+        const badResult = expect(bad).rejects.toThrow(/EISDIR|ENOTEMPTY|EEXIST/);
+        await w.drain();
+        await badResult;
+        for (const good of [...before, ...after]) await expect(good).resolves.toMatchObject({ bytes: 10 });
+        expect(readFileSync(join(tmp.dir, "b4.fits")).equals(Buffer.alloc(10, 5))).toBe(true);
+        expect(readdirSync(join(tmp.dir, "blocked.fits"))).toEqual(["inside"]);
+        expect(readdirSync(w.tempDir)).toEqual([]);
+        w.close();
+      });
   });
 });

@@ -81,7 +81,7 @@ describe("runTasks", () => {
     const syncs: Array<{ tmps: readonly string[]; release: () => void }> = [];
     let syncReturns = false;
     const { out, ledger, run } = await setup(3, (n) => (n === 2 ? { kind: "html200" } : undefined), {
-      inlineWrites: true,
+      localDisk: true,
       makeDurable: (tmps) =>
         syncReturns ? Promise.resolve() : new Promise<void>((release) => syncs.push({ tmps, release })),
     });
