@@ -117,13 +117,10 @@ export class AtomicWriter {
    * reader needs) in one trip through libuv's thread pool fewer per file. `dsync: true` where O_DSYNC
    * does not exist throws a TypeError. `options.groupSync`: how writeGrouped() syncs a group (tests).
    * `options.makeDurable` replaces the whole durability step of a group (tests give it a duration they
-   * control; it rejects to fail the group). `options.localDisk` (default false): the output is on a local
-   * file system, where write() to the page cache, close() and rename() do no I/O (10-30 us each), so
-   * writeGrouped() writes and closes bodies up to INLINE_WRITE_MAX on the event loop once the file is
-   * open (opening stays in the thread pool) and a group's files are renamed on the event loop. Elsewhere
-   * each of those is a round trip to a server (on NFS close() writes the data back; on Lustre, GPFS or
-   * sshfs a rename is a metadata request, ~1 ms), which would stall every task: they go through the
-   * thread pool, a group's renames all at once.
+   * control; it rejects to fail the group). `options.localDisk` (default false): write() to the page cache,
+   * close() and rename() do no I/O (10-30 us), so bodies up to INLINE_WRITE_MAX are written and closed,
+   * and a group renamed, on the event loop. Elsewhere each is a round trip to a server (NFS close()
+   * writes back; a Lustre or sshfs rename is a ~1 ms request): the thread pool does them, renames at once.
    */
   constructor(
     outDir: string,
