@@ -31,7 +31,7 @@ export async function settle(
     case "done": {
       // The product becomes durable with its group (Store.put, Store.putFile for a streamed one); the
       // task's slot is free meanwhile, and "done" is recorded only once the store says it is durable.
-      const tag = run.tagFor(t.seq, path);
+      const tag = (): string => run.tagFor(t.seq, path);
       let writing: Promise<{ bytes: number; sha256: string }>;
       if (outcome.kind === "done") writing = run.store.put(path, outcome.body, tag);
       else if (stored !== undefined) writing = run.store.putFile(path, stored.tmp, stored, tag);
