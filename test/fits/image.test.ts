@@ -96,6 +96,24 @@ describe("encodeImage -> readImage round trip", () => {
     expect(buf.length).toBe(5760);
   });
 
+  it("BITPIX -32 from a Float32Array (copied and byte-swapped) gives the same bytes as from numbers", () => {
+    const values = [0, -0, 1, -1.5, Math.PI, 3.4e38, -3.4e38, 1e-45, -1e-45, 1.2e-38, Number.NaN];
+    values.push(Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY);
+    let x = 12345;
+    while (values.length < 28 * 28) {
+      x = (x * 1103515245 + 12345) % 2 ** 31; // a fixed pseudo-random sequence over many magnitudes
+      values.push(((x / 2 ** 31) * 2 - 1) * 10 ** ((x % 60) - 30));
+    }
+    const floats = Float32Array.from(values);
+    const fast = encodeImage({ bitpix: -32, shape: [28, 28], data: floats });
+    const slow = encodeImage({ bitpix: -32, shape: [28, 28], data: Array.from(floats) });
+    expect(fast.equals(slow)).toBe(true);
+    // Big-endian: 1.0f is 3f 80 00 00 at the third value.
+    expect([...fast.subarray(2880 + 8, 2880 + 12)]).toEqual([0x3f, 0x80, 0x00, 0x00]);
+    expect(readImage(fast).data[4]).toBeCloseTo(Math.PI, 6);
+    expect(Number.isNaN(readImage(fast).data[10])).toBe(true);
+  });
+
   it("applies BSCALE/BZERO and BLANK given as cards (unsigned 16-bit convention)", () => {
     const buf = encodeImage({
       bitpix: 16,

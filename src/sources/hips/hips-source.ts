@@ -3,6 +3,7 @@ import { isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Target } from "../../catalog/types.js";
 import { inputError, usageError } from "../../errors.js";
+import type { Card } from "../../fits/header.js";
 import { encodeImage, readImage } from "../../fits/image.js";
 import { provenanceCards } from "../../fits/provenance.js";
 import { validateFits } from "../../fits/validate.js";
@@ -102,6 +103,7 @@ export class HipsSource implements ProducerSource {
    * a tile grid, so a target's plan is computed once for all of them.
    */
   private readonly plans = new Map<string, SamplePlan>();
+  private readonly provenanceOf = new Map<string, readonly Card[]>();
 
   constructor(config: HipsConfig) {
     this.config = config;
@@ -322,27 +324,7 @@ export class HipsSource implements ProducerSource {
     );
     if (!channels.some((ch) => ch.covered))
       return { kind: "no_coverage", message: "no HiPS tile covers this position" };
-    const cut = b.props.pixelCut;
-    const cards = [
-      ...plan.wcs,
-      ...provenanceCards({
-        band,
-        how: "client-side HiPS cutout",
-        keys: [
-          { key: "HIPSORD", value: b.order, comment: "HiPS tile order read" },
-          { key: "INTERP", value: this.config.interp, comment: "resampling from HEALPix cells" },
-          ...(b.props.tileFormat === "fits"
-            ? []
-            : [
-                { key: "HIPSTILE", value: b.props.tileFormat, comment: "8-bit HiPS tiles read" },
-                ...(cut === undefined
-                  ? []
-                  : [{ key: "HIPSCUT", value: `${cut[0]} ${cut[1]}`, comment: "survey hips_pixel_cut" }]),
-              ]),
-        ],
-        history: [`cut from HiPS ${b.props.did ?? ""}`],
-      }),
-    ];
+    const cards = [...plan.wcs, ...this.provenance(band, b)];
     const body =
       b.props.tileFormat === "fits"
         ? encodeImage({
@@ -359,5 +341,31 @@ export class HipsSource implements ProducerSource {
             cards,
           );
     return { kind: "done", body };
+  }
+
+  /** A band's provenance cards: the same for each of its stamps, made once (their text is formatted once). */
+  private provenance(band: string, b: BandState): readonly Card[] {
+    let cards = this.provenanceOf.get(band);
+    if (cards !== undefined) return cards;
+    const cut = b.props.pixelCut;
+    cards = provenanceCards({
+      band,
+      how: "client-side HiPS cutout",
+      keys: [
+        { key: "HIPSORD", value: b.order, comment: "HiPS tile order read" },
+        { key: "INTERP", value: this.config.interp, comment: "resampling from HEALPix cells" },
+        ...(b.props.tileFormat === "fits"
+          ? []
+          : [
+              { key: "HIPSTILE", value: b.props.tileFormat, comment: "8-bit HiPS tiles read" },
+              ...(cut === undefined
+                ? []
+                : [{ key: "HIPSCUT", value: `${cut[0]} ${cut[1]}`, comment: "survey hips_pixel_cut" }]),
+            ]),
+      ],
+      history: [`cut from HiPS ${b.props.did ?? ""}`],
+    });
+    this.provenanceOf.set(band, cards);
+    return cards;
   }
 }
